@@ -1,0 +1,123 @@
+"""The one place settings are read.
+
+Every setting has a default, an environment variable ``XNATD_<NAME>`` and (for the ones a person
+types) a ``xnatd serve`` option; docs/settings.md lists them all and a test checks that the list and
+this module agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Site settings. Field metadata ``doc`` is the one-line description published in docs/settings.md."""
+
+    data: Path = field(default=Path("./data"), metadata={"doc": "Data folder: database, archive, prearchive, tmp."})
+    host: str = field(default="127.0.0.1", metadata={"doc": "Address the HTTP server listens on."})
+    port: int = field(default=8080, metadata={"doc": "HTTP port."})
+    dicom_port: int = field(default=8104, metadata={"doc": "DICOM C-STORE receiver port."})
+    dicom_ae_title: str = field(default="XNAT", metadata={"doc": "AE title of the default DICOM receiver."})
+    no_dicom: bool = field(default=False, metadata={"doc": "Do not start the DICOM receiver."})
+    database_url: str = field(
+        default="", metadata={"doc": "SQLAlchemy URL; empty means SQLite at DATA/xnatd.db (WAL mode)."}
+    )
+    workers: int = field(default=1, metadata={"doc": "Number of HTTP server processes."})
+    admin_password: str = field(
+        default="admin", metadata={"doc": "Password of the `admin` user created on first start."}
+    )
+    site_id: str = field(default="XNAT", metadata={"doc": "Site ID: prefix of accession IDs and Basic realm."})
+    site_url: str = field(
+        default="", metadata={"doc": "Public base URL used in absolute links; empty means the request's own."}
+    )
+    session_timeout: int = field(default=900, metadata={"doc": "Idle timeout of login sessions, seconds."})
+    max_upload_bytes: int = field(
+        default=0, metadata={"doc": "Largest accepted request body in bytes; 0 means unlimited."}
+    )
+    max_extract_bytes: int = field(
+        default=64 * 1024**3,
+        metadata={"doc": "Largest total uncompressed size of one uploaded zip/tar (zip-bomb guard)."},
+    )
+    max_extract_ratio: int = field(
+        default=200, metadata={"doc": "Largest compression ratio of one archive member (zip-bomb guard)."}
+    )
+    max_extract_members: int = field(
+        default=1_000_000, metadata={"doc": "Largest number of members in one uploaded zip/tar."}
+    )
+    zip_compression: int = field(
+        default=0, metadata={"doc": "Default deflate level of zip downloads (0 = stored; DICOM barely compresses)."}
+    )
+    log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
+
+    @property
+    def database(self) -> str:
+        """The effective database URL."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data / 'xnatd.db').resolve()}"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.data / "archive"
+
+    @property
+    def prearchive_dir(self) -> Path:
+        return self.data / "prearchive"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data / "tmp"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data / "jobs"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.data, self.archive_dir, self.prearchive_dir, self.tmp_dir, self.jobs_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def env_name(name: str) -> str:
+    return f"XNATD_{name.upper()}"
+
+
+def _convert(value: str, kind: Any) -> Any:
+    if kind in (bool, "bool"):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if kind in (int, "int"):
+        return int(value)
+    if kind in (Path, "Path"):
+        return Path(value)
+    return value
+
+
+def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then ``XNATD_*`` environment variables, then explicit overrides (CLI options)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(env_name(f.name))
+        if raw is not None and raw != "":
+            values[f.name] = _convert(raw, f.type)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    settings = Settings(**values)
+    if isinstance(settings.data, str):
+        settings = dataclasses.replace(settings, data=Path(settings.data))
+    return settings
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(name, environment variable, default, description) for every setting, for docs and `xnatd settings`."""
+    rows = []
+    for f in fields(Settings):
+        default = f.default if f.default is not dataclasses.MISSING else ""
+        rows.append((f.name, env_name(f.name), str(default), f.metadata.get("doc", "")))
+    return rows

@@ -1,0 +1,93 @@
+"""Start a real `xnatd serve` process on free loopback ports, for tests and benchmarks.
+
+The process is stopped by its own PID; nothing is left running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+XNATD = REPO / ".venv" / "bin" / "xnatd"
+ADMIN = ("admin", "admin")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    port: int
+    data: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def client(self, auth: tuple[str, str] | None = ADMIN, **kw: object) -> httpx.Client:
+        return httpx.Client(base_url=self.url, auth=auth, timeout=120, **kw)  # type: ignore[arg-type]
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"xnatd exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            r = httpx.get(url + "/xapi/siteConfig/buildInfo", timeout=2)
+            if r.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"xnatd not ready after {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+@contextlib.contextmanager
+def live_server(data: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+    """Run `xnatd serve` with its data in `data` until the block ends."""
+    port = free_port()
+    data.mkdir(parents=True, exist_ok=True)
+    log = data.parent / f"xnatd-{port}.log"
+    args = [str(XNATD), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port)]
+    if not any(a.startswith("--dicom-port") for a in extra_args):
+        args.append("--no-dicom")
+    args.extend(extra_args)
+    full_env = {**os.environ, "XNATD_ADMIN_PASSWORD": "admin", **(env or {})}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc, log)
+        yield LiveServer(url=url, port=port, data=data, process=proc, log=log)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def python() -> str:
+    """The interpreter of the project's virtual environment (real clients are installed there)."""
+    venv_python = REPO / ".venv" / "bin" / "python"
+    return str(venv_python) if venv_python.exists() else sys.executable
