@@ -1,0 +1,212 @@
+"""The real pyxnat 1.6.4 client against a live xnatd (see shared/reference/clients.md section 2)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pyxnat import Interface
+from pyxnat.core.errors import DatabaseError, OperationalError
+
+from tests.compat.helpers import describe, make_zip, rows
+from tests.support.live_server import LiveServer
+
+pytestmark = pytest.mark.slow
+
+NewId = Callable[[str], str]
+DEMOGRAPHICS = "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]"
+
+
+@pytest.fixture
+def intf(server: LiveServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("HOME", str(tmp_path))  # pyxnat may default downloads to ~/Downloads
+    interface = Interface(server=server.url, user="admin", password="admin")
+    yield interface
+    interface.disconnect()
+
+
+def test_entry_point_and_projects(intf: Any, new_id: NewId) -> None:
+    # GET /data/JSESSION must succeed, otherwise pyxnat silently falls back to /REST
+    assert intf._get_entry_point() == "/data"
+    pid = new_id("PX")
+    project = intf.select.project(pid)
+    assert not project.exists()
+    project.create()
+    assert project.exists()
+    assert pid in intf.select.projects().get()
+    assert project.id() == pid
+
+
+def test_subject_attrs(intf: Any, new_id: NewId) -> None:
+    pid = new_id("PX")
+    label = new_id("SUBJ")
+    subject = intf.select.project(pid).subject(label)
+    assert not subject.exists()
+    subject.create()  # also creates the missing project
+    assert subject.exists()
+    assert intf.select.project(pid).exists()
+    assert subject.label() == label
+    assert subject.id() != label, "subject id() should be the accession ID"
+
+    subject.attrs.set(f"{DEMOGRAPHICS}/gender", "female")
+    assert subject.attrs.get(f"{DEMOGRAPHICS}/gender") == "female"
+    subject.attrs.set(f"{DEMOGRAPHICS}/age", "42")
+    assert subject.attrs.get(f"{DEMOGRAPHICS}/age") == "42"
+    # shortcuts
+    subject.attrs.set("gender", "male")
+    assert subject.attrs.get("gender") == "male"
+    subject.attrs.mset({"age": "43", "handedness": "left"})
+    assert subject.attrs.get("age") == "43"
+    assert subject.attrs.get("handedness") == "left"
+    # subject reachable by its ID as well as its label
+    assert intf.select.project(pid).subject(subject.id()).exists()
+
+
+def test_experiment_scan_resource_files(intf: Any, new_id: NewId, tmp_path: Path, server: LiveServer) -> None:
+    pid = new_id("PX")
+    subject = intf.select.project(pid).subject(new_id("SUBJ"))
+    subject.create()
+    elabel = new_id("MR")
+    exp = subject.experiment(elabel)
+    exp.create(experiments="xnat:mrSessionData")
+    assert exp.exists()
+    assert exp.datatype() == "xnat:mrSessionData"
+    assert exp.label() == elabel
+
+    exp.attrs.set("date", "2021-05-06")
+    assert exp.attrs.get("date") == "2021-05-06"
+    exp.attrs.set("xnat:mrSessionData/fieldStrength", "3.0")
+    assert exp.attrs.get("xnat:mrSessionData/fieldStrength") == "3.0"
+    exp.attrs.mset(
+        {"xnat:mrSessionData/note": "pyxnat note", "xnat:mrSessionData/acquisition_site": "Site A"}
+    )
+    assert exp.attrs.get("xnat:mrSessionData/note") == "pyxnat note"
+    assert exp.attrs.get("xnat:mrSessionData/acquisition_site") == "Site A"
+
+    scan = exp.scan("1")
+    scan.create(scans="xnat:mrScanData")
+    assert scan.exists()
+    assert scan.datatype() == "xnat:mrScanData"
+    scan.attrs.set("type", "T1")
+    assert scan.attrs.get("type") == "T1"
+    scan.attrs.set("xnat:mrScanData/series_description", "t1 mprage")
+    assert scan.attrs.get("xnat:mrScanData/series_description") == "t1 mprage"
+    assert exp.scans().get() == ["1"]
+
+    res = scan.resource("NIFTI")
+    res.create()
+    assert res.exists()
+    assert "NIFTI" in [r.label() for r in scan.resources()]
+
+    a_bytes = b"pyxnat file A " + new_id("A").encode()
+    b_bytes = b"pyxnat file B " + new_id("B").encode()
+    a_path = tmp_path / "a.txt"
+    a_path.write_bytes(a_bytes)
+    b_path = tmp_path / "b.txt"
+    b_path.write_bytes(b_bytes)
+
+    # POST .../resources/<numeric id>/files/a.txt?...&inbody=true
+    res.file("a.txt").put(str(a_path))
+    assert res.file("a.txt").exists()
+    assert int(res.file("a.txt").size()) == len(a_bytes)
+    res.file("sub/b.txt").put(str(b_path))
+    assert res.file("sub/b.txt").exists()
+
+    got = tmp_path / "got_a"
+    assert res.file("a.txt").get(str(got)) == str(got)
+    assert got.read_bytes() == a_bytes
+    got_b = tmp_path / "got_b"
+    res.file("sub/b.txt").get(str(got_b))
+    assert got_b.read_bytes() == b_bytes
+
+    # existing file + overwrite=false must not replace it (XNAT answers 409, or 200 listing the duplicates);
+    # overwrite=true replaces
+    a2 = tmp_path / "a2.txt"
+    a2.write_bytes(b"replaced")
+    with contextlib.suppress(DatabaseError, OperationalError):
+        res.file("a.txt").put(str(a2))
+    res.file("a.txt").get(str(got))
+    assert got.read_bytes() == a_bytes, "a refused overwrite must leave the file unchanged"
+    res.file("a.txt").put(str(a2), overwrite=True)
+    res.file("a.txt").get(str(got))
+    assert got.read_bytes() == b"replaced"
+
+    # put_zip with extract: the server unpacks it
+    zpath = tmp_path / "bundle.zip"
+    zpath.write_bytes(make_zip({"z1.txt": b"zip one", "zd/z2.txt": b"zip two"}))
+    res.put_zip(str(zpath), extract=True)
+    assert res.file("z1.txt").exists()
+    assert res.file("zd/z2.txt").exists()
+    assert not res.file("bundle.zip").exists()
+
+    listed = sorted(res.files().get())
+    assert listed == sorted(["a.txt", "b.txt", "z1.txt", "z2.txt"]) or listed == sorted(
+        ["a.txt", "sub/b.txt", "z1.txt", "zd/z2.txt"]
+    ), listed
+
+    # resource as zip, extracted (pyxnat strips everything up to the first "files/")
+    dest = tmp_path / "res_get"
+    dest.mkdir()
+    paths = res.get(str(dest), extract=True)
+    extracted = {Path(p).relative_to(dest / "NIFTI").as_posix(): Path(p).read_bytes() for p in paths}
+    assert extracted == {
+        "a.txt": b"replaced",
+        "sub/b.txt": b_bytes,
+        "z1.txt": b"zip one",
+        "zd/z2.txt": b"zip two",
+    }
+
+    # all scans of the session as a zip (needs /data/projects/P/subjects/S/experiments/E/scans/ALL/files)
+    dl = tmp_path / "scans_dl"
+    dl.mkdir()
+    out = exp.scans().download(str(dl), type="ALL", extract=True)
+    names = sorted(Path(p).name for p in out if Path(p).is_file())
+    assert names == ["a.txt", "b.txt", "z1.txt", "z2.txt"]
+    assert os.path.exists(dl / f"{pid}_{subject.label()}_{elabel}_scans_ALL.zip")
+
+
+def test_experiment_lookup_and_delete(intf: Any, new_id: NewId, http: httpx.Client) -> None:
+    pid = new_id("PX")
+    subject = intf.select.project(pid).subject(new_id("SUBJ"))
+    subject.create()
+    exp = subject.experiment(new_id("MR"))
+    exp.create(experiments="xnat:mrSessionData")
+    exp.scan("3").create(scans="xnat:mrScanData")
+    res = exp.resource("NOTES")
+    res.file("n.txt").put("inline content")
+    assert res.file("n.txt").exists()
+
+    # an experiment selected from the project (pyxnat resolves project and subject_ID by a global query)
+    by_project = intf.select(f"/projects/{pid}/experiments/{exp.label()}")
+    assert by_project.exists()
+    assert by_project.id() == exp.id()
+
+    res.file("n.txt").delete()
+    assert not res.file("n.txt").exists()
+    res.delete()
+    assert not res.exists()
+    exp.scan("3").delete()
+    assert not exp.scan("3").exists()
+    eid = exp.id()
+    exp.delete()
+    assert not exp.exists()
+    r = http.get(f"/data/experiments/{eid}", params={"format": "json"})
+    assert r.status_code == 404, describe(r)
+    subject.delete()
+    assert not subject.exists()
+    assert rows(http.get(f"/data/projects/{pid}/subjects", params={"format": "json"})) == []
+
+
+def test_disconnect_ends_session(server: LiveServer) -> None:
+    interface = Interface(server=server.url, user="admin", password="admin")
+    assert interface._get_entry_point() == "/data"
+    interface.disconnect()  # DELETE /data/JSESSION -> must not raise
+    # and the server keeps answering new clients
+    again = Interface(server=server.url, user="admin", password="admin")
+    assert again._get_entry_point() == "/data"
+    again.disconnect()
