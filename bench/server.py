@@ -1,0 +1,206 @@
+"""Start one `xnatd serve` process for the benchmarks, sample its memory, stop it by its PID.
+
+This mirrors tests/support/live_server.py (free loopback port, admin/admin, readiness on
+`/xapi/siteConfig/buildInfo`), but lets the benchmark choose the executable and extra options, and keeps
+the log next to the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_XNATD = REPO / ".venv" / "bin" / "xnatd"
+ADMIN = ("admin", "admin")
+MB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    data: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"xnatd exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
+            )
+        try:
+            r = httpx.get(url + "/xapi/siteConfig/buildInfo", timeout=2)
+            if r.status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"xnatd not ready after {timeout}s:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM the process we started (by its PID), then SIGKILL it if it does not exit in time."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace)
+
+
+@contextlib.contextmanager
+def running_server(
+    data: Path,
+    log: Path,
+    xnatd: Path = DEFAULT_XNATD,
+    extra_args: tuple[str, ...] = (),
+    ready_timeout: float = 60.0,
+) -> Iterator[Server]:
+    """Run `xnatd serve --data DATA` on a free loopback port until the block ends."""
+    if not xnatd.exists():
+        raise RuntimeError(f"{xnatd} does not exist (run `make install` once the server package exists)")
+    port = free_port()
+    data.mkdir(parents=True, exist_ok=True)
+    args = [str(xnatd), "serve", "--data", str(data), "--host", "127.0.0.1", "--port", str(port)]
+    if not any(a.startswith("--dicom-port") for a in extra_args):
+        args.append("--no-dicom")
+    args.extend(extra_args)
+    env = {**os.environ, "XNATD_ADMIN_PASSWORD": ADMIN[1]}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc, log, ready_timeout)
+        yield Server(url=url, port=port, data=data, log=log, process=proc)
+    finally:
+        stop_process(proc)
+
+
+@dataclass
+class Phase:
+    name: str
+    start: float
+    end: float | None = None
+
+
+@dataclass
+class RssSampler:
+    """Samples the RSS of a process and all its descendants every `interval` seconds in a thread.
+
+    Times are seconds since the sampler started. Phases mark the parts of the run (upload, download...)
+    so that the maximum of each can be reported and the plot can shade them.
+    """
+
+    pid: int
+    interval: float = 0.05
+    times: list[float] = field(default_factory=list)
+    rss: list[int] = field(default_factory=list)
+    phases: list[Phase] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _t0: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _root: psutil.Process | None = None
+    _tree: list[psutil.Process] = field(default_factory=list)
+    _refreshed: float = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def start(self) -> RssSampler:
+        self._t0 = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _procs(self) -> list[psutil.Process]:
+        # the process tree rarely changes; rescanning /proc every 50 ms would cost CPU the server needs
+        t = self.now()
+        if self._root is None or t - self._refreshed > 1.0:
+            self._root = self._root or psutil.Process(self.pid)
+            self._tree = [self._root, *self._root.children(recursive=True)]
+            self._refreshed = t
+        return self._tree
+
+    def sample(self) -> None:
+        """Take one sample now (the thread calls this; phases also call it at their start and end)."""
+        with self._lock:
+            try:
+                procs = self._procs()
+            except psutil.NoSuchProcess:
+                return
+            total = 0
+            for p in procs:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    total += p.memory_info().rss
+            self.times.append(self.now())
+            self.rss.append(total)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[Phase]:
+        ph = Phase(name, self.now())
+        self.phases.append(ph)
+        self.sample()
+        try:
+            yield ph
+        finally:
+            self.sample()
+            ph.end = self.now()
+
+    def max_in(self, ph: Phase) -> int:
+        end = ph.end if ph.end is not None else float("inf")
+        vals = [r for t, r in zip(self.times, self.rss, strict=True) if ph.start <= t <= end]
+        return max(vals) if vals else 0
+
+    def samples_in(self, ph: Phase) -> int:
+        end = ph.end if ph.end is not None else float("inf")
+        return sum(1 for t in self.times if ph.start <= t <= end)
+
+    def first(self) -> int:
+        return self.rss[0] if self.rss else 0
