@@ -19,7 +19,9 @@ from typing import Any
 class Settings:
     """Site settings. Field metadata ``doc`` is the one-line description published in docs/settings.md."""
 
-    data: Path = field(default=Path("./data"), metadata={"doc": "Data folder: database, archive, prearchive, tmp."})
+    data: Path = field(
+        default=Path("./data"), metadata={"doc": "Data folder: database, archive, prearchive, tmp."}
+    )
     host: str = field(default="127.0.0.1", metadata={"doc": "Address the HTTP server listens on."})
     port: int = field(default=8080, metadata={"doc": "HTTP port."})
     dicom_port: int = field(default=8104, metadata={"doc": "DICOM C-STORE receiver port."})
@@ -32,7 +34,9 @@ class Settings:
     admin_password: str = field(
         default="admin", metadata={"doc": "Password of the `admin` user created on first start."}
     )
-    site_id: str = field(default="XNAT", metadata={"doc": "Site ID: prefix of accession IDs and Basic realm."})
+    site_id: str = field(
+        default="XNAT", metadata={"doc": "Site ID: prefix of accession IDs and Basic realm."}
+    )
     site_url: str = field(
         default="", metadata={"doc": "Public base URL used in absolute links; empty means the request's own."}
     )
@@ -51,7 +55,8 @@ class Settings:
         default=1_000_000, metadata={"doc": "Largest number of members in one uploaded zip/tar."}
     )
     zip_compression: int = field(
-        default=0, metadata={"doc": "Default deflate level of zip downloads (0 = stored; DICOM barely compresses)."}
+        default=0,
+        metadata={"doc": "Default deflate level of zip downloads (0 = stored; DICOM barely compresses)."},
     )
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
 
@@ -121,3 +126,13 @@ def describe() -> list[tuple[str, str, str, str]]:
         default = f.default if f.default is not dataclasses.MISSING else ""
         rows.append((f.name, env_name(f.name), str(default), f.metadata.get("doc", "")))
     return rows
+
+
+def export(settings: Settings, environ: dict[str, str] | None = None) -> None:
+    """Write settings to ``XNATD_*`` variables so worker processes started by uvicorn read the same."""
+    env = os.environ if environ is None else environ
+    for f in fields(Settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, Path):
+            value = value.resolve()
+        env[env_name(f.name)] = ("true" if value else "false") if isinstance(value, bool) else str(value)

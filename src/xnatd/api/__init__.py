@@ -1,0 +1,1 @@
+"""The HTTP adapter: XNAT's REST API (/data, /REST, /xapi). Handlers parse, call one service, render."""

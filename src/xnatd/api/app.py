@@ -1,0 +1,80 @@
+"""The ASGI application: routes, error translation, and start-up (migrations, first admin)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from xnatd import errors
+from xnatd.api import archive, site
+from xnatd.api.errors import handle_domain_error, handle_unexpected
+from xnatd.config import Settings
+from xnatd.services.bootstrap import open_context
+
+log = logging.getLogger("xnatd")
+ALL = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+CONTEXT_PATHS = ("/xnat",)
+
+
+class ContextPath:
+    """Accept XNAT URLs that carry a servlet context path (``http://host/xnat/data/...``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            for prefix in CONTEXT_PATHS:
+                if path == prefix or path.startswith(prefix + "/"):
+                    scope = dict(scope)
+                    scope["path"] = path[len(prefix) :] or "/"
+                    scope["raw_path"] = scope["path"].encode()
+                    break
+        await self.app(scope, receive, send)
+
+
+def routes() -> list[Route]:
+    out = [Route("/", site.root, methods=["GET", "HEAD"])]
+    for root in ("/data", "/REST"):
+        out += [
+            Route(f"{root}/JSESSION", site.jsession, methods=["GET", "POST", "DELETE"]),
+            Route(f"{root}/services/auth", site.services_auth, methods=["PUT", "POST"]),
+            Route(f"{root}/auth", site.data_auth, methods=["GET"]),
+            Route(f"{root}/version", site.version, methods=["GET"]),
+            Route(f"{root}/search/elements", site.search_element_list, methods=["GET"]),
+            Route(f"{root}/search/elements/{{element}}", site.search_element_list, methods=["GET"]),
+            Route(f"{root}/{{rest:path}}", archive.endpoint, methods=ALL),
+        ]
+    out += [
+        Route("/xapi/siteConfig/buildInfo", site.build_info, methods=["GET"]),
+        Route("/xapi/siteConfig/buildInfo/{key}", site.build_info, methods=["GET"]),
+        Route("/xapi/schemas", site.schemas, methods=["GET"]),
+        Route("/xapi/schemas/{name}", site.schema, methods=["GET"]),
+    ]
+    return out
+
+
+def create_app(settings: Settings) -> ASGIApp:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ctx = open_context(settings)
+        app.state.ctx = ctx
+        app.state.realm = settings.site_id
+        try:
+            yield
+        finally:
+            ctx.db.dispose()
+
+    app = Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={errors.XnatdError: handle_domain_error, Exception: handle_unexpected},
+    )
+    app.router.redirect_slashes = False
+    return ContextPath(app)

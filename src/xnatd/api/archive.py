@@ -1,0 +1,244 @@
+"""The archive tree: one URL grammar, a handful of handlers serving every level identically.
+
+The path is parsed once into an Address; the handler is chosen by (address kind, method).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from xnatd.api import bodies, render
+from xnatd.api.auth import require_actor
+from xnatd.domain import address as A
+from xnatd.domain.table import ListQuery
+from xnatd.errors import InvalidInput, MethodNotAllowed, NotAcceptable, NotFound
+from xnatd.services import files, listing_service, objects, resources
+from xnatd.services.context import Actor, Context
+from xnatd.services.threads import run_in_threadpool
+
+Params = list[tuple[str, str]]
+Handler = Callable[[Request, Context, Actor, A.Address, Params], Awaitable[Response]]
+OBJECTS = (A.PROJECT, A.SUBJECT, A.EXPERIMENT, A.CHILD)
+BUNDLES = ("zip", "tar.gz", "tar", "tgz")
+
+
+def query_params(request: Request) -> Params:
+    """XNAT's query parsing: split on ``&``, then at the first ``=``; keys may be XPaths."""
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    return parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace")
+
+
+def param(params: Params, name: str) -> str | None:
+    return resources.param(params, name)
+
+
+def fmt(params: Params) -> str | None:
+    value = param(params, "format")
+    return value.lower() if value else None
+
+
+async def endpoint(request: Request) -> Response:
+    segments = A.split_path(request.path_params["rest"])
+    addr = A.parse(segments)
+    if addr.extra:
+        raise NotFound(f"Unknown address: {request.url.path}")
+    actor = await require_actor(request)
+    params = query_params(request)
+    method = "PUT" if request.method == "POST" else request.method
+    method = "GET" if method == "HEAD" else method
+    handler = ROUTES.get((addr.kind, method))
+    if handler is None:
+        raise MethodNotAllowed(f"{request.method} is not supported on {request.url.path}")
+    ctx: Context = request.app.state.ctx
+    return await handler(request, ctx, actor, addr, params)
+
+
+# --- GET ---------------------------------------------------------------------------------------------
+
+
+async def get_listing(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    query = ListQuery.from_params(params)
+    table = await run_in_threadpool(listing_service.listing, ctx, actor, addr, query, params)
+    return render.table_response(table, fmt(params))
+
+
+async def get_object(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    item = await run_in_threadpool(objects.get_item, ctx, actor, addr)
+    return render.item_response(item, fmt(params))
+
+
+async def get_resource(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    item = await run_in_threadpool(resources.resource_item_of, ctx, actor, addr)
+    return render.item_response(item, fmt(params))
+
+
+async def get_files(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    kind = fmt(params)
+    all_levels = resources.flag(params, "all")
+    if kind in BUNDLES:
+        level = param(params, "compression")
+        dl = await run_in_threadpool(
+            files.bundle,
+            ctx,
+            actor,
+            addr,
+            "tar.gz" if kind == "tgz" else kind,
+            all_levels,
+            int(level) if level and level.isdigit() else None,
+        )
+        headers = {"Content-Disposition": f'attachment; filename="{dl.filename}"'}
+        if dl.length is not None:
+            headers["Content-Length"] = str(dl.length)
+        return StreamingResponse(_iterate_in_thread(dl.chunks), media_type=dl.media_type, headers=headers)
+    table = await run_in_threadpool(
+        files.list_files, ctx, actor, addr, ListQuery.from_params(params), all_levels
+    )
+    return render.table_response(table, kind)
+
+
+async def _iterate_in_thread(chunks: Any) -> Any:
+    """Zip and tar building reads files: do it off the event loop, chunk by chunk."""
+    sentinel = object()
+    while True:
+        chunk = await run_in_threadpool(next, chunks, sentinel)
+        if chunk is sentinel:
+            return
+        yield chunk
+
+
+async def get_file(request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params) -> Response:
+    info = await run_in_threadpool(files.open_file, ctx, actor, addr)
+    headers = {"Content-Disposition": f'inline; filename="{info.name}"', "ETag": f'"{info.md5}"'}
+    return FileResponse(
+        info.path, media_type=info.media_type, headers=headers, stat_result=None, method=request.method
+    )
+
+
+# --- PUT / POST --------------------------------------------------------------------------------------
+
+
+async def put_object(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    xml = await _xml_body(request, params)
+    result = await run_in_threadpool(objects.put, ctx, actor, addr, params, xml)
+    status = 201 if result.created and addr.level not in ("project", "scan", "reconstruction") else 200
+    return render.text(result.body, status)
+
+
+async def _xml_body(request: Request, params: Params) -> bytes | None:
+    ctype = request.headers.get("content-type", "").lower()
+    wants_xml = "xml" in ctype or (param(params, "req_format") or "").lower() == "xml"
+    if not (wants_xml or resources.flag(params, "inbody")) or not bodies.has_body(request):
+        return None
+    body = b""
+    async for chunk in bodies.raw_chunks(request):
+        body += chunk
+        if len(body) > 16 * 1024 * 1024:
+            raise NotAcceptable("XML document larger than 16 MiB")
+    return body or None
+
+
+async def put_resource(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    await run_in_threadpool(resources.create_resource, ctx, actor, addr, params)
+    return render.text("")
+
+
+async def put_files(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    inbody = resources.flag(params, "inbody")
+    if bodies.is_multipart(request):
+        if inbody:
+            raise NotAcceptable("inbody=true cannot be combined with a multipart body")
+        parts = bodies.multipart_parts(request)
+    elif bodies.has_body(request):
+        parts = bodies.raw_part(request, None)
+    else:
+        raise InvalidInput("You tried to PUT to this service, but didn't provide any data.")
+    opts = files.UploadOptions(
+        overwrite=resources.flag(params, "overwrite"),
+        extract=resources.flag(params, "extract"),
+        format=param(params, "format") or "",
+        content=param(params, "content") or "",
+        tags=param(params, "tags") or "",
+        params=params,
+    )
+    await files.upload(ctx, actor, addr, parts, opts)
+    return render.text("")
+
+
+async def put_share(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    await run_in_threadpool(objects.share, ctx, actor, addr, params)
+    return render.text("")
+
+
+# --- DELETE ------------------------------------------------------------------------------------------
+
+
+async def delete_object(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    await run_in_threadpool(objects.delete, ctx, actor, addr, resources.flag(params, "removeFiles"))
+    return render.text("")
+
+
+async def delete_resource(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    remove = (param(params, "removeFiles") or "true").lower() != "false"
+    await run_in_threadpool(resources.delete_resource, ctx, actor, addr, remove)
+    return render.text("")
+
+
+async def delete_files(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    await run_in_threadpool(files.delete_files, ctx, actor, addr)
+    return render.text("")
+
+
+async def delete_share(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    await run_in_threadpool(objects.unshare, ctx, actor, addr)
+    return render.text("")
+
+
+ROUTES: dict[tuple[str, str], Handler] = {
+    **{
+        (k, "GET"): get_listing
+        for k in (A.PROJECTS, A.SUBJECTS, A.EXPERIMENTS, A.CHILDREN, A.RESOURCES, A.SHARES)
+    },
+    **{(k, "GET"): get_object for k in OBJECTS},
+    **{(k, "PUT"): put_object for k in OBJECTS},
+    **{(k, "DELETE"): delete_object for k in OBJECTS},
+    (A.RESOURCE, "GET"): get_resource,
+    (A.RESOURCE, "PUT"): put_resource,
+    (A.RESOURCE, "DELETE"): delete_resource,
+    (A.FILES, "GET"): get_files,
+    (A.FILES, "PUT"): put_files,
+    (A.FILES, "DELETE"): delete_files,
+    (A.FILE, "GET"): get_file,
+    (A.FILE, "PUT"): put_files,
+    (A.FILE, "DELETE"): delete_files,
+    (A.SHARE, "PUT"): put_share,
+    (A.SHARE, "DELETE"): delete_share,
+}

@@ -1,0 +1,1 @@
+"""Credentials: password hashing and token secrets (no database access here)."""

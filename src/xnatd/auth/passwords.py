@@ -1,0 +1,60 @@
+"""Password and secret hashing.
+
+Passwords use argon2id (slow on purpose). Because pyxnat and curl scripts send Basic credentials
+on every request, a successful verification is remembered for a short while, keyed by a fast
+salted digest of the credentials, so a million ``curl -u`` calls do not each pay for argon2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+_hasher = PasswordHasher()
+_CACHE_SECONDS = 300.0
+_cache: dict[str, float] = {}
+_lock = threading.Lock()
+_salt = os.urandom(16)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    key = hashlib.blake2b(stored_hash.encode() + b"\0" + password.encode(), key=_salt).hexdigest()
+    now = time.monotonic()
+    with _lock:
+        expiry = _cache.get(key)
+        if expiry is not None and expiry > now:
+            return True
+    try:
+        ok = _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if ok:
+        with _lock:
+            if len(_cache) > 10_000:
+                _cache.clear()
+            _cache[key] = now + _CACHE_SECONDS
+    return bool(ok)
+
+
+def new_token(nbytes: int = 24) -> str:
+    return secrets.token_hex(nbytes).upper()
+
+
+def secret_digest(secret: str) -> str:
+    """Alias-token secrets are long random strings: a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a, b)

@@ -1,0 +1,60 @@
+"""``xnatd``: serve the archive, manage it from the shell."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from xnatd import __version__, config
+
+
+def _settings(**options: Any) -> config.Settings:
+    return config.load({k: v for k, v in options.items() if v is not None})
+
+
+@click.group()
+@click.version_option(__version__, prog_name="xnatd")
+def main() -> None:
+    """xnatd: an imaging research archive that speaks the XNAT REST API."""
+
+
+@main.command()
+@click.option("--data", type=click.Path(path_type=Path), help="Data folder [XNATD_DATA, ./data]")
+@click.option("--host", help="Listen address [XNATD_HOST, 127.0.0.1]")
+@click.option("--port", type=int, help="HTTP port [XNATD_PORT, 8080]")
+@click.option("--dicom-port", type=int, help="DICOM port [XNATD_DICOM_PORT, 8104]")
+@click.option(
+    "--no-dicom", is_flag=True, default=None, help="Do not start the DICOM receiver [XNATD_NO_DICOM]"
+)
+@click.option("--database", "database_url", help="Database URL [XNATD_DATABASE_URL, SQLite in DATA]")
+@click.option("--workers", type=int, help="HTTP worker processes [XNATD_WORKERS, 1]")
+def serve(**options: Any) -> None:
+    """Run the HTTP server (and, later, the DICOM receiver)."""
+    import uvicorn
+
+    settings = _settings(**options)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    config.export(settings)
+    uvicorn.run(
+        "xnatd.api.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+        factory=False,
+    )
+
+
+@main.command()
+def settings() -> None:
+    """List every setting, its environment variable and default."""
+    for name, env, default, doc in config.describe():
+        click.echo(f"{env:28} {name:22} default={default!r:30} {doc}")

@@ -1,0 +1,1 @@
+"""Metadata storage: SQLAlchemy tables, the engine, migrations and queries."""

@@ -1,0 +1,346 @@
+"""Queries on the archive tables. Every function takes the caller's connection (one transaction)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, or_, select, update
+
+from xnatd.db.schema import (
+    counters,
+    experiments,
+    files,
+    project_aliases,
+    project_users,
+    projects,
+    resources,
+    scans,
+    shares,
+    subjects,
+)
+
+Row = RowMapping
+
+
+def now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
+
+
+def next_number(conn: Connection, name: str) -> int:
+    """A site-wide counter; the row lock (or SQLite's write lock) serialises concurrent callers."""
+    stmt = update(counters).where(counters.c.name == name).values(value=counters.c.value + 1)
+    value = conn.execute(stmt.returning(counters.c.value)).scalar()
+    if value is None:
+        conn.execute(insert(counters).values(name=name, value=1))
+        return 1
+    return int(value)
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+
+def project(conn: Connection, key: str) -> Row | None:
+    row = conn.execute(select(projects).where(projects.c.id == key)).mappings().first()
+    if row is None:
+        alias = select(project_aliases.c.project_id).where(project_aliases.c.alias == key).scalar_subquery()
+        row = conn.execute(select(projects).where(projects.c.id == alias)).mappings().first()
+    return row
+
+
+def all_projects(conn: Connection, ids: Iterable[str] | None = None) -> Sequence[Row]:
+    stmt = select(projects).order_by(projects.c.id)
+    if ids is not None:
+        stmt = stmt.where(projects.c.id.in_(list(ids)))
+    return conn.execute(stmt).mappings().all()
+
+
+def aliases(conn: Connection, project_id: str) -> list[str]:
+    stmt = select(project_aliases.c.alias).where(project_aliases.c.project_id == project_id)
+    return list(conn.execute(stmt.order_by(project_aliases.c.alias)).scalars())
+
+
+def alias_owner(conn: Connection, alias: str) -> str | None:
+    stmt = select(project_aliases.c.project_id).where(project_aliases.c.alias == alias)
+    return conn.execute(stmt).scalar()
+
+
+def set_aliases(conn: Connection, project_id: str, names: Iterable[str]) -> None:
+    conn.execute(delete(project_aliases).where(project_aliases.c.project_id == project_id))
+    for name in names:
+        conn.execute(insert(project_aliases).values(alias=name, project_id=project_id))
+
+
+def insert_project(conn: Connection, **values: Any) -> None:
+    conn.execute(insert(projects).values(insert_date=now(), **values))
+
+
+def update_project(conn: Connection, project_id: str, **values: Any) -> None:
+    conn.execute(update(projects).where(projects.c.id == project_id).values(**values))
+
+
+def delete_project(conn: Connection, project_id: str) -> None:
+    conn.execute(delete(projects).where(projects.c.id == project_id))
+
+
+def roles(conn: Connection, username: str) -> dict[str, str]:
+    stmt = select(project_users.c.project_id, project_users.c.role).where(
+        project_users.c.username == username
+    )
+    return {r.project_id: r.role for r in conn.execute(stmt)}
+
+
+def set_role(conn: Connection, project_id: str, username: str, role: str) -> None:
+    conn.execute(
+        delete(project_users).where(
+            and_(project_users.c.project_id == project_id, project_users.c.username == username)
+        )
+    )
+    conn.execute(insert(project_users).values(project_id=project_id, username=username, role=role))
+
+
+# --- subjects and experiments --------------------------------------------------------------------
+
+_TABLES = {"subject": subjects, "experiment": experiments}
+
+
+def by_id(conn: Connection, kind: str, object_id: str) -> Row | None:
+    t = _TABLES[kind]
+    return conn.execute(select(t).where(t.c.id == object_id)).mappings().first()
+
+
+def in_project(conn: Connection, kind: str, project_id: str, key: str) -> tuple[Row, str] | None:
+    """Find a subject/experiment by label (own or shared) or ID in a project, with its label there."""
+    t = _TABLES[kind]
+    row = conn.execute(select(t).where(t.c.project_id == project_id, t.c.label == key)).mappings().first()
+    if row is not None:
+        return row, row["label"]
+    shared = select(shares.c.object_id).where(
+        shares.c.kind == kind, shares.c.project_id == project_id, shares.c.label == key
+    )
+    row = conn.execute(select(t).where(t.c.id == shared.scalar_subquery())).mappings().first()
+    if row is not None:
+        return row, key
+    row = by_id(conn, kind, key)
+    if row is None:
+        return None
+    if row["project_id"] == project_id:
+        return row, row["label"]
+    label = share_label(conn, kind, key, project_id)
+    return (row, label) if label is not None else None
+
+
+def share_label(conn: Connection, kind: str, object_id: str, project_id: str) -> str | None:
+    stmt = select(shares.c.label).where(
+        shares.c.kind == kind, shares.c.object_id == object_id, shares.c.project_id == project_id
+    )
+    return conn.execute(stmt).scalar()
+
+
+def shares_of(conn: Connection, kind: str, object_id: str) -> Sequence[Row]:
+    stmt = select(shares).where(shares.c.kind == kind, shares.c.object_id == object_id)
+    return conn.execute(stmt.order_by(shares.c.project_id)).mappings().all()
+
+
+def add_share(conn: Connection, kind: str, object_id: str, project_id: str, label: str) -> None:
+    conn.execute(insert(shares).values(kind=kind, object_id=object_id, project_id=project_id, label=label))
+
+
+def remove_share(conn: Connection, kind: str, object_id: str, project_id: str) -> int:
+    stmt = delete(shares).where(
+        shares.c.kind == kind, shares.c.object_id == object_id, shares.c.project_id == project_id
+    )
+    return conn.execute(stmt).rowcount
+
+
+def label_taken(conn: Connection, kind: str, project_id: str, label: str) -> bool:
+    t = _TABLES[kind]
+    own = conn.execute(select(t.c.id).where(t.c.project_id == project_id, t.c.label == label)).first()
+    if own is not None:
+        return True
+    shared = select(shares.c.object_id).where(
+        shares.c.kind == kind, shares.c.project_id == project_id, shares.c.label == label
+    )
+    return conn.execute(shared).first() is not None
+
+
+def insert_object(conn: Connection, kind: str, **values: Any) -> None:
+    conn.execute(insert(_TABLES[kind]).values(insert_date=now(), **values))
+
+
+def update_object(conn: Connection, kind: str, object_id: str, **values: Any) -> None:
+    t = _TABLES[kind]
+    conn.execute(update(t).where(t.c.id == object_id).values(**values))
+
+
+def delete_object(conn: Connection, kind: str, object_id: str) -> None:
+    t = _TABLES[kind]
+    conn.execute(delete(shares).where(shares.c.kind == kind, shares.c.object_id == object_id))
+    conn.execute(delete(t).where(t.c.id == object_id))
+
+
+def subjects_of(conn: Connection, project_id: str | None) -> list[tuple[Row, str, str]]:
+    """Subjects of a project (own and shared in) as (row, project shown, label shown); all if None."""
+    if project_id is None:
+        rows = conn.execute(select(subjects).order_by(subjects.c.insert_date, subjects.c.id)).mappings()
+        return [(r, r["project_id"], r["label"]) for r in rows]
+    own = conn.execute(
+        select(subjects).where(subjects.c.project_id == project_id).order_by(subjects.c.insert_date)
+    ).mappings()
+    out = [(r, project_id, r["label"]) for r in own]
+    shared = conn.execute(
+        select(subjects, shares.c.label.label("share_label"))
+        .join(shares, and_(shares.c.object_id == subjects.c.id, shares.c.kind == "subject"))
+        .where(shares.c.project_id == project_id)
+    ).mappings()
+    out.extend((r, project_id, r["share_label"]) for r in shared)
+    return out
+
+
+def experiments_query(
+    conn: Connection,
+    project_id: str | None,
+    subject_id: str | None,
+    session_id: str | None,
+    xsi_types: Sequence[str] | None,
+    page: tuple[int, int | None] | None = None,
+) -> tuple[list[tuple[Row, str, str]], int]:
+    """Experiments (own, then shared in) as (row, project shown, label shown), and the total count."""
+    conds: list[Any] = []
+    if subject_id is not None:
+        conds.append(experiments.c.subject_id == subject_id)
+    if session_id is not None:
+        conds.append(experiments.c.session_id == session_id)
+    if xsi_types is not None:
+        conds.append(experiments.c.xsi_type.in_(list(xsi_types)))
+    own_conds = [*conds, experiments.c.project_id == project_id] if project_id else conds
+    stmt = select(experiments).where(*own_conds).order_by(experiments.c.insert_date, experiments.c.id)
+    total = conn.execute(select(func.count()).select_from(experiments).where(*own_conds)).scalar() or 0
+    if page is not None:
+        offset, limit = page
+        stmt = stmt.offset(offset)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+    out = [(r, r["project_id"], r["label"]) for r in conn.execute(stmt).mappings()]
+    if project_id:
+        shared = conn.execute(
+            select(experiments, shares.c.label.label("share_label"))
+            .join(shares, and_(shares.c.object_id == experiments.c.id, shares.c.kind == "experiment"))
+            .where(shares.c.project_id == project_id, *conds)
+        ).mappings()
+        extra = [(r, project_id, r["share_label"]) for r in shared]
+        total += len(extra)
+        if page is None:
+            out.extend(extra)
+    return out, int(total)
+
+
+def has_shared_experiments(conn: Connection, project_id: str) -> bool:
+    stmt = select(shares.c.object_id).where(shares.c.kind == "experiment", shares.c.project_id == project_id)
+    return conn.execute(stmt.limit(1)).first() is not None
+
+
+# --- scans and reconstructions ------------------------------------------------------------------
+
+
+def child(conn: Connection, experiment_id: str, kind: str, child_id: str) -> Row | None:
+    stmt = select(scans).where(
+        scans.c.experiment_id == experiment_id, scans.c.kind == kind, scans.c.scan_id == child_id
+    )
+    return conn.execute(stmt).mappings().first()
+
+
+def children(conn: Connection, experiment_id: str, kind: str) -> Sequence[Row]:
+    stmt = select(scans).where(scans.c.experiment_id == experiment_id, scans.c.kind == kind)
+    rows = conn.execute(stmt).mappings().all()
+    return sorted(rows, key=lambda r: _natural(r["scan_id"]))
+
+
+def _natural(value: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def insert_child(conn: Connection, **values: Any) -> int:
+    result = conn.execute(insert(scans).values(insert_date=now(), **values).returning(scans.c.pk))
+    return int(result.scalar_one())
+
+
+def update_child(conn: Connection, pk: int, **values: Any) -> None:
+    conn.execute(update(scans).where(scans.c.pk == pk).values(**values))
+
+
+def delete_child(conn: Connection, pk: int) -> None:
+    conn.execute(delete(scans).where(scans.c.pk == pk))
+
+
+# --- resources and files -------------------------------------------------------------------------
+
+
+def resources_of(conn: Connection, owners: Sequence[str]) -> Sequence[Row]:
+    stmt = select(resources).where(resources.c.owner.in_(list(owners))).order_by(resources.c.pk)
+    return conn.execute(stmt).mappings().all()
+
+
+def resources_of_project(conn: Connection, project_id: str) -> Sequence[Row]:
+    """Every resource at any level of a project (to delete the whole project)."""
+    return conn.execute(select(resources).where(resources.c.project_id == project_id)).mappings().all()
+
+
+def resource_stats(conn: Connection, pks: Sequence[int]) -> dict[int, tuple[int, int]]:
+    stmt = (
+        select(files.c.resource_pk, func.count(), func.coalesce(func.sum(files.c.size), 0))
+        .where(files.c.resource_pk.in_(list(pks)))
+        .group_by(files.c.resource_pk)
+    )
+    return {int(pk): (int(n), int(size)) for pk, n, size in conn.execute(stmt)}
+
+
+def directory_taken(conn: Connection, directory: str) -> bool:
+    return conn.execute(select(resources.c.pk).where(resources.c.directory == directory)).first() is not None
+
+
+def insert_resource(conn: Connection, **values: Any) -> int:
+    stmt = insert(resources).values(insert_date=now(), **values).returning(resources.c.pk)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def update_resource(conn: Connection, pk: int, **values: Any) -> None:
+    conn.execute(update(resources).where(resources.c.pk == pk).values(**values))
+
+
+def delete_resource(conn: Connection, pk: int) -> None:
+    conn.execute(delete(files).where(files.c.resource_pk == pk))
+    conn.execute(delete(resources).where(resources.c.pk == pk))
+
+
+def files_of(conn: Connection, resource_pks: Sequence[int], prefix: str | None = None) -> Sequence[Row]:
+    stmt = select(files).where(files.c.resource_pk.in_(list(resource_pks)))
+    if prefix:
+        stmt = stmt.where(or_(files.c.path == prefix, files.c.path.like(_like_prefix(prefix), escape="\\")))
+    return conn.execute(stmt.order_by(files.c.resource_pk, files.c.path)).mappings().all()
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "/%"
+
+
+def file_row(conn: Connection, resource_pk: int, path: str) -> Row | None:
+    stmt = select(files).where(files.c.resource_pk == resource_pk, files.c.path == path)
+    return conn.execute(stmt).mappings().first()
+
+
+def upsert_file(conn: Connection, resource_pk: int, path: str, **values: Any) -> None:
+    existing = file_row(conn, resource_pk, path)
+    if existing is None:
+        conn.execute(insert(files).values(resource_pk=resource_pk, path=path, modified=now(), **values))
+    else:
+        conn.execute(update(files).where(files.c.pk == existing["pk"]).values(modified=now(), **values))
+
+
+def delete_files(conn: Connection, pks: Sequence[int]) -> None:
+    conn.execute(delete(files).where(files.c.pk.in_(list(pks))))

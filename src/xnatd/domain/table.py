@@ -1,0 +1,183 @@
+"""The one shape of every listing: columns and rows of text, with XNAT's listing parameters.
+
+Services produce a ``Table``; one renderer per format (JSON ``ResultSet``, XML, CSV, HTML) turns any
+table into any format. ``ListQuery`` carries ``columns``, filters, ``sortBy``/``sortOrder`` and
+``offset``/``limit`` exactly as XNAT reads them from the query string.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from xnatd.errors import InvalidInput
+
+# Query parameters that steer a request rather than filter a listing.
+CONTROL_PARAMS = frozenset(
+    {
+        "format",
+        "columns",
+        "sortby",
+        "sortorder",
+        "offset",
+        "limit",
+        "xsitype",
+        "req_format",
+        "inbody",
+        "overwrite",
+        "extract",
+        "content",
+        "tags",
+        "description",
+        "removefiles",
+        "all",
+        "structure",
+        "compression",
+        "recursive",
+        "locator",
+        "event_reason",
+        "event_type",
+        "event_action",
+        "event_id",
+        "_",
+        "accept-not-found",
+        "update-stats",
+        "file_upload",
+        "allowdatadeletion",
+        "handler",
+        "n",
+        "concealhiddenfields",
+        "callback",
+        "cache",
+        "primary",
+        "delete",
+        "file_content",
+        "file_format",
+        "restrict",
+        "collection",
+        "resource",
+        "element_name",
+        "zip",
+    }
+)
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[dict[str, str]]
+    title: str | None = None
+    total: int | None = None  # totalRecords; None = omit
+    column_meta: list[dict[str, str]] | None = None
+
+
+@dataclass
+class ListQuery:
+    columns: list[str] | None = None
+    filters: dict[str, str] = field(default_factory=dict)
+    sort_by: list[str] = field(default_factory=list)
+    descending: bool = False
+    offset: int | None = None
+    limit: int | None = None
+
+    @property
+    def paged(self) -> bool:
+        return self.offset is not None or self.limit is not None
+
+    @classmethod
+    def from_params(cls, params: Sequence[tuple[str, str]]) -> ListQuery:
+        q = cls()
+        for key, value in params:
+            low = key.lower()
+            if low == "columns":
+                cols = [c.strip() for c in value.split(",") if c.strip()]
+                q.columns = (q.columns or []) + cols
+            elif low == "sortby":
+                q.sort_by = [c.strip() for c in value.split(",") if c.strip()]
+            elif low == "sortorder":
+                q.descending = value.strip().upper() == "DESC"
+            elif low in ("offset", "limit"):
+                setattr(q, low, _non_negative(key, value))
+            elif low not in CONTROL_PARAMS and key:
+                q.filters[key] = value
+        return q
+
+
+def _non_negative(key: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"Parameter {key} must be a whole number, not {value!r}") from None
+    if number < 0:
+        raise InvalidInput(f"Parameter {key} must not be negative")
+    return number
+
+
+def matches(value: str, wanted: str) -> bool:
+    """XNAT's listing filters: equality, ``*`` wildcards, comma-separated alternatives."""
+    for alt in wanted.split(","):
+        alt = alt.strip()
+        if "*" in alt or "%" in alt:
+            if fnmatch.fnmatchcase(value.lower(), alt.replace("%", "*").lower()):
+                return True
+        elif value.lower() == alt.lower():
+            return True
+    return False
+
+
+Getter = Callable[[Mapping[str, Any], str], str | None]
+
+
+def shape(
+    records: Sequence[Mapping[str, Any]],
+    query: ListQuery,
+    defaults: list[str],
+    getter: Getter,
+    title: str | None = None,
+    always: Sequence[str] = ("URI",),
+    total_known: int | None = None,
+) -> Table:
+    """Filter, sort, page and project records into a Table.
+
+    ``getter(record, column)`` returns a column's text for a record, or None when the record has no
+    such column; it resolves plain keys as well as XPaths and shortcuts.
+    """
+    rows = list(records)
+    for key, wanted in query.filters.items():
+        rows = [r for r in rows if (v := getter(r, key)) is not None and matches(v, wanted)]
+    if query.sort_by:
+        for col in reversed(query.sort_by):
+            rows.sort(key=lambda r, c=col: _sort_key(getter(r, c)), reverse=query.descending)
+    total = len(rows) if total_known is None else total_known
+    if query.paged and total_known is None:
+        start = query.offset or 0
+        rows = rows[start : start + query.limit] if query.limit is not None else rows[start:]
+    columns = _columns(query.columns, defaults, always)
+    out = [{c: getter(r, c) or "" for c in columns} for r in rows]
+    return Table(columns=columns, rows=out, title=title, total=None if query.paged else total)
+
+
+def _columns(requested: list[str] | None, defaults: list[str], always: Sequence[str]) -> list[str]:
+    if not requested:
+        cols = list(defaults)
+    else:
+        cols = []
+        for c in requested:
+            if c.upper() == "DEFAULT":
+                cols.extend(defaults)
+            elif c not in cols:
+                cols.append(c)
+    for extra in always:
+        if extra not in cols:
+            cols.append(extra)
+    return cols
+
+
+def _sort_key(value: str | None) -> tuple[int, float, str]:
+    text = value or ""
+    try:
+        return (0, float(text), text)
+    except ValueError:
+        return (1, 0.0, text.lower())

@@ -1,0 +1,29 @@
+"""Who is asking, and the shared parts every service needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xnatd.config import Settings
+from xnatd.db.engine import Database
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated user (or the anonymous guest)."""
+
+    username: str
+    is_admin: bool = False
+
+    @property
+    def is_guest(self) -> bool:
+        return self.username == "guest"
+
+
+GUEST = Actor("guest")
+
+
+@dataclass
+class Context:
+    settings: Settings
+    db: Database

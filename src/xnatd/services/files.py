@@ -1,0 +1,308 @@
+"""Files inside resources: listing, download (one file or a zip/tar bundle), upload and delete.
+
+Uploads stream to ``DATA/tmp`` (hashing as they go), and only then, in one database transaction,
+are renamed into place; a failure anywhere leaves neither rows nor files behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import mimetypes
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from xnatd.db import archive as q
+from xnatd.domain.address import Address
+from xnatd.domain.table import ListQuery, Table, shape
+from xnatd.errors import Conflict, InvalidInput, NotFound
+from xnatd.services import access
+from xnatd.services.context import Actor, Context
+from xnatd.services.listings import make_getter
+from xnatd.services.resolve import resolve
+from xnatd.services.resources import (
+    DEFAULT_RESOURCE,
+    Owner,
+    archive_path,
+    ensure_resource,
+    owners,
+    select_resources,
+)
+from xnatd.services.threads import run_in_threadpool
+from xnatd.storage import archives, bundles
+from xnatd.storage.files import Staged, stage_fileobj, stage_stream
+from xnatd.storage.paths import safe_relpath
+from xnatd.storage.placement import Placement, drop
+
+FILE_COLUMNS = [
+    "Name",
+    "Size",
+    "URI",
+    "collection",
+    "file_tags",
+    "file_format",
+    "file_content",
+    "cat_ID",
+    "digest",
+]
+Params = Sequence[tuple[str, str]]
+
+
+@dataclass
+class FileInfo:
+    path: Path
+    name: str
+    size: int
+    md5: str
+    modified: _dt.datetime
+    media_type: str
+
+
+@dataclass
+class Download:
+    filename: str
+    media_type: str
+    chunks: Iterator[bytes]
+    length: int | None
+
+
+@dataclass
+class UploadPart:
+    """One file of a request body: a multipart file part, or the whole raw body."""
+
+    filename: str | None
+    content_type: str | None
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass
+class UploadOptions:
+    overwrite: bool = False
+    extract: bool = False
+    format: str = ""
+    content: str = ""
+    tags: str = ""
+    params: Sequence[tuple[str, str]] = field(default_factory=list)
+
+
+def _upto(addr: Address) -> str | None:
+    return "experiment" if addr.child_kind and addr.child else None
+
+
+def _selected(ctx: Context, actor: Actor, addr: Address) -> list[tuple[Owner, Any]]:
+    with ctx.db.read() as conn:
+        t = resolve(conn, actor, addr, access.READ, upto=_upto(addr))
+        return select_resources(conn, owners(conn, addr, t), addr.resource)
+
+
+def list_files(ctx: Context, actor: Actor, addr: Address, query: ListQuery, all_levels: bool) -> Table:
+    with ctx.db.read() as conn:
+        pairs = _file_scope(conn, ctx, actor, addr, all_levels)
+        rows = q.files_of(conn, [r["pk"] for _, r in pairs], addr.path)
+    by_pk = {r["pk"]: (o, r) for o, r in pairs}
+    records = []
+    for f in rows:
+        owner, res = by_pk[f["resource_pk"]]
+        base = {
+            "Name": PurePosixPath(f["path"]).name,
+            "Size": f["size"],
+            "URI": f"{owner.uri}/resources/{res['pk']}/files/{f['path']}",
+            "collection": res["label"],
+            "file_tags": f["tags"],
+            "file_format": f["format"],
+            "file_content": f["content"],
+            "cat_ID": res["pk"],
+            "digest": f["md5"],
+            "path": f["path"],
+        }
+        records.append({"_base": base, "_type": "xnat:resourceCatalog", "_fields": {}})
+    table = shape(records, query, FILE_COLUMNS, make_getter("file"), title="Files", always=("URI",))
+    table.total = None
+    table.column_meta = [{"key": "URI", "serverRoot": ""}]
+    return table
+
+
+def _file_scope(
+    conn: Any, ctx: Context, actor: Actor, addr: Address, all_levels: bool
+) -> list[tuple[Owner, Any]]:
+    """The resources whose files an address means; ``experiments/E/files`` adds scans with all=true."""
+    t = resolve(conn, actor, addr, access.READ, upto=_upto(addr))
+    owner_list = owners(conn, addr, t)
+    if all_levels and addr.level == "experiment" and not addr.child_kind:
+        owner_list += (
+            owners(conn, Address("child", addr.project, addr.subject, addr.experiment, "scan", "ALL"), t)
+            if q.children(conn, t.experiment["id"], "scan")
+            else []
+        )  # type: ignore[index]
+    return select_resources(conn, owner_list, addr.resource)
+
+
+def open_file(ctx: Context, actor: Actor, addr: Address) -> FileInfo:
+    assert addr.path is not None
+    rel = str(safe_relpath(addr.path))
+    with ctx.db.read() as conn:
+        t = resolve(conn, actor, addr, access.READ, upto=_upto(addr))
+        pairs = select_resources(conn, owners(conn, addr, t), addr.resource)
+        for _owner, res in pairs:
+            row = q.file_row(conn, res["pk"], rel)
+            if row is not None:
+                path = archive_path(ctx, res["directory"], rel)
+                media = mimetypes.guess_type(rel)[0] or "application/octet-stream"
+                return FileInfo(
+                    path, PurePosixPath(rel).name, row["size"], row["md5"], row["modified"], media
+                )
+    raise NotFound("Unable to find file.")
+
+
+def bundle(
+    ctx: Context, actor: Actor, addr: Address, kind: str, all_levels: bool, level: int | None
+) -> Download:
+    """A zip or tar(.gz) of the addressed files, with XNAT's entry paths, streamed."""
+    with ctx.db.read() as conn:
+        pairs = _file_scope(conn, ctx, actor, addr, all_levels)
+        rows = q.files_of(conn, [r["pk"] for _, r in pairs], addr.path)
+    if not rows:
+        raise NotFound("No files to download here.")
+    by_pk = {r["pk"]: (o, r) for o, r in pairs}
+    entries = []
+    for f in rows:
+        owner, res = by_pk[f["resource_pk"]]
+        arcname = f"{owner.zip_prefix}/resources/{res['label']}/files/{f['path']}"
+        entries.append((arcname, archive_path(ctx, res["directory"], f["path"])))
+    name = pairs[0][0].zip_prefix.split("/", 1)[0]
+    compress = ctx.settings.zip_compression if level is None else level
+    if kind == "zip":
+        chunks, length = bundles.zip_stream(entries, compress)
+        return Download(f"{name}.zip", "application/zip", chunks, length)
+    gz = kind == "tar.gz"
+    media = "application/x-gzip" if gz else "application/x-tar"
+    return Download(f"{name}.{kind}", media, bundles.tar_stream(entries, gzip=gz), None)
+
+
+def delete_files(ctx: Context, actor: Actor, addr: Address) -> None:
+    prefix = str(safe_relpath(addr.path)) if addr.path else None
+    with ctx.db.write() as conn:
+        t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
+        access.require(actor, t.project or {}, t.role, access.DELETE)
+        pairs = select_resources(conn, owners(conn, addr, t), addr.resource)
+        rows = q.files_of(conn, [r["pk"] for _, r in pairs], prefix)
+        if not rows:
+            raise NotFound("No matched files")
+        dirs = {r["pk"]: r["directory"] for _, r in pairs}
+        placement = Placement(ctx.settings.tmp_dir)
+        try:
+            for f in rows:
+                root = archive_path(ctx, dirs[f["resource_pk"]])
+                placement.remove(archive_path(ctx, dirs[f["resource_pk"]], f["path"]), stop_at=root)
+            q.delete_files(conn, [f["pk"] for f in rows])
+        except BaseException:
+            placement.rollback()
+            raise
+    placement.commit()
+
+
+# --- upload ----------------------------------------------------------------------------------------
+
+
+async def upload(
+    ctx: Context, actor: Actor, addr: Address, parts: AsyncIterator[UploadPart], opts: UploadOptions
+) -> None:
+    """Stage every part (extracting archives when asked), then place them all in one transaction."""
+    await run_in_threadpool(_check_target, ctx, actor, addr)
+    staged: list[tuple[str, Staged]] = []
+    try:
+        async for part in parts:
+            name = _target_name(addr, part, count=len(staged))
+            item = await stage_stream(ctx.settings.tmp_dir, part.chunks, ctx.settings.max_upload_bytes)
+            kind = archives.archive_kind(name, part.content_type) if opts.extract else None
+            if kind is None:
+                staged.append((name, item))
+                continue
+            try:
+                base = str(PurePosixPath(name).parent)
+                members = await run_in_threadpool(_extract, ctx, item, kind, base)
+                staged.extend(members)
+            finally:
+                drop([item])
+        if not staged:
+            raise InvalidInput(
+                "You tried to PUT to this service, but didn't provide any data (no file in the body)."
+            )
+        await run_in_threadpool(_commit_upload, ctx, actor, addr, staged, opts)
+    except BaseException:
+        drop([s for _, s in staged])
+        raise
+
+
+def _check_target(ctx: Context, actor: Actor, addr: Address) -> None:
+    with ctx.db.read() as conn:
+        t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
+        if len(owners(conn, addr, t)) != 1:
+            raise InvalidInput("Upload to a single scan, not a list")
+
+
+def _target_name(addr: Address, part: UploadPart, count: int) -> str:
+    given = addr.path
+    if given and (count == 0 or not part.filename) and not given.endswith("/"):
+        return str(safe_relpath(given)) if count == 0 else str(safe_relpath(f"{given}_{count}"))
+    filename = PurePosixPath((part.filename or "").replace("\\", "/")).name if part.filename else ""
+    if not filename:
+        if not given:
+            raise InvalidInput(
+                "Give the file's name in the URL (.../files/NAME) or as the multipart filename"
+            )
+        filename = "upload"
+    joined = f"{given.rstrip('/')}/{filename}" if given else filename
+    return str(safe_relpath(joined))
+
+
+def _extract(ctx: Context, archive: Staged, kind: str, base: str) -> list[tuple[str, Staged]]:
+    s = ctx.settings
+    limits = archives.ExtractLimits(s.max_extract_bytes, s.max_extract_ratio, s.max_extract_members)
+    out: list[tuple[str, Staged]] = []
+    try:
+        for member, stream in archives.iter_members(archive.path, kind, limits):
+            rel = str(member.name) if base in ("", ".") else f"{base}/{member.name}"
+            out.append((str(safe_relpath(rel)), stage_fileobj(s.tmp_dir, stream)))
+    except BaseException:
+        drop([st for _, st in out])
+        raise
+    return out
+
+
+def _commit_upload(
+    ctx: Context, actor: Actor, addr: Address, staged: list[tuple[str, Staged]], opts: UploadOptions
+) -> None:
+    names = [n for n, _ in staged]
+    if len(set(names)) != len(names):
+        raise InvalidInput("The upload names the same file twice")
+    placement = Placement(ctx.settings.tmp_dir)
+    try:
+        with ctx.db.write() as conn:
+            t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
+            owner = owners(conn, addr, t)[0]
+            res = ensure_resource(
+                ctx, conn, owner, t.owner_project_id, addr.resource or DEFAULT_RESOURCE, opts.params
+            )
+            existing = {n for n, _ in staged if q.file_row(conn, res["pk"], n) is not None}
+            if existing and not opts.overwrite:
+                dupes = ", ".join(sorted(existing)[:10])
+                raise Conflict(f"File already exists: {dupes}. Retry with overwrite=true to replace it.")
+            for name, item in staged:
+                placement.put(item, archive_path(ctx, res["directory"], name))
+                q.upsert_file(
+                    conn,
+                    res["pk"],
+                    name,
+                    size=item.size,
+                    md5=item.md5,
+                    format=opts.format,
+                    content=opts.content,
+                    tags=opts.tags,
+                    created_by=actor.username,
+                )
+    except BaseException:
+        placement.rollback()
+        raise
+    placement.commit()

@@ -1,0 +1,227 @@
+"""Listings of projects, subjects, experiments, scans and shares as Tables.
+
+Each listing knows its default columns (XNAT's) and a getter that resolves any requested column —
+a plain key, a shortcut or an XPath — from a record's columns and typed fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection
+
+from xnatd.db import archive as q
+from xnatd.domain import types
+from xnatd.domain.table import ListQuery, Table, shape
+from xnatd.services import access
+from xnatd.services.context import Actor
+from xnatd.services.records import field_values
+from xnatd.services.resolve import Target
+
+PROJECT_COLUMNS = ["ID", "secondary_ID", "name", "description", "pi_firstname", "pi_lastname"]
+SUBJECT_COLUMNS = ["ID", "project", "label", "insert_date", "insert_user"]
+EXPERIMENT_COLUMNS = ["ID", "project", "date", "xsiType", "label", "insert_date"]
+SCAN_COLUMNS = ["xnat_imagescandata_id", "ID", "type", "quality", "xsiType", "note", "series_description"]
+RECON_COLUMNS = ["xnat_reconstructedimagedata_id", "ID", "type", "baseScanType", "xsiType"]
+
+
+def stamp(value: Any) -> str:
+    """Timestamps as XNAT's tables print them (Java's Timestamp.toString)."""
+    if value is None:
+        return ""
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def make_getter(kind: str) -> Callable[[Mapping[str, Any], str], str | None]:
+    def getter(rec: Mapping[str, Any], col: str) -> str | None:
+        base = rec["_base"]
+        if col in base:
+            return str(base[col])
+        low = col.lower()
+        for key, value in base.items():
+            if key.lower() == low:
+                return str(value)
+        fl = types.resolve_field(rec["_type"], col)
+        if fl is None:
+            return None
+        return types.text(rec["_fields"].get(fl.path))
+
+    return getter
+
+
+def _record(kind: str, row: Mapping[str, Any], xsi_type: str, base: dict[str, Any]) -> dict[str, Any]:
+    return {"_base": base, "_type": xsi_type, "_fields": field_values(kind, row)}
+
+
+def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
+    roles = q.roles(conn, actor.username) if not actor.is_guest else {}
+    records = []
+    for row in q.all_projects(conn):
+        if not access.can_see(actor, row, roles.get(row["id"])):
+            continue
+        values = field_values("project", row)
+        base = {
+            "ID": row["id"],
+            "secondary_ID": row["secondary_id"],
+            "name": row["name"],
+            "description": row["description"],
+            "pi_firstname": types.text(values.get("pi/firstname")),
+            "pi_lastname": types.text(values.get("pi/lastname")),
+            "URI": f"/data/projects/{row['id']}",
+            "accessibility": row["accessibility"],
+            "insert_date": stamp(row["insert_date"]),
+            "insert_user": row["insert_user"],
+            "xsiType": "xnat:projectData",
+        }
+        records.append(_record("project", row, "xnat:projectData", base))
+    return shape(records, query, PROJECT_COLUMNS, make_getter("project"), title="Projects")
+
+
+def readable_project_ids(conn: Connection, actor: Actor) -> set[str]:
+    roles = q.roles(conn, actor.username) if not actor.is_guest else {}
+    return {
+        str(r["id"])
+        for r in q.all_projects(conn)
+        if access.allowed(actor, r, roles.get(r["id"]), access.READ)
+    }
+
+
+def subjects(conn: Connection, actor: Actor, t: Target, query: ListQuery) -> Table:
+    project_id = t.project_id if t.project is not None else None
+    readable = None if project_id or actor.is_admin else readable_project_ids(conn, actor)
+    records = []
+    for row, proj, label in q.subjects_of(conn, project_id):
+        if readable is not None and proj not in readable:
+            continue
+        base = {
+            "ID": row["id"],
+            "project": proj,
+            "label": label,
+            "insert_date": stamp(row["insert_date"]),
+            "insert_user": row["insert_user"],
+            "URI": f"/data/subjects/{row['id']}",
+            "xsiType": "xnat:subjectData",
+        }
+        records.append(_record("subject", row, "xnat:subjectData", base))
+    return shape(records, query, SUBJECT_COLUMNS, make_getter("subject"), title="Subjects")
+
+
+def experiment_base(
+    row: Mapping[str, Any], project: str, label: str, subject_label: str = ""
+) -> dict[str, Any]:
+    base = {
+        "ID": row["id"],
+        "project": project,
+        "date": row["date"] or "",
+        "xsiType": row["xsi_type"],
+        "label": label,
+        "insert_date": stamp(row["insert_date"]),
+        "insert_user": row["insert_user"],
+        "xnat:subjectassessordata/id": row["id"],
+        "URI": f"/data/experiments/{row['id']}",
+        "subject_ID": row["subject_id"] or "",
+        "session_ID": row["session_id"] or "",
+        "time": row["time"] or "",
+    }
+    if subject_label:
+        base["subject_label"] = subject_label
+    return base
+
+
+def experiments(
+    conn: Connection,
+    actor: Actor,
+    t: Target,
+    query: ListQuery,
+    xsi_type: str | None,
+    assessors_of: str | None,
+) -> Table:
+    kinds = types.subtypes(xsi_type) if xsi_type else None
+    if kinds is None and assessors_of is None:
+        kinds = types.subtypes("xnat:subjectAssessorData") + types.subtypes("xnat:imageAssessorData")
+    project_id = t.project_id if t.project is not None else None
+    subject_id = t.subject["id"] if t.subject is not None else None
+    defaults = list(EXPERIMENT_COLUMNS)
+    getter = make_getter("experiment")
+    fast = _sql_pageable(query, project_id, assessors_of) and not q.has_shared_experiments(
+        conn, project_id or ""
+    )
+    page = ((query.offset or 0), query.limit) if fast and query.paged else None
+    rows, total = q.experiments_query(conn, project_id, subject_id, assessors_of, kinds, page)
+    readable = None if project_id or actor.is_admin else readable_project_ids(conn, actor)
+    records = []
+    for row, proj, label in rows:
+        if readable is not None and proj not in readable:
+            continue
+        base = experiment_base(row, proj, label)
+        records.append(_record("experiment", row, row["xsi_type"], base))
+    table = shape(
+        records,
+        query,
+        defaults,
+        getter,
+        title="Matching experiments",
+        total_known=total if page is not None else None,
+    )
+    return table
+
+
+def _sql_pageable(query: ListQuery, project_id: str | None, assessors_of: str | None) -> bool:
+    """Whether paging can happen in SQL: no filters or sorts that need the typed fields."""
+    return project_id is not None and not query.filters and not query.sort_by and assessors_of is None
+
+
+def children(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
+    assert t.experiment is not None
+    exp_id = t.experiment["id"]
+    records = []
+    for row in q.children(conn, exp_id, kind):
+        values = field_values("scan", row)
+        base = {
+            "ID": row["scan_id"],
+            "type": row["type"] or "",
+            "xsiType": row["xsi_type"],
+            "quality": types.text(values.get("quality")),
+            "note": types.text(values.get("note")),
+            "series_description": types.text(values.get("series_description")),
+            "URI": f"/data/experiments/{exp_id}/{kind}s/{row['scan_id']}",
+        }
+        if kind == "scan":
+            base["xnat_imagescandata_id"] = row["pk"]
+        else:
+            base["xnat_reconstructedimagedata_id"] = row["pk"]
+            base["baseScanType"] = types.text(values.get("baseScanType"))
+        records.append({"_base": base, "_type": row["xsi_type"], "_fields": values})
+    defaults = SCAN_COLUMNS if kind == "scan" else RECON_COLUMNS
+    title = "Scans" if kind == "scan" else "Reconstructions"
+    return shape(records, query, defaults, make_getter("scan"), title=title)
+
+
+def shares(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
+    row = t.experiment if kind == "experiment" else t.subject
+    assert row is not None
+    owner = q.project(conn, row["project_id"])
+    entries = [(owner, row["label"])] + [
+        (q.project(conn, s["project_id"]), s["label"]) for s in q.shares_of(conn, kind, row["id"])
+    ]
+    records = []
+    for proj, label in entries:
+        if proj is None:
+            continue
+        base = {
+            "label": label,
+            "ID": proj["id"],
+            "Secondary_ID": proj["secondary_id"],
+            "Name": proj["name"],
+            "URI": f"/data/projects/{proj['id']}",
+        }
+        records.append({"_base": base, "_type": "xnat:projectData", "_fields": {}})
+    return shape(
+        records,
+        query,
+        ["label", "ID", "Secondary_ID", "Name"],
+        make_getter("project"),
+        title="Projects",
+        always=(),
+    )

@@ -1,0 +1,435 @@
+"""Create, read, update, delete and share projects, subjects, experiments, scans, assessors and
+reconstructions — the archive's objects (their files are in ``resources``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from xnatd.db import archive as q
+from xnatd.domain import labels, types
+from xnatd.domain.address import Address
+from xnatd.errors import Conflict, InvalidInput, MissingContent, NotFound
+from xnatd.services import access, records
+from xnatd.services.context import Actor, Context
+from xnatd.services.items import build_item
+from xnatd.services.resolve import Target, resolve, role_of
+from xnatd.services.resources import remove_owned
+
+Params = Sequence[tuple[str, str]]
+STEERING = (
+    "xsiType",
+    "req_format",
+    "inbody",
+    "format",
+    "removeFiles",
+    "event_reason",
+    "event_type",
+    "event_action",
+    "allowDataDeletion",
+    "primary",
+    "label",
+)
+
+
+@dataclass
+class PutResult:
+    created: bool
+    body: str
+
+
+def _param(params: Params, name: str) -> str | None:
+    for key, value in params:
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def get_item(ctx: Context, actor: Actor, addr: Address) -> Any:
+    with ctx.db.read() as conn:
+        t = resolve(conn, actor, addr, access.READ)
+        return build_item(conn, addr, t)
+
+
+# --- PUT -------------------------------------------------------------------------------------------
+
+
+def put(ctx: Context, actor: Actor, addr: Address, params: Params, xml: bytes | None) -> PutResult:
+    with ctx.db.write() as conn:
+        if addr.level == "project":
+            return _put_project(ctx, conn, actor, addr, params, xml)
+        t = resolve(conn, actor, addr, access.EDIT, upto=_parent_level(addr.level))
+        if addr.level == "subject":
+            return _put_subject(ctx, conn, actor, addr, t, params, xml)
+        if addr.level in ("experiment", "assessor"):
+            return _put_experiment(ctx, conn, actor, addr, t, params, xml)
+        return _put_child(conn, addr, t, params, xml)
+
+
+def _parent_level(level: str) -> str:
+    return {
+        "subject": "project",
+        "experiment": "subject",
+        "assessor": "experiment",
+        "scan": "experiment",
+        "reconstruction": "experiment",
+    }[level]
+
+
+def _fields_from(xsi_type: str, params: Params, xml: bytes | None, base: str) -> tuple[str, dict[str, Any]]:
+    values: dict[str, Any] = {}
+    if xml:
+        xsi_type, values = records.parse_xml(xml, base)
+    values.update(records.parse_params(xsi_type, params, ignore=STEERING))
+    return xsi_type, values
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(old)
+    if any(new.get(records.DEMO + k) is not None for k in ("dob", "yob", "age")):
+        for k in ("dob", "yob", "age"):
+            merged.pop(records.DEMO + k, None)
+    for key, value in new.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _put_project(
+    ctx: Context, conn: Connection, actor: Actor, addr: Address, params: Params, xml: bytes | None
+) -> PutResult:
+    assert addr.project is not None
+    _, values = _fields_from("xnat:projectData", params, xml, "xnat:projectData")
+    access_level = _param(params, "accessibility")
+    if access_level is not None and access_level not in ("private", "protected", "public"):
+        raise InvalidInput(f"Invalid accessibility {access_level!r}: private, protected or public")
+    existing = q.project(conn, addr.project)
+    if existing is None:
+        labels.check_label(addr.project, "project")
+        if q.alias_owner(conn, addr.project) is not None:
+            raise Conflict(f"Requested new project conflicts with an existing project alias: {addr.project}")
+        cols, rest = records.split_columns("project", values)
+        cols.setdefault("name", addr.project)
+        cols.setdefault("secondary_id", addr.project)
+        q.insert_project(
+            conn,
+            id=addr.project,
+            fields=rest,
+            insert_user=actor.username,
+            accessibility=access_level or "private",
+            **{k: v for k, v in cols.items() if k != "id"},
+        )
+        q.set_role(conn, addr.project, actor.username, "owner")
+        _set_aliases(conn, addr.project, rest)
+        return PutResult(True, "")
+    access.require(actor, existing, role_of(conn, actor, existing["id"]), access.EDIT)
+    merged = _merge(records.field_values("project", existing), values)
+    cols, rest = records.split_columns("project", merged)
+    cols.pop("id", None)
+    if access_level is not None:
+        access.require(actor, existing, role_of(conn, actor, existing["id"]), access.OWN)
+        cols["accessibility"] = access_level
+    q.update_project(conn, existing["id"], fields=rest, **cols)
+    _set_aliases(conn, existing["id"], rest)
+    return PutResult(False, "")
+
+
+def _set_aliases(conn: Connection, project_id: str, fields: dict[str, Any]) -> None:
+    raw = fields.pop("alias", None)
+    if raw is None:
+        return
+    names = [a.strip() for a in str(raw).split(",") if a.strip()]
+    for name in names:
+        labels.check_label(name, "project alias")
+        owner = q.alias_owner(conn, name)
+        if (owner is not None and owner != project_id) or (name != project_id and q.project(conn, name)):
+            raise Conflict(f"Alias {name} is already used by another project")
+    q.set_aliases(conn, project_id, sorted(set(q.aliases(conn, project_id)) | set(names)))
+    q.update_project(conn, project_id, fields=fields)
+
+
+def _new_id(ctx: Context, conn: Connection, kind: str) -> str:
+    letter = {"subject": "S", "experiment": "E"}[kind]
+    prefix = labels.site_prefix(ctx.settings.site_id)
+    while True:
+        candidate = labels.accession_id(prefix, letter, q.next_number(conn, f"{prefix}_{letter}"))
+        if q.by_id(conn, kind, candidate) is None:
+            return candidate
+
+
+def _rename(conn: Connection, kind: str, t: Target, row: Any, params: Params) -> None:
+    new = _param(params, "label")
+    if new is None or new == row["label"]:
+        return
+    labels.check_label(new, kind)
+    if q.label_taken(conn, kind, row["project_id"], new):
+        raise Conflict("Specified label is already in use.")
+    q.update_object(conn, kind, row["id"], label=new)
+
+
+def _put_subject(
+    ctx: Context, conn: Connection, actor: Actor, addr: Address, t: Target, params: Params, xml: bytes | None
+) -> PutResult:
+    assert addr.subject is not None
+    _, values = _fields_from("xnat:subjectData", params, xml, "xnat:subjectData")
+    values.pop("label", None)
+    found = q.in_project(conn, "subject", t.project_id, addr.subject)
+    if found is not None:
+        row = found[0]
+        access.require(
+            actor,
+            q.project(conn, row["project_id"]) or {},
+            role_of(conn, actor, row["project_id"]),
+            access.EDIT,
+        )
+        merged = _merge(dict(row["fields"] or {}), values)
+        q.update_object(conn, "subject", row["id"], fields=merged)
+        _rename(conn, "subject", t, row, params)
+        return PutResult(False, row["id"])
+    label = _param(params, "label") or addr.subject
+    labels.check_label(label, "subject")
+    if q.label_taken(conn, "subject", t.project_id, label):
+        raise Conflict("Specified label is already in use.")
+    new_id = _new_id(ctx, conn, "subject")
+    q.insert_object(
+        conn,
+        "subject",
+        id=new_id,
+        project_id=t.project_id,
+        label=label,
+        fields=_merge({}, values),
+        insert_user=actor.username,
+    )
+    return PutResult(True, new_id)
+
+
+def _put_experiment(
+    ctx: Context, conn: Connection, actor: Actor, addr: Address, t: Target, params: Params, xml: bytes | None
+) -> PutResult:
+    key = addr.child if addr.level == "assessor" else addr.experiment
+    assert key is not None
+    found = q.in_project(conn, "experiment", t.project_id, key)
+    requested = _param(params, "xsiType")
+    if found is not None:
+        row = found[0]
+        xsi_type = row["xsi_type"]
+        if requested and types.get(requested).xsi_type != xsi_type:
+            raise Conflict(f"Experiment {key} is a {xsi_type}; its data type cannot change")
+        _, values = _fields_from(xsi_type, params, xml, xsi_type)
+        values.pop("label", None)
+        cols, rest = records.split_columns(
+            "experiment", _merge(records.field_values("experiment", row), values)
+        )
+        for k in ("id", "label", "project_id", "subject_id", "session_id"):
+            cols.pop(k, None)
+        q.update_object(conn, "experiment", row["id"], fields=rest, **cols)
+        _rename(conn, "experiment", t, row, params)
+        return PutResult(False, row["id"])
+    return _create_experiment(ctx, conn, actor, addr, t, params, xml, key, requested)
+
+
+def _create_experiment(
+    ctx: Context,
+    conn: Connection,
+    actor: Actor,
+    addr: Address,
+    t: Target,
+    params: Params,
+    xml: bytes | None,
+    key: str,
+    requested: str | None,
+) -> PutResult:
+    base = "xnat:imageAssessorData" if addr.level == "assessor" else "xnat:subjectAssessorData"
+    if not requested and not xml:
+        raise MissingContent("Need PUT Contents: give an xsiType to create experiment " + key)
+    xsi_type = types.get(requested).xsi_type if requested else base
+    if not types.is_a(xsi_type, base) or (types.get(xsi_type).abstract and not xml):
+        raise InvalidInput(f"Data type {requested} cannot be created here (expected a {base})")
+    xsi_type, values = _fields_from(xsi_type, params, xml, base)
+    label = str(values.pop("label", None) or _param(params, "label") or key)
+    labels.check_label(label, "experiment")
+    if q.label_taken(conn, "experiment", t.project_id, label):
+        raise Conflict("Specified label is already in use.")
+    subject_id, session_id = _experiment_parents(conn, addr, t, params)
+    cols, rest = records.split_columns("experiment", values)
+    for k in ("id", "label", "project_id", "subject_id", "session_id"):
+        cols.pop(k, None)
+    new_id = _new_id(ctx, conn, "experiment")
+    q.insert_object(
+        conn,
+        "experiment",
+        id=new_id,
+        project_id=t.project_id,
+        subject_id=subject_id,
+        session_id=session_id,
+        label=label,
+        xsi_type=xsi_type,
+        fields=rest,
+        insert_user=actor.username,
+        **cols,
+    )
+    return PutResult(True, new_id)
+
+
+def _experiment_parents(
+    conn: Connection, addr: Address, t: Target, params: Params
+) -> tuple[str | None, str | None]:
+    if addr.level == "assessor":
+        assert t.experiment is not None
+        return t.experiment["subject_id"], t.experiment["id"]
+    if t.subject is not None:
+        return t.subject["id"], None
+    wanted = _param(params, "subject_ID") or _param(params, "xnat:subjectAssessorData/subject_ID")
+    if not wanted:
+        raise InvalidInput(
+            "A new experiment needs a subject: use .../subjects/{S}/experiments/{E} or subject_ID="
+        )
+    found = q.in_project(conn, "subject", t.project_id, wanted)
+    if found is None:
+        raise NotFound(f"Subject {wanted} not found in project {t.project_id}")
+    return found[0]["id"], None
+
+
+def _put_child(conn: Connection, addr: Address, t: Target, params: Params, xml: bytes | None) -> PutResult:
+    assert t.experiment is not None and addr.child_kind and addr.child
+    kind = addr.child_kind
+    labels.check_label(addr.child, kind) if kind == "reconstruction" else _check_scan_id(addr.child)
+    row = q.child(conn, t.experiment["id"], kind, addr.child)
+    requested = _param(params, "xsiType")
+    base = "xnat:imageScanData" if kind == "scan" else "xnat:reconstructedImageData"
+    if row is not None:
+        if requested and types.get(requested).xsi_type != row["xsi_type"]:
+            raise Conflict(f"Scan {addr.child} is a {row['xsi_type']}; its data type cannot change")
+        _, values = _fields_from(row["xsi_type"], params, xml, base)
+        merged = _merge(records.field_values("scan", row), values)
+        cols, rest = records.split_columns("scan", merged)
+        q.update_child(conn, row["pk"], type=cols.get("type"), fields=rest)
+        return PutResult(False, addr.child)
+    if not requested and not xml:
+        if kind == "scan":
+            raise MissingContent(f"Need PUT Contents: give an xsiType to create scan {addr.child}")
+        requested = base
+    xsi_type = types.get(requested).xsi_type if requested else base
+    if not types.is_a(xsi_type, base):
+        raise InvalidInput(f"Data type {requested} is not a kind of {base}")
+    if types.get(xsi_type).abstract:
+        raise InvalidInput(
+            f"Data type {xsi_type} is abstract; give a concrete scan type such as xnat:mrScanData"
+        )
+    xsi_type, values = _fields_from(xsi_type, params, xml, base)
+    cols, rest = records.split_columns("scan", values)
+    q.insert_child(
+        conn,
+        experiment_id=t.experiment["id"],
+        kind=kind,
+        scan_id=addr.child,
+        xsi_type=xsi_type,
+        type=cols.get("type"),
+        fields=rest,
+    )
+    return PutResult(True, addr.child)
+
+
+def _check_scan_id(value: str) -> None:
+    if not value or "/" in value or value in (".", "..") or len(value) > 255 or "," in value:
+        raise InvalidInput(f"Invalid scan ID: {value!r}")
+    if value.upper() == "ALL" or "*" in value:
+        raise InvalidInput(f"{value!r} is reserved and cannot be a scan ID")
+
+
+# --- DELETE ----------------------------------------------------------------------------------------
+
+
+def delete(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
+    with ctx.db.write() as conn:
+        t = resolve(conn, actor, addr, access.READ)
+        level = addr.level
+        if level == "project":
+            access.require(actor, t.project or {}, t.role, access.DELETE)
+            remove_owned(ctx, conn, f"project:{t.project_id}", remove_files)
+            q.delete_project(conn, t.project_id)
+            return
+        if level in ("subject", "experiment", "assessor"):
+            kind = "subject" if level == "subject" else "experiment"
+            row = t.subject if level == "subject" else (t.child if level == "assessor" else t.experiment)
+            assert row is not None
+            if row["project_id"] != t.project_id and addr.project:
+                access.require(actor, t.project or {}, t.role, access.DELETE)
+                q.remove_share(conn, kind, row["id"], t.project_id)  # via a shared project: un-share
+                return
+            _require_owner_delete(conn, actor, row["project_id"])
+            _delete_tree(ctx, conn, kind, row, remove_files)
+            return
+        assert t.child is not None
+        _require_owner_delete(conn, actor, t.owner_project_id)
+        remove_owned(ctx, conn, f"{addr.child_kind}:{t.child['pk']}", remove_files)
+        q.delete_child(conn, t.child["pk"])
+
+
+def _require_owner_delete(conn: Connection, actor: Actor, project_id: str) -> None:
+    proj = q.project(conn, project_id)
+    if proj is None:
+        raise NotFound(f"Project {project_id} not found")
+    access.require(actor, proj, role_of(conn, actor, project_id), access.DELETE)
+
+
+def _delete_tree(ctx: Context, conn: Connection, kind: str, row: Any, remove_files: bool) -> None:
+    if kind == "subject":
+        exps, _ = q.experiments_query(conn, None, row["id"], None, None)
+        for exp, _p, _l in exps:
+            _delete_tree(ctx, conn, "experiment", exp, remove_files)
+        remove_owned(ctx, conn, f"subject:{row['id']}", remove_files)
+    else:
+        assessors, _ = q.experiments_query(conn, None, None, row["id"], None)
+        for a, _p, _l in assessors:
+            _delete_tree(ctx, conn, "experiment", a, remove_files)
+        for ck in ("scan", "reconstruction"):
+            for c in q.children(conn, row["id"], ck):
+                remove_owned(ctx, conn, f"{ck}:{c['pk']}", remove_files)
+                q.delete_child(conn, c["pk"])
+        remove_owned(ctx, conn, f"experiment:{row['id']}", remove_files)
+    q.delete_object(conn, kind, row["id"])
+
+
+# --- sharing ---------------------------------------------------------------------------------------
+
+
+def share(ctx: Context, actor: Actor, addr: Address, params: Params) -> None:
+    assert addr.share_project is not None
+    with ctx.db.write() as conn:
+        t = resolve(conn, actor, addr, access.READ)
+        kind = "experiment" if addr.level == "experiment" else "subject"
+        row = t.experiment if kind == "experiment" else t.subject
+        if row is None:
+            raise InvalidInput("Only subjects and experiments can be shared into another project")
+        dest = q.project(conn, addr.share_project)
+        if dest is None:
+            raise NotFound(f"Project {addr.share_project} not found")
+        access.require(actor, dest, role_of(conn, actor, dest["id"]), access.EDIT)
+        if dest["id"] == row["project_id"] or q.share_label(conn, kind, row["id"], dest["id"]) is not None:
+            raise Conflict(f"Already assigned to project:{dest['id']}")
+        label = _param(params, "label") or row["label"]
+        labels.check_label(label, kind)
+        if q.label_taken(conn, kind, dest["id"], label):
+            raise Conflict(f"Specified label {label} is already in use in project {dest['id']}.")
+        q.add_share(conn, kind, row["id"], dest["id"], label)
+
+
+def unshare(ctx: Context, actor: Actor, addr: Address) -> None:
+    assert addr.share_project is not None
+    with ctx.db.write() as conn:
+        t = resolve(conn, actor, addr, access.READ)
+        kind = "experiment" if addr.level == "experiment" else "subject"
+        row = t.experiment if kind == "experiment" else t.subject
+        assert row is not None
+        dest = q.project(conn, addr.share_project)
+        if dest is None:
+            raise NotFound(f"Project {addr.share_project} not found")
+        access.require(actor, dest, role_of(conn, actor, dest["id"]), access.EDIT)
+        if not q.remove_share(conn, kind, row["id"], dest["id"]):
+            raise NotFound(f"{kind.capitalize()} is not shared into project {dest['id']}")

@@ -1,0 +1,147 @@
+"""Between database rows and the registry's typed fields.
+
+A few fields live in real columns (labels, dates, scan types) so that listings can filter and sort
+in SQL; the rest live in the JSON ``fields`` column. ``COLUMN_FIELDS`` is the only place that says
+which is which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from defusedxml import ElementTree as SafeET
+
+from xnatd.domain import types
+from xnatd.domain.items import XNAT_NS, XSI_NS
+from xnatd.errors import InvalidInput
+
+# registry field path -> column name, per kind of row
+COLUMN_FIELDS: dict[str, dict[str, str]] = {
+    "project": {"ID": "id", "secondary_ID": "secondary_id", "name": "name", "description": "description"},
+    "subject": {"ID": "id", "label": "label", "project": "project_id"},
+    "experiment": {
+        "ID": "id",
+        "label": "label",
+        "project": "project_id",
+        "date": "date",
+        "time": "time",
+        "subject_ID": "subject_id",
+        "imageSession_ID": "session_id",
+    },
+    "scan": {"ID": "scan_id", "type": "type"},
+}
+# Field paths that clients may not set through query parameters (the server owns them).
+READ_ONLY = frozenset({"ID", "project", "subject_ID", "imageSession_ID", "image_session_ID"})
+DEMO = "demographics/"
+
+
+def field_values(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """All typed field values of a row, keyed by registry path."""
+    values: dict[str, Any] = dict(row.get("fields") or {})
+    for path, column in COLUMN_FIELDS.get(kind, {}).items():
+        if column in row and row[column] is not None:
+            values[path] = row[column]
+    return values
+
+
+def split_columns(kind: str, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split field values into (column values, JSON fields)."""
+    mapping = COLUMN_FIELDS.get(kind, {})
+    cols = {mapping[p]: v for p, v in values.items() if p in mapping}
+    rest = {p: v for p, v in values.items() if p not in mapping}
+    return cols, rest
+
+
+def parse_params(
+    xsi_type: str, params: Iterable[tuple[str, str]], ignore: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Typed field values from query parameters (XPaths or shortcuts); unknown plain keys are ignored.
+
+    An XPath whose type prefix names a registered type must name a real field: a typo there is an
+    error, not a silently dropped value.
+    """
+    skip = {k.lower() for k in ignore}
+    out: dict[str, Any] = {}
+    for key, raw in params:
+        if not key or key.lower() in skip:
+            continue
+        fl = types.resolve_field(xsi_type, key)
+        if fl is None:
+            if "/" in key and _names_known_type(key):
+                raise InvalidInput(f"Unknown field {key} for data type {xsi_type}")
+            continue
+        if fl.path in READ_ONLY:
+            continue
+        out[fl.path] = types.coerce(fl, raw)
+    return out
+
+
+def _names_known_type(key: str) -> bool:
+    head = key.split("/", 1)[0]
+    if ":" not in head:
+        return False
+    try:
+        types.get(head)
+    except InvalidInput:
+        return False
+    return True
+
+
+def parse_xml(body: bytes, expected_base: str) -> tuple[str, dict[str, Any]]:
+    """An XNAT XML document → (xsi:type, field values). Only the registry's fields are read."""
+    try:
+        root = SafeET.fromstring(body)
+    except Exception as exc:  # defusedxml raises several kinds; all mean "not acceptable XML"
+        raise InvalidInput(f"Malformed XML document: {exc}") from exc
+    xsi_type = root.get(f"{{{XSI_NS}}}type") or _type_of_element(root.tag)
+    if not types.is_a(xsi_type, expected_base):
+        raise InvalidInput(
+            f"XML document of type {xsi_type} cannot be stored here (expected {expected_base})"
+        )
+    values: dict[str, Any] = {}
+    for fl in types.fields_of(xsi_type):
+        raw = _xml_value(root, fl)
+        if raw is not None and fl.path not in READ_ONLY:
+            values[fl.path] = types.coerce(fl, raw)
+    demo = root.find(f"{{{XNAT_NS}}}demographics")
+    if demo is not None:
+        for fl in types.fields_of("xnat:demographicData"):
+            raw = _xml_value(demo, fl)
+            if raw is not None:
+                values[DEMO + fl.path] = types.coerce(fl, raw)
+    return types.get(xsi_type).xsi_type, values
+
+
+def _type_of_element(tag: str) -> str:
+    local = tag.rsplit("}", 1)[-1]
+    return f"xnat:{local}"
+
+
+def _xml_value(root: Any, fl: types.Field) -> str | None:
+    parts = fl.path.split("/")
+    node = root
+    steps = parts[:-1] if fl.attr else parts
+    for part in steps:
+        node = node.find(f"{{{XNAT_NS}}}{part}")
+        if node is None:
+            return None
+    if fl.attr:
+        value = node.get(parts[-1])
+        return None if value is None else str(value)
+    return None if node.text is None else str(node.text)
+
+
+def demographics(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k[len(DEMO) :]: v for k, v in values.items() if k.startswith(DEMO) and v is not None}
+
+
+def without_demographics(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not k.startswith(DEMO)}
+
+
+def check_demographics(values: dict[str, Any]) -> None:
+    """XNAT's schema allows only one of dob, yob and age; the newest one given wins."""
+    given = [k for k in ("dob", "yob", "age") if values.get(DEMO + k) is not None]
+    if len(given) > 1:
+        raise InvalidInput("Only one of dob, yob and age may be set for a subject")

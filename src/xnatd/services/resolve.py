@@ -1,0 +1,143 @@
+"""Load the objects an Address names, checking the caller's right to them first.
+
+Like Girder's ``loadmodel``: by the time a service body runs, every object on the path exists and
+the caller may act on it, so the service bodies stay short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from xnatd.db import archive as q
+from xnatd.domain.address import Address
+from xnatd.errors import InvalidInput, NotFound
+from xnatd.services import access
+from xnatd.services.context import Actor
+
+Row = q.Row
+
+
+@dataclass
+class Target:
+    """The objects along an address. ``*_label`` is the label as seen from the URL's project."""
+
+    project: Row | None = None
+    subject: Row | None = None
+    subject_label: str | None = None
+    experiment: Row | None = None
+    experiment_label: str | None = None
+    child: Row | None = None
+    role: str | None = None
+
+    @property
+    def project_id(self) -> str:
+        assert self.project is not None
+        return str(self.project["id"])
+
+    @property
+    def owner_project_id(self) -> str:
+        """The project that owns the deepest object (differs from the URL's project when shared)."""
+        for row in (self.experiment, self.subject):
+            if row is not None:
+                return str(row["project_id"])
+        return self.project_id
+
+
+def role_of(conn: Connection, actor: Actor, project_id: str) -> str | None:
+    return q.roles(conn, actor.username).get(project_id) if not actor.is_guest else None
+
+
+def load_project(conn: Connection, actor: Actor, key: str, action: str) -> tuple[Row, str | None]:
+    row = q.project(conn, key)
+    if row is None:
+        raise NotFound(f"Project {key} not found")
+    role = role_of(conn, actor, row["id"])
+    access.require(actor, row, role, action)
+    return row, role
+
+
+def resolve(conn: Connection, actor: Actor, addr: Address, action: str, upto: str | None = None) -> Target:
+    """Load every object named by ``addr`` down to ``upto`` (default: the deepest one named)."""
+    t = Target()
+    if addr.project:
+        t.project, t.role = load_project(conn, actor, addr.project, action)
+    if addr.subject and upto != "project":
+        _load_subject(conn, actor, addr, t, action)
+    if addr.experiment and upto not in ("project", "subject"):
+        _load_experiment(conn, actor, addr, t, action)
+    if addr.child_kind and addr.child and upto not in ("project", "subject", "experiment"):
+        t.child = load_child(conn, t, addr.child_kind, addr.child)
+    return t
+
+
+def _authorize_owner(conn: Connection, actor: Actor, t: Target, project_id: str, action: str) -> None:
+    if t.project is not None and t.project["id"] == project_id:
+        return
+    if t.project is not None and action == access.READ:
+        return  # reading a shared object through the project it is shared into
+    t.project, t.role = load_project(conn, actor, project_id, action)
+
+
+def _load_subject(conn: Connection, actor: Actor, addr: Address, t: Target, action: str) -> None:
+    assert addr.subject is not None
+    if t.project is None:
+        row = q.by_id(conn, "subject", addr.subject)
+        if row is None:
+            raise NotFound(
+                f"Subject {addr.subject} not found: at /data/subjects/... you must specify the accession "
+                "number and not the subject label"
+            )
+        t.subject, t.subject_label = row, row["label"]
+    else:
+        found = q.in_project(conn, "subject", t.project_id, addr.subject)
+        if found is None:
+            raise NotFound(f"Subject {addr.subject} not found in project {t.project_id}")
+        t.subject, t.subject_label = found
+    _authorize_owner(conn, actor, t, t.subject["project_id"], action)
+
+
+def _load_experiment(conn: Connection, actor: Actor, addr: Address, t: Target, action: str) -> None:
+    assert addr.experiment is not None
+    if t.project is None:
+        row = q.by_id(conn, "experiment", addr.experiment)
+        if row is None:
+            raise NotFound(
+                f"Experiment {addr.experiment} not found: at /data/experiments/... you must specify the "
+                "accession number and not the experiment label"
+            )
+        t.experiment, t.experiment_label = row, row["label"]
+    else:
+        found = q.in_project(conn, "experiment", t.project_id, addr.experiment)
+        if found is None:
+            raise NotFound(f"Experiment {addr.experiment} not found in project {t.project_id}")
+        t.experiment, t.experiment_label = found
+    exp = t.experiment
+    if t.subject is not None and exp["subject_id"] not in (t.subject["id"], None):
+        raise NotFound(f"Experiment {addr.experiment} not found for subject {addr.subject}")
+    _authorize_owner(conn, actor, t, exp["project_id"], action)
+    if t.subject is None and exp["subject_id"]:
+        t.subject = q.by_id(conn, "subject", exp["subject_id"])
+        if t.subject is not None:
+            label = q.share_label(conn, "subject", t.subject["id"], t.project_id)
+            t.subject_label = label or t.subject["label"]
+
+
+def load_child(conn: Connection, t: Target, kind: str, child_id: str) -> Row:
+    assert t.experiment is not None
+    if kind == "assessor":
+        found = q.in_project(conn, "experiment", t.project_id, child_id)
+        if found is None or found[0]["session_id"] != t.experiment["id"]:
+            raise NotFound(f"Assessor {child_id} not found in experiment {t.experiment_label}")
+        return found[0]
+    row = q.child(conn, t.experiment["id"], kind, child_id)
+    if row is None:
+        raise NotFound(f"{kind.capitalize()} {child_id} not found in experiment {t.experiment_label}")
+    return row
+
+
+def check_single(value: str, what: str) -> str:
+    if "," in value:
+        raise InvalidInput(f"A single {what} is needed here, not a list: {value}")
+    return value

@@ -1,0 +1,332 @@
+"""Resources (XNAT's folders of files) at every level: project, subject, experiment, scan,
+assessor and reconstruction. Listing, creating and deleting them; their files are in ``files``."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import Connection
+
+from xnatd.db import archive as q
+from xnatd.domain.address import Address
+from xnatd.domain.items import Item
+from xnatd.domain.table import ListQuery, Table, shape
+from xnatd.errors import Conflict, InvalidInput, NotFound
+from xnatd.services import access
+from xnatd.services.context import Actor, Context
+from xnatd.services.items import resource_item
+from xnatd.services.listings import make_getter
+from xnatd.services.resolve import Target, resolve
+from xnatd.storage.paths import contained, safe_label
+
+RESOURCE_COLUMNS = [
+    "xnat_abstractresource_id",
+    "label",
+    "element_name",
+    "category",
+    "cat_id",
+    "cat_desc",
+    "file_count",
+    "file_size",
+    "tags",
+    "content",
+    "format",
+]
+DEFAULT_RESOURCE = "DEFAULT"
+Params = Sequence[tuple[str, str]]
+
+
+@dataclass
+class Owner:
+    """One object that holds resources, with what is needed to name its files in URLs and zips."""
+
+    key: str  # "project:P", "subject:S", "experiment:E", "scan:pk", "reconstruction:pk"
+    level: str
+    directory: str  # where new resources of this owner go, relative to the archive root
+    uri: str  # URL prefix of this owner, for file URIs
+    zip_prefix: str  # entry-path prefix in zip downloads
+    category: str
+    cat_id: str
+
+
+def param(params: Params, name: str) -> str | None:
+    for key, value in params:
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def flag(params: Params, name: str) -> bool:
+    return (param(params, name) or "").strip().lower() in ("true", "1", "yes")
+
+
+def owners(conn: Connection, addr: Address, t: Target) -> list[Owner]:
+    """The resource owners an address names; ``scans/ALL`` and comma lists name several."""
+    if addr.child_kind and addr.child:
+        return _child_owners(conn, addr, t)
+    level = addr.level
+    proj = t.owner_project_id
+    if level == "project":
+        return [
+            Owner(
+                f"project:{proj}",
+                "project",
+                f"{proj}/resources",
+                f"/data/projects/{proj}",
+                proj,
+                "resources",
+                proj,
+            )
+        ]
+    if level == "subject":
+        assert t.subject is not None
+        s = t.subject
+        base = f"/data/projects/{t.project_id}/subjects/{s['id']}"
+        return [
+            Owner(
+                f"subject:{s['id']}",
+                "subject",
+                f"{s['project_id']}/subjects/{s['label']}",
+                base,
+                t.subject_label or s["label"],
+                "resources",
+                s["id"],
+            )
+        ]
+    assert t.experiment is not None
+    e = t.experiment
+    return [
+        Owner(
+            f"experiment:{e['id']}",
+            "experiment",
+            f"{_session_dir(conn, e)}/RESOURCES",
+            _experiment_uri(addr, t),
+            t.experiment_label or e["label"],
+            "resources",
+            e["id"],
+        )
+    ]
+
+
+def _session_dir(conn: Connection, exp: Any) -> str:
+    proj = q.project(conn, exp["project_id"])
+    arc = proj["current_arc"] if proj is not None else "arc001"
+    return f"{exp['project_id']}/{arc}/{exp['label']}"
+
+
+def _experiment_uri(addr: Address, t: Target) -> str:
+    assert t.experiment is not None
+    if addr.project and t.subject is not None:
+        return f"/data/projects/{t.project_id}/subjects/{t.subject['id']}/experiments/{t.experiment['id']}"
+    return f"/data/experiments/{t.experiment['id']}"
+
+
+def _child_owners(conn: Connection, addr: Address, t: Target) -> list[Owner]:
+    assert t.experiment is not None and addr.child and addr.child_kind
+    exp = t.experiment
+    exp_uri = _experiment_uri(addr, t)
+    label = t.experiment_label or exp["label"]
+    if addr.child_kind == "assessor":
+        found = q.in_project(conn, "experiment", t.project_id, addr.child)
+        if found is None or found[0]["session_id"] != exp["id"]:
+            raise NotFound(f"Assessor {addr.child} not found")
+        a = found[0]
+        return [
+            Owner(
+                f"experiment:{a['id']}",
+                "assessor",
+                f"{_session_dir(conn, exp)}/ASSESSORS/{a['label']}",
+                f"{exp_uri}/assessors/{a['id']}/out",
+                f"{label}/assessors/{found[1]}/out",
+                "assessors",
+                a["id"],
+            )
+        ]
+    kind = addr.child_kind
+    rows = _select_children(conn, exp["id"], kind, addr.child)
+    out = []
+    for row in rows:
+        sid = row["scan_id"]
+        folder = "SCANS" if kind == "scan" else "PROCESSED"
+        seg = "scans" if kind == "scan" else "reconstructions"
+        zip_name = f"{sid}-{_word(row['type'])}" if kind == "scan" and row["type"] else sid
+        prefix = f"{label}/{seg}/{zip_name}" + ("/out" if kind != "scan" else "")
+        uri = f"{exp_uri}/{seg}/{sid}" + ("/out" if kind != "scan" else "")
+        out.append(
+            Owner(
+                f"{kind}:{row['pk']}",
+                kind,
+                f"{_session_dir(conn, exp)}/{folder}/{sid}",
+                uri,
+                prefix,
+                seg,
+                sid,
+            )
+        )
+    return out
+
+
+def _word(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in text)
+
+
+def _select_children(conn: Connection, exp_id: str, kind: str, selector: str) -> list[Any]:
+    rows = list(q.children(conn, exp_id, kind))
+    if selector.upper() == "ALL" or selector == "*":
+        return rows
+    wanted = [s.strip() for s in selector.split(",") if s.strip()]
+    chosen = [r for r in rows if r["scan_id"] in wanted or (r["type"] and r["type"] in wanted)]
+    if not chosen:
+        raise NotFound(f"No {kind} matches {selector}")
+    return chosen
+
+
+def select_resources(
+    conn: Connection, owner_list: list[Owner], selector: str | None
+) -> list[tuple[Owner, Any]]:
+    by_key = {o.key: o for o in owner_list}
+    rows = q.resources_of(conn, list(by_key))
+    pairs = [(by_key[r["owner"]], r) for r in rows]
+    if selector is None:
+        return pairs
+    wanted = [s.strip() for s in selector.split(",") if s.strip()]
+    chosen = [(o, r) for o, r in pairs if r["label"] in wanted or str(r["pk"]) in wanted]
+    if not chosen:
+        raise NotFound(f"Resource {selector} not found")
+    return chosen
+
+
+def resource_rows(ctx: Context, actor: Actor, addr: Address, query: ListQuery) -> Table:
+    with ctx.db.read() as conn:
+        t = resolve(conn, actor, addr, access.READ, upto=_upto(addr))
+        pairs = select_resources(conn, owners(conn, addr, t), None)
+        stats = q.resource_stats(conn, [r["pk"] for _, r in pairs])
+    records = []
+    for owner, r in pairs:
+        n, size = stats.get(r["pk"], (0, 0))
+        base = {
+            "xnat_abstractresource_id": r["pk"],
+            "label": r["label"],
+            "element_name": "xnat:resourceCatalog",
+            "category": owner.category,
+            "cat_id": owner.cat_id,
+            "cat_desc": "",
+            "file_count": n,
+            "file_size": size,
+            "tags": r["tags"],
+            "content": r["content"],
+            "format": r["format"],
+            "description": r["description"],
+        }
+        records.append({"_base": base, "_type": "xnat:resourceCatalog", "_fields": {}})
+    # xnatpy and XNAT ignore ``columns`` here: the resource table always has its own columns.
+    query = ListQuery(
+        filters=query.filters,
+        sort_by=query.sort_by,
+        descending=query.descending,
+        offset=query.offset,
+        limit=query.limit,
+    )
+    return shape(records, query, RESOURCE_COLUMNS, make_getter("resource"), title="Resources", always=())
+
+
+def _upto(addr: Address) -> str | None:
+    return "experiment" if addr.child_kind and addr.child else None
+
+
+def resource_item_of(ctx: Context, actor: Actor, addr: Address) -> Item:
+    with ctx.db.read() as conn:
+        t = resolve(conn, actor, addr, access.READ, upto=_upto(addr))
+        pairs = select_resources(conn, owners(conn, addr, t), addr.resource)
+        _, row = pairs[0]
+        stats = q.resource_stats(conn, [row["pk"]])
+        return resource_item(row, stats.get(row["pk"], (0, 0)))
+
+
+def create_resource(ctx: Context, actor: Actor, addr: Address, params: Params) -> None:
+    assert addr.resource is not None
+    with ctx.db.write() as conn:
+        t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
+        owner = _single_owner(conn, addr, t)
+        if q.resources_of(conn, [owner.key]) and any(
+            r["label"] == addr.resource for r in q.resources_of(conn, [owner.key])
+        ):
+            raise Conflict("Specified resource already exists.")
+        ensure_resource(ctx, conn, owner, t.owner_project_id, addr.resource, params)
+
+
+def _single_owner(conn: Connection, addr: Address, t: Target) -> Owner:
+    found = owners(conn, addr, t)
+    if len(found) != 1:
+        raise InvalidInput("A single scan is needed here, not a list")
+    return found[0]
+
+
+def ensure_resource(
+    ctx: Context, conn: Connection, owner: Owner, project_id: str, label: str, params: Params
+) -> Any:
+    """The owner's resource with this label, created (with its folder) if missing."""
+    for row in q.resources_of(conn, [owner.key]):
+        if row["label"] == label or str(row["pk"]) == label:
+            return row
+    safe_label(label, "resource label")
+    directory = f"{owner.directory}/{label}"
+    n = 1
+    while q.directory_taken(conn, directory):
+        n += 1
+        directory = f"{owner.directory}/{label}_{n}"
+    path = contained(ctx.settings.archive_dir, PurePosixPath(directory))
+    tags = param(params, "tags") or ""
+    pk = q.insert_resource(
+        conn,
+        owner=owner.key,
+        project_id=project_id,
+        label=label,
+        format=param(params, "format") or "",
+        content=param(params, "content") or "",
+        description=param(params, "description") or "",
+        tags=tags,
+        directory=directory,
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    return {
+        "pk": pk,
+        "label": label,
+        "directory": directory,
+        "owner": owner.key,
+        "format": "",
+        "content": "",
+        "tags": tags,
+    }
+
+
+def delete_resource(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
+    with ctx.db.write() as conn:
+        t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
+        access.require(actor, t.project or {}, t.role, access.DELETE)
+        for _owner, row in select_resources(conn, owners(conn, addr, t), addr.resource):
+            _drop_resource(ctx, conn, row, remove_files)
+
+
+def _drop_resource(ctx: Context, conn: Connection, row: Any, remove_files: bool) -> None:
+    q.delete_resource(conn, row["pk"])
+    if remove_files:
+        path = contained(ctx.settings.archive_dir, PurePosixPath(row["directory"]))
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_owned(ctx: Context, conn: Connection, owner: str, remove_files: bool) -> None:
+    """Drop every resource of an owner (``project:P`` means every resource anywhere in P)."""
+    kind, _, key = owner.partition(":")
+    rows = q.resources_of_project(conn, key) if kind == "project" else q.resources_of(conn, [owner])
+    for row in rows:
+        _drop_resource(ctx, conn, row, remove_files)
+
+
+def archive_path(ctx: Context, directory: str, rel: str = "") -> Path:
+    rel_path = PurePosixPath(directory) / rel if rel else PurePosixPath(directory)
+    return contained(ctx.settings.archive_dir, rel_path)

@@ -1,0 +1,77 @@
+"""Put staged files into the archive as one unit with the database transaction around it.
+
+Files are renamed into place before the database commits; if the commit fails, ``rollback`` puts
+back what was there before (the old copy of an overwritten file, or nothing). After a successful
+commit, ``commit`` drops the backups. Either way no half of an upload stays visible.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from xnatd.storage.files import Staged, discard, place
+
+
+class Placement:
+    def __init__(self, tmp_dir: Path) -> None:
+        self.tmp_dir = tmp_dir
+        self._placed: list[Path] = []
+        self._backups: list[tuple[Path, Path]] = []
+        self._prune: list[tuple[Path, Path]] = []
+
+    def put(self, staged: Staged, dest: Path) -> None:
+        if dest.exists():
+            backup = self.tmp_dir / f"backup-{uuid.uuid4().hex}"
+            os.replace(dest, backup)
+            self._backups.append((dest, backup))
+        place(staged, dest, overwrite=True)
+        self._placed.append(dest)
+
+    def remove(self, path: Path, stop_at: Path) -> None:
+        """Delete a file as part of the unit: it is moved aside and only dropped on commit.
+
+        Directories it leaves empty are removed on commit, up to (not including) ``stop_at``.
+        """
+        self._prune.append((path.parent, stop_at))
+        if path.exists():
+            backup = self.tmp_dir / f"backup-{uuid.uuid4().hex}"
+            os.replace(path, backup)
+            self._backups.append((path, backup))
+
+    def commit(self) -> None:
+        for _dest, backup in self._backups:
+            backup.unlink(missing_ok=True)
+        for directory, stop_at in self._prune:
+            _prune_empty(directory, stop_at)
+        self._prune.clear()
+        self._placed.clear()
+        self._backups.clear()
+
+    def rollback(self) -> None:
+        for dest in reversed(self._placed):
+            dest.unlink(missing_ok=True)
+        for dest, backup in reversed(self._backups):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(backup, dest)
+        self._placed.clear()
+        self._backups.clear()
+        self._prune.clear()
+
+
+def _prune_empty(directory: Path, stop_at: Path) -> None:
+    """Remove directories left empty by deletions, stopping at ``stop_at`` or the first non-empty one."""
+    stop = stop_at.resolve()
+    current = directory.resolve()
+    while current != stop and stop in current.parents:
+        try:
+            current.rmdir()
+        except OSError:
+            return
+        current = current.parent
+
+
+def drop(staged: list[Staged]) -> None:
+    for s in staged:
+        discard(s)
