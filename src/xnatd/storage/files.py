@@ -1,0 +1,302 @@
+"""Atomic, streamed file writes.
+
+Every archive file is written the same way: streamed into ``DATA/tmp`` (same filesystem as the
+archive) while its MD5 is computed, fsynced, then renamed into place. A reader therefore sees either
+no file or the complete one, and a failure at any point leaves nothing behind but, at worst, a temp
+file in ``DATA/tmp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterable
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from xnatd.errors import Conflict, StorageFull, TooLarge
+
+CHUNK = 1 << 20
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+# os.link is refused on a few filesystems (some FUSE, SMB and FAT mounts); see _place_new.
+_NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A complete, fsynced temp file waiting to be placed (or discarded)."""
+
+    path: Path
+    size: int
+    md5: str
+
+
+def _storage_full() -> StorageFull:
+    return StorageFull("No space left on the archive filesystem to store this file.")
+
+
+class _TempWriter:
+    """Owns one temp file while it is written; shared by the async and the sync stager.
+
+    Small chunks (HTTP bodies arrive in pieces of a few KiB) are gathered into ~1 MiB writes: fewer
+    syscalls, and hashlib releases the GIL on large buffers.
+    """
+
+    def __init__(self, tmp_dir: Path, max_bytes: int) -> None:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self._pending = bytearray()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        while True:
+            self.path = tmp_dir / f".stage-{secrets.token_hex(12)}.part"
+            try:
+                self.fd = os.open(self.path, flags, 0o644)
+                break
+            except FileExistsError:  # pragma: no cover - 96 random bits
+                continue
+            except OSError as err:
+                if err.errno in _FULL_ERRNOS:
+                    raise _storage_full() from err
+                raise
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.size += len(data)
+        if self.max_bytes > 0 and self.size > self.max_bytes:
+            raise TooLarge(f"The file is larger than the limit of {self.max_bytes} bytes.")
+        if len(data) >= CHUNK:
+            self._flush()
+            self._out(data)
+            return
+        self._pending += data
+        if len(self._pending) >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._out(self._pending)
+            self._pending = bytearray()
+
+    def _out(self, data: bytes | bytearray | memoryview) -> None:
+        self.md5.update(data)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as err:
+            if err.errno in _FULL_ERRNOS:
+                raise _storage_full() from err
+            raise
+
+    def flush_pending(self) -> None:
+        self._flush()
+
+    def sync_and_close(self) -> Staged:
+        try:
+            os.fsync(self.fd)
+        except OSError as err:  # NFS reports a full disk only here
+            if err.errno in _FULL_ERRNOS:
+                raise _storage_full() from err
+            raise
+        os.close(self.fd)
+        self.fd = -1
+        return Staged(path=self.path, size=self.size, md5=self.md5.hexdigest())
+
+    def abort(self) -> None:
+        if self.fd >= 0:
+            with suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+        with suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+async def stage_stream(tmp_dir: Path, chunks: AsyncIterable[bytes], max_bytes: int = 0) -> Staged:
+    """Stream an upload body into a new temp file; see the module docstring for why.
+
+    Writes happen on the event loop (1 MiB at a time, which is quick); only the final fsync, which
+    can take seconds for a large file, goes to a thread. Any exception, including a client
+    disconnect (CancelledError), removes the temp file before propagating.
+    """
+    writer = _TempWriter(tmp_dir, max_bytes)
+    try:
+        async for chunk in chunks:
+            writer.write(chunk)
+        writer.flush_pending()
+    except BaseException:
+        writer.abort()
+        raise
+    return await _sync_off_loop(writer)
+
+
+def _abort_after(done: asyncio.Future[Staged], writer: _TempWriter) -> None:
+    if not done.cancelled():
+        done.exception()  # retrieved so asyncio does not log it: the caller is gone
+    writer.abort()
+
+
+async def _sync_off_loop(writer: _TempWriter) -> Staged:
+    """fsync in a thread; if the caller is cancelled meanwhile, clean up once the thread is done.
+
+    The thread owns the file descriptor until it returns, so closing it from here on cancellation
+    could close a descriptor number already reused by someone else.
+    """
+    task = asyncio.ensure_future(asyncio.to_thread(writer.sync_and_close))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(lambda done: _abort_after(done, writer))
+        raise
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def stage_fileobj(tmp_dir: Path, src: BinaryIO, max_bytes: int = 0, chunk: int = CHUNK) -> Staged:
+    """Copy a readable binary stream (an archive member, a local file) into a new temp file."""
+    writer = _TempWriter(tmp_dir, max_bytes)
+    try:
+        while data := src.read(chunk):
+            writer.write(data)
+        writer.flush_pending()
+        return writer.sync_and_close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(path: Path) -> None:
+    """Like ``mkdir -p`` but each new directory's entry is fsynced too, so a crash can't lose it."""
+    missing: list[Path] = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            if not directory.is_dir():
+                raise Conflict(f"'{directory.name}' exists and is not a folder.") from None
+            continue
+        _fsync_dir(directory.parent)
+
+
+def _place_new(src: Path, dest: Path) -> None:
+    """Move ``src`` to ``dest`` only if ``dest`` does not exist, without a check-then-act race.
+
+    A hard link fails atomically if the name is taken; the temp name is unlinked afterwards.
+    """
+    try:
+        os.link(src, dest, follow_symlinks=False)
+    except FileExistsError:
+        raise Conflict(f"The file '{dest.name}' already exists.") from None
+    except OSError as err:
+        if err.errno not in _NO_LINK_ERRNOS:
+            raise
+        # No hard links on this filesystem: fall back to a check then rename, which only a
+        # concurrent writer of the very same path could race.
+        if os.path.lexists(dest):
+            raise Conflict(f"The file '{dest.name}' already exists.") from None
+        os.rename(src, dest)
+        return
+    with suppress(FileNotFoundError):
+        os.unlink(src)
+
+
+def place(staged: Staged, dest: Path, overwrite: bool) -> None:
+    """Make a staged file visible at ``dest`` in one atomic step, durable once this returns.
+
+    Without ``overwrite`` an existing file raises Conflict and is left untouched; the staged file
+    is kept in that case so the caller decides (usually ``discard``).
+    """
+    _make_dirs(dest.parent)
+    if dest.is_dir() and not dest.is_symlink():
+        raise Conflict(f"'{dest.name}' is a folder; a file cannot replace it.")
+    try:
+        if overwrite:
+            os.replace(staged.path, dest)
+        else:
+            _place_new(staged.path, dest)
+    except OSError as err:
+        if err.errno in _FULL_ERRNOS:
+            raise _storage_full() from err
+        raise
+    _fsync_dir(dest.parent)
+
+
+def discard(staged: Staged) -> None:
+    """Drop a staged file that will not be placed; safe to call twice or after ``place``."""
+    with suppress(FileNotFoundError):
+        os.unlink(staged.path)
+
+
+def _prune(start: Path, stop_at: Path | None) -> None:
+    """Remove ``start`` and its ancestors while they are empty, stopping below ``stop_at``."""
+    if stop_at is None:
+        return
+    stop = Path(os.path.abspath(stop_at))
+    current = Path(os.path.abspath(start))
+    if not current.is_relative_to(stop):
+        raise ValueError(f"{start} is not inside {stop_at}")
+    while current != stop:
+        try:
+            current.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:  # not empty (or not ours to remove): stop pruning
+            return
+        current = current.parent
+
+
+def remove_file(path: Path, stop_at: Path | None = None) -> None:
+    """Delete one file (a missing one is fine) and the folders it leaves empty, up to ``stop_at``."""
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+    _prune(path.parent, stop_at)
+
+
+def remove_tree(path: Path, stop_at: Path | None = None) -> None:
+    """Delete a folder tree (a missing one is fine) and the folders it leaves empty.
+
+    The tree is first renamed to a hidden sibling so it disappears from view at once; if the
+    deletion then fails half-way, what is left is a ``.deleting-*`` folder, never a half tree
+    at the real path.
+    """
+    if path.is_symlink() or path.is_file():
+        remove_file(path, stop_at)
+        return
+    if not path.exists():
+        _prune(path.parent, stop_at)
+        return
+    doomed = path.with_name(f".deleting-{secrets.token_hex(8)}")
+    os.rename(path, doomed)
+    shutil.rmtree(doomed)
+    _prune(path.parent, stop_at)
+
+
+def md5_of(path: Path) -> str:
+    """MD5 hex digest of a file, read in 1 MiB blocks into one reused buffer."""
+    digest = hashlib.md5(usedforsecurity=False)
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
