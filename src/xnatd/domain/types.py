@@ -463,6 +463,10 @@ _TYPES: list[DataType] = [
         display_id="project",
         doc="An experiment's label in a project it is shared into (``sharing/share``).",
     ),
+    # Item types of repeated values that item documents carry as ``children`` (``tags/tag``,
+    # ``aliases/alias``): every xsi:type the server emits must be declared in the XSD for xnatpy.
+    DataType("xnat:abstractResource_tag", None, None, (f("tag"),), doc="One tag of a resource."),
+    DataType("xnat:projectData_alias", None, None, (f("alias"),), doc="One alias of a project."),
 ]
 
 REGISTRY: dict[str, DataType] = {t.xsi_type: t for t in _TYPES}
