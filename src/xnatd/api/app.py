@@ -22,7 +22,8 @@ CONTEXT_PATHS = ("/xnat",)
 
 
 class ContextPath:
-    """Accept XNAT URLs that carry a servlet context path (``http://host/xnat/data/...``)."""
+    """Accept XNAT URLs that carry a servlet context path (``http://host/xnat/data/...``) or a
+    trailing slash, as XNAT (Tomcat) does."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -30,12 +31,15 @@ class ContextPath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
+            new = path
             for prefix in CONTEXT_PATHS:
                 if path == prefix or path.startswith(prefix + "/"):
-                    scope = dict(scope)
-                    scope["path"] = path[len(prefix) :] or "/"
-                    scope["raw_path"] = scope["path"].encode()
+                    new = path[len(prefix) :] or "/"
                     break
+            if len(new) > 1 and new.endswith("/"):
+                new = new.rstrip("/") or "/"  # ``/data/JSESSION/``, ``/data/archive/projects/``
+            if new != path:
+                scope = dict(scope, path=new, raw_path=new.encode())
         await self.app(scope, receive, send)
 
 

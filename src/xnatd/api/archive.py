@@ -122,9 +122,7 @@ async def _iterate_in_thread(chunks: Any) -> Any:
 async def get_file(request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params) -> Response:
     info = await run_in_threadpool(files.open_file, ctx, actor, addr)
     headers = {"Content-Disposition": f'inline; filename="{info.name}"', "ETag": f'"{info.md5}"'}
-    return FileResponse(
-        info.path, media_type=info.media_type, headers=headers, stat_result=None, method=request.method
-    )
+    return FileResponse(info.path, media_type=info.media_type, headers=headers)
 
 
 # --- PUT / POST --------------------------------------------------------------------------------------

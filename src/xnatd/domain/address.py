@@ -75,8 +75,18 @@ class Address:
 
 
 def split_path(path: str) -> list[str]:
-    """Split a URL path (already percent-decoded) into segments, ignoring empty ones."""
-    return [seg for seg in path.split("/") if seg != ""]
+    """Split a URL path (already percent-decoded) into segments.
+
+    Leading and trailing slashes are dropped; inner empty segments are kept, so that an absolute
+    path smuggled in after ``files/`` (``files//etc/passwd``) is seen and refused, not quietly
+    made relative.
+    """
+    segs = path.split("/")
+    while segs and segs[0] == "":
+        segs.pop(0)
+    while segs and segs[-1] == "":
+        segs.pop()
+    return segs
 
 
 def parse(segments: list[str]) -> Address:

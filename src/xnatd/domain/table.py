@@ -138,6 +138,7 @@ def shape(
     title: str | None = None,
     always: Sequence[str] = ("URI",),
     total_known: int | None = None,
+    namer: Callable[[str], str] | None = None,
 ) -> Table:
     """Filter, sort, page and project records into a Table.
 
@@ -155,8 +156,14 @@ def shape(
         start = query.offset or 0
         rows = rows[start : start + query.limit] if query.limit is not None else rows[start:]
     columns = _columns(query.columns, defaults, always)
-    out = [{c: getter(r, c) or "" for c in columns} for r in rows]
-    return Table(columns=columns, rows=out, title=title, total=None if query.paged else total)
+    names = [namer(c) for c in columns] if namer else columns
+    out = []
+    for r in rows:
+        # A column the record does not have is left out of the row (xnatpy skips rows whose ``ID`` is
+        # empty, and file rows have no ID); CSV and XML still print it, empty, for pyxnat.
+        values = ((name, getter(r, c)) for name, c in zip(names, columns, strict=True))
+        out.append({name: v for name, v in values if v is not None})
+    return Table(columns=names, rows=out, title=title, total=None if query.paged else total)
 
 
 def _columns(requested: list[str] | None, defaults: list[str], always: Sequence[str]) -> list[str]:

@@ -6,6 +6,7 @@ are renamed into place; a failure anywhere leaves neither rows nor files behind.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import mimetypes
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -117,6 +118,10 @@ def list_files(ctx: Context, actor: Actor, addr: Address, query: ListQuery, all_
             "path": f["path"],
         }
         records.append({"_base": base, "_type": "xnat:resourceCatalog", "_fields": {}})
+    # XNAT always sends the full file columns (xnatpy reads ``digest`` and ``Size`` from a listing it
+    # asked only ``ID,URI,Name`` of); requested extras (pyxnat's ``path``) are added.
+    extra = [c for c in (query.columns or []) if c not in FILE_COLUMNS and c.upper() != "DEFAULT"]
+    query = dataclasses.replace(query, columns=FILE_COLUMNS + extra)
     table = shape(records, query, FILE_COLUMNS, make_getter("file"), title="Files", always=("URI",))
     table.total = None
     table.column_meta = [{"key": "URI", "serverRoot": ""}]
@@ -246,7 +251,7 @@ def _target_name(addr: Address, part: UploadPart, count: int) -> str:
     given = addr.path
     if given and (count == 0 or not part.filename) and not given.endswith("/"):
         return str(safe_relpath(given)) if count == 0 else str(safe_relpath(f"{given}_{count}"))
-    filename = PurePosixPath((part.filename or "").replace("\\", "/")).name if part.filename else ""
+    filename = str(safe_relpath(part.filename)) if part.filename else ""
     if not filename:
         if not given:
             raise InvalidInput(

@@ -50,6 +50,33 @@ def make_getter(kind: str) -> Callable[[Mapping[str, Any], str], str | None]:
     return getter
 
 
+def make_namer(xsi_type: str, base_keys: set[str]) -> Callable[[str], str]:
+    """The header XNAT gives a requested column: its alias when the field has one, else the
+    lowercased XPath (``xnat:subjectAssessorData/subject_id`` comes back as ``subject_ID``)."""
+    lowered = {k.lower() for k in base_keys}
+
+    def namer(col: str) -> str:
+        if col.lower() in lowered:
+            return col
+        head = col.split("/", 1)[0]
+        owner = head if ":" in head and "/" in col and head.lower() in _KNOWN else xsi_type
+        fl = types.resolve_field(owner, col)
+        if fl is None:
+            return col.lower() if "/" in col else col
+        if fl.shortcut:
+            return fl.shortcut
+        if "/" not in fl.path:
+            return fl.path
+        if fl.path.startswith("demographics/"):
+            return fl.name
+        return col.lower()
+
+    return namer
+
+
+_KNOWN = {t.xsi_type.lower() for t in types.all_types()}
+
+
 def _record(kind: str, row: Mapping[str, Any], xsi_type: str, base: dict[str, Any]) -> dict[str, Any]:
     return {"_base": base, "_type": xsi_type, "_fields": field_values(kind, row)}
 
@@ -104,7 +131,20 @@ def subjects(conn: Connection, actor: Actor, t: Target, query: ListQuery) -> Tab
             "xsiType": "xnat:subjectData",
         }
         records.append(_record("subject", row, "xnat:subjectData", base))
-    return shape(records, query, SUBJECT_COLUMNS, make_getter("subject"), title="Subjects")
+    namer = make_namer("xnat:subjectData", set(SUBJECT_COLUMNS) | {"URI", "xsiType"})
+    return shape(records, query, SUBJECT_COLUMNS, make_getter("subject"), title="Subjects", namer=namer)
+
+
+EXPERIMENT_BASE_KEYS = [
+    *EXPERIMENT_COLUMNS,
+    "insert_user",
+    "xnat:subjectassessordata/id",
+    "URI",
+    "subject_ID",
+    "session_ID",
+    "time",
+    "subject_label",
+]
 
 
 def experiment_base(
@@ -143,6 +183,8 @@ def experiments(
     project_id = t.project_id if t.project is not None else None
     subject_id = t.subject["id"] if t.subject is not None else None
     defaults = list(EXPERIMENT_COLUMNS)
+    if project_id is not None:
+        defaults.append("xnat:subjectassessordata/id")
     getter = make_getter("experiment")
     fast = _sql_pageable(query, project_id, assessors_of) and not q.has_shared_experiments(
         conn, project_id or ""
@@ -156,15 +198,16 @@ def experiments(
             continue
         base = experiment_base(row, proj, label)
         records.append(_record("experiment", row, row["xsi_type"], base))
-    table = shape(
+    namer = make_namer(xsi_type or "xnat:imageSessionData", set(EXPERIMENT_BASE_KEYS))
+    return shape(
         records,
         query,
         defaults,
         getter,
         title="Matching experiments",
         total_known=total if page is not None else None,
+        namer=namer,
     )
-    return table
 
 
 def _sql_pageable(query: ListQuery, project_id: str | None, assessors_of: str | None) -> bool:
@@ -195,7 +238,8 @@ def children(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
         records.append({"_base": base, "_type": row["xsi_type"], "_fields": values})
     defaults = SCAN_COLUMNS if kind == "scan" else RECON_COLUMNS
     title = "Scans" if kind == "scan" else "Reconstructions"
-    return shape(records, query, defaults, make_getter("scan"), title=title)
+    namer = make_namer("xnat:mrScanData", set(defaults) | {"URI"})
+    return shape(records, query, defaults, make_getter("scan"), title=title, namer=namer)
 
 
 def shares(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:

@@ -57,7 +57,20 @@ def get_item(ctx: Context, actor: Actor, addr: Address) -> Any:
 # --- PUT -------------------------------------------------------------------------------------------
 
 
+BASE_TYPES = {
+    "project": "xnat:projectData",
+    "subject": "xnat:subjectData",
+    "experiment": "xnat:subjectAssessorData",
+    "assessor": "xnat:imageAssessorData",
+    "scan": "xnat:imageScanData",
+    "reconstruction": "xnat:reconstructedImageData",
+}
+
+
 def put(ctx: Context, actor: Actor, addr: Address, params: Params, xml: bytes | None) -> PutResult:
+    requested = _param(params, "xsiType")
+    if requested and not types.is_a(requested, BASE_TYPES[addr.level]):
+        raise InvalidInput(f"Data type {requested} cannot be stored at a {addr.level} address")
     with ctx.db.write() as conn:
         if addr.level == "project":
             return _put_project(ctx, conn, actor, addr, params, xml)

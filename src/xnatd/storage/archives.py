@@ -150,7 +150,10 @@ class _Budget:
                 f"The archive expands to more than {self.limits.max_total_bytes} bytes, "
                 "the limit for one upload."
             )
-        if self.limits.max_ratio > 0 and self.total > self.max_from_ratio:
+        self.check_ratio(self.total)
+
+    def check_ratio(self, produced: int) -> None:
+        if self.limits.max_ratio > 0 and produced > self.max_from_ratio:
             raise TooLarge(
                 f"The archive expands to more than {self.limits.max_ratio} times its own size; "
                 "it looks like a zip bomb and was refused."
@@ -293,7 +296,7 @@ def _iter_zip(path: Path, limits: ExtractLimits) -> Iterator[tuple[Member, Binar
 # ---------------------------------------------------------------- tar
 
 
-class _RawGuard(io.RawIOBase):
+class _RawGuard:
     """Sits under tarfile and bounds what it reads outside member data.
 
     tarfile keeps pax headers and long names in memory whole, so a forged header size could make it
@@ -302,35 +305,19 @@ class _RawGuard(io.RawIOBase):
     """
 
     def __init__(self, source: IO[bytes], budget: _Budget, compressed: bool) -> None:
-        super().__init__()
         self._source = source
         self._budget = budget
         self._compressed = compressed
         self._count = 0
         self._header_start: int | None = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview, /) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def read(self, size: int | None = -1, /) -> bytes:
         data = self._source.read(CHUNK if size is None or size < 0 else size)
         self._count += len(data)
         if self._header_start is not None and self._count - self._header_start > MAX_TAR_HEADER_BYTES + CHUNK:
             raise TooLarge(f"The archive has an entry header larger than {MAX_TAR_HEADER_BYTES} bytes.")
-        if (
-            self._compressed
-            and self._count > self._budget.max_from_ratio
-            and self._budget.limits.max_ratio > 0
-        ):
-            raise TooLarge(
-                f"The archive expands to more than {self._budget.limits.max_ratio} times its own size; "
-                "it looks like a zip bomb and was refused."
-            )
+        if self._compressed:
+            self._budget.check_ratio(self._count)
         return data
 
     def headers(self) -> None:

@@ -8,6 +8,7 @@ labels), so they are trusted here.
 from __future__ import annotations
 
 import os
+import stat
 import tarfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -88,7 +89,7 @@ def _tar_header(arcname: str, path: Path) -> tuple[bytes, int]:
     info = tarfile.TarInfo(arcname)
     info.size = st.st_size
     info.mtime = int(st.st_mtime)
-    info.mode = 0o644
+    info.mode = stat.S_IMODE(st.st_mode)
     info.type = tarfile.REGTYPE
     # PAX adds extended headers only when needed (long or non-ASCII names, sizes of 8 GiB and more).
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), st.st_size
