@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from xnatd.api import bodies, render
+from xnatd.api import bodies, project_extras, render
 from xnatd.api.auth import require_actor
 from xnatd.domain import address as A
 from xnatd.domain.table import ListQuery
@@ -45,16 +45,18 @@ def fmt(params: Params) -> str | None:
 async def endpoint(request: Request) -> Response:
     segments = A.split_path(request.path_params["rest"])
     addr = A.parse(segments)
-    if addr.extra:
+    if addr.extra and addr.kind != A.PROJECT:
         raise NotFound(f"Unknown address: {request.url.path}")
     actor = await require_actor(request)
     params = query_params(request)
+    ctx: Context = request.app.state.ctx
+    if addr.extra:
+        return await project_extras.handle(request, ctx, actor, addr, params)
     method = "PUT" if request.method == "POST" else request.method
     method = "GET" if method == "HEAD" else method
     handler = ROUTES.get((addr.kind, method))
     if handler is None:
         raise MethodNotAllowed(f"{request.method} is not supported on {request.url.path}")
-    ctx: Context = request.app.state.ctx
     return await handler(request, ctx, actor, addr, params)
 
 

@@ -61,6 +61,26 @@ def aliases(conn: Connection, project_id: str) -> list[str]:
     return list(conn.execute(stmt.order_by(project_aliases.c.alias)).scalars())
 
 
+def all_aliases(conn: Connection) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    stmt = select(project_aliases.c.project_id, project_aliases.c.alias).order_by(project_aliases.c.alias)
+    for project_id, alias in conn.execute(stmt):
+        out.setdefault(project_id, []).append(alias)
+    return out
+
+
+def project_roles(conn: Connection, project_id: str) -> Sequence[Row]:
+    stmt = select(project_users).where(project_users.c.project_id == project_id)
+    return conn.execute(stmt.order_by(project_users.c.role, project_users.c.username)).mappings().all()
+
+
+def remove_role(conn: Connection, project_id: str, username: str) -> int:
+    stmt = delete(project_users).where(
+        and_(project_users.c.project_id == project_id, project_users.c.username == username)
+    )
+    return conn.execute(stmt).rowcount
+
+
 def alias_owner(conn: Connection, alias: str) -> str | None:
     stmt = select(project_aliases.c.project_id).where(project_aliases.c.alias == alias)
     return conn.execute(stmt).scalar()
@@ -166,12 +186,14 @@ def label_taken(conn: Connection, kind: str, project_id: str, label: str) -> boo
 
 
 def insert_object(conn: Connection, kind: str, **values: Any) -> None:
-    conn.execute(insert(_TABLES[kind]).values(insert_date=now(), **values))
+    stamp = now()
+    conn.execute(insert(_TABLES[kind]).values(insert_date=stamp, last_modified=stamp, **values))
 
 
 def update_object(conn: Connection, kind: str, object_id: str, **values: Any) -> None:
+    """Update (or, with no values, just touch) a subject or experiment; its ``last_modified`` moves."""
     t = _TABLES[kind]
-    conn.execute(update(t).where(t.c.id == object_id).values(**values))
+    conn.execute(update(t).where(t.c.id == object_id).values(last_modified=now(), **values))
 
 
 def delete_object(conn: Connection, kind: str, object_id: str) -> None:

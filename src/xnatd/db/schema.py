@@ -79,6 +79,7 @@ subjects = Table(
     Column("fields", JSON, nullable=False, default=dict),
     Column("insert_date", DateTime, nullable=False),
     Column("insert_user", String(LABEL), nullable=False, default=""),
+    Column("last_modified", DateTime, nullable=True),
     UniqueConstraint("project_id", "label", name="uq_subjects_project_label"),
 )
 
@@ -96,6 +97,7 @@ experiments = Table(
     Column("fields", JSON, nullable=False, default=dict),
     Column("insert_date", DateTime, nullable=False),
     Column("insert_user", String(LABEL), nullable=False, default=""),
+    Column("last_modified", DateTime, nullable=True),
     UniqueConstraint("project_id", "label", name="uq_experiments_project_label"),
     Index("ix_experiments_subject", "subject_id"),
     Index("ix_experiments_session", "session_id"),

@@ -136,7 +136,7 @@ def shape(
     defaults: list[str],
     getter: Getter,
     title: str | None = None,
-    always: Sequence[str] = ("URI",),
+    always: Sequence[str] = ("ID", "URI"),
     total_known: int | None = None,
     namer: Callable[[str], str] | None = None,
 ) -> Table:

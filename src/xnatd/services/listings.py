@@ -83,6 +83,7 @@ def _record(kind: str, row: Mapping[str, Any], xsi_type: str, base: dict[str, An
 
 def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
     roles = q.roles(conn, actor.username) if not actor.is_guest else {}
+    aliases = q.all_aliases(conn)
     records = []
     for row in q.all_projects(conn):
         if not access.can_see(actor, row, roles.get(row["id"])):
@@ -100,6 +101,7 @@ def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
             "insert_date": stamp(row["insert_date"]),
             "insert_user": row["insert_user"],
             "xsiType": "xnat:projectData",
+            "alias": ",".join(aliases.get(row["id"], [])),
         }
         records.append(_record("project", row, "xnat:projectData", base))
     return shape(records, query, PROJECT_COLUMNS, make_getter("project"), title="Projects")
@@ -129,6 +131,7 @@ def subjects(conn: Connection, actor: Actor, t: Target, query: ListQuery) -> Tab
             "insert_user": row["insert_user"],
             "URI": f"/data/subjects/{row['id']}",
             "xsiType": "xnat:subjectData",
+            "last_modified": stamp(row["last_modified"]),
         }
         records.append(_record("subject", row, "xnat:subjectData", base))
     namer = make_namer("xnat:subjectData", set(SUBJECT_COLUMNS) | {"URI", "xsiType"})
@@ -267,5 +270,5 @@ def shares(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
         ["label", "ID", "Secondary_ID", "Name"],
         make_getter("project"),
         title="Projects",
-        always=(),
+        always=("ID",),
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 18:20:59.751631
+Create Date: 2026-11-23
 """
 
 from __future__ import annotations
@@ -143,6 +143,7 @@ def upgrade() -> None:
         sa.Column("fields", sa.JSON(), nullable=False),
         sa.Column("insert_date", sa.DateTime(), nullable=False),
         sa.Column("insert_user", sa.String(length=255), nullable=False),
+        sa.Column("last_modified", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_subjects_project_id_projects"), ondelete="CASCADE"
         ),
@@ -162,6 +163,7 @@ def upgrade() -> None:
         sa.Column("fields", sa.JSON(), nullable=False),
         sa.Column("insert_date", sa.DateTime(), nullable=False),
         sa.Column("insert_user", sa.String(length=255), nullable=False),
+        sa.Column("last_modified", sa.DateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["project_id"],
             ["projects.id"],

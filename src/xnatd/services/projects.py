@@ -1,0 +1,94 @@
+"""Project settings reached by their own URLs (``/data/projects/P/{setting}[/{value}]``) and the
+project's users (``/data/projects/P/users[/{group}/{user}]``)."""
+
+from __future__ import annotations
+
+from xnatd.db import archive as q
+from xnatd.db import users as qu
+from xnatd.domain.table import ListQuery, Table, shape
+from xnatd.errors import InvalidInput, NotFound
+from xnatd.services import access
+from xnatd.services.context import Actor, Context
+from xnatd.services.listings import make_getter
+from xnatd.services.resolve import load_project
+
+SETTINGS = {
+    "accessibility": ("accessibility", ("private", "protected", "public")),
+    "prearchive_code": ("prearchive_code", ("0", "4", "5")),
+    "current_arc": ("current_arc", None),
+    "quarantine_code": (None, ("0", "1")),
+}
+GROUPS = {"owners": "owner", "members": "member", "collaborators": "collaborator"}
+DISPLAY = {"owner": "Owners", "member": "Members", "collaborator": "Collaborators"}
+USER_COLUMNS = ["role", "login", "firstname", "lastname", "email", "displayname", "GROUP_ID", "xdat_user_id"]
+
+
+def get_setting(ctx: Context, actor: Actor, project: str, name: str) -> str:
+    column, _ = _setting(name)
+    with ctx.db.read() as conn:
+        row, _role = load_project(conn, actor, project, access.READ)
+    return "0" if column is None else str(row[column])
+
+
+def set_setting(ctx: Context, actor: Actor, project: str, name: str, value: str) -> None:
+    column, allowed = _setting(name)
+    if allowed is not None and value not in allowed:
+        raise InvalidInput(f"Invalid {name} {value!r}: one of {', '.join(allowed)}")
+    if column == "current_arc" and not value.replace("_", "").isalnum():
+        raise InvalidInput(f"Invalid archive folder name {value!r}")
+    with ctx.db.write() as conn:
+        row, _role = load_project(conn, actor, project, access.OWN)
+        if column is not None:
+            q.update_project(
+                conn, row["id"], **{column: int(value) if column == "prearchive_code" else value}
+            )
+
+
+def _setting(name: str) -> tuple[str | None, tuple[str, ...] | None]:
+    if name not in SETTINGS:
+        raise NotFound(f"Unknown project setting {name}")
+    return SETTINGS[name]
+
+
+def users(ctx: Context, actor: Actor, project: str, query: ListQuery) -> Table:
+    with ctx.db.read() as conn:
+        row, _role = load_project(conn, actor, project, access.READ)
+        records = []
+        for entry in q.project_roles(conn, row["id"]):
+            user = qu.user(conn, entry["username"])
+            base = {
+                "role": entry["role"],
+                "login": entry["username"],
+                "displayname": DISPLAY[entry["role"]],
+                "GROUP_ID": f"{row['id']}_{entry['role']}",
+                "firstname": user["first_name"] if user else "",
+                "lastname": user["last_name"] if user else "",
+                "email": user["email"] if user else "",
+                "xdat_user_id": user["id"] if user else "",
+            }
+            records.append({"_base": base, "_type": "xnat:projectData", "_fields": {}})
+    return shape(records, query, USER_COLUMNS, make_getter("user"), title="Users", always=())
+
+
+def set_user(ctx: Context, actor: Actor, project: str, group: str, username: str) -> None:
+    role = _role(group)
+    with ctx.db.write() as conn:
+        row, _ = load_project(conn, actor, project, access.OWN)
+        if qu.user(conn, username) is None:
+            raise NotFound(f"User {username} not found")
+        q.set_role(conn, row["id"], username, role)
+
+
+def remove_user(ctx: Context, actor: Actor, project: str, group: str, username: str) -> None:
+    _role(group)
+    with ctx.db.write() as conn:
+        row, _ = load_project(conn, actor, project, access.OWN)
+        if not q.remove_role(conn, row["id"], username):
+            raise NotFound(f"User {username} has no role in project {row['id']}")
+
+
+def _role(group: str) -> str:
+    role = GROUPS.get(group.lower())
+    if role is None:
+        raise InvalidInput(f"Unknown project group {group}: Owners, Members or Collaborators")
+    return role
