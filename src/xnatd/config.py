@@ -41,6 +41,7 @@ class Settings:
         default="", metadata={"doc": "Public base URL used in absolute links; empty means the request's own."}
     )
     session_timeout: int = field(default=900, metadata={"doc": "Idle timeout of login sessions, seconds."})
+    token_timeout: int = field(default=172800, metadata={"doc": "Lifetime of alias tokens, seconds (48 h)."})
     max_upload_bytes: int = field(
         default=0, metadata={"doc": "Largest accepted request body in bytes; 0 means unlimited."}
     )

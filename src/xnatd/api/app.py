@@ -50,6 +50,7 @@ def routes() -> list[Route]:
             Route(f"{root}/JSESSION", site.jsession, methods=["GET", "POST", "DELETE"]),
             Route(f"{root}/services/auth", site.services_auth, methods=["PUT", "POST"]),
             Route(f"{root}/auth", site.data_auth, methods=["GET"]),
+            Route(f"{root}/services/tokens/{{rest:path}}", site.tokens, methods=["GET", "POST", "PUT"]),
             Route(f"{root}/version", site.version, methods=["GET"]),
             Route(f"{root}/search/elements", site.search_element_list, methods=["GET"]),
             Route(f"{root}/search/elements/{{element}}", site.search_element_list, methods=["GET"]),

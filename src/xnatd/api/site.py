@@ -15,6 +15,7 @@ from xnatd.domain import search_elements, xsd
 from xnatd.domain.table import Table
 from xnatd.errors import InvalidInput, NotFound, Unauthenticated
 from xnatd.services import auth
+from xnatd.services import tokens as token_service
 from xnatd.services.context import Actor, Context
 from xnatd.services.threads import run_in_threadpool
 
@@ -90,6 +91,24 @@ async def services_auth(request: Request) -> Response:
     actor = await run_in_threadpool(auth.check_password, ctx, form["username"], form["password"])
     session_id = await run_in_threadpool(auth.open_session, ctx, actor)
     return session_response(request, session_id)
+
+
+async def tokens(request: Request) -> Response:
+    """``/data/services/tokens/{issue[/user/U] | validate/A/S | invalidate/A/S | show}``."""
+    actor = await require_actor(request)
+    parts = [p for p in request.path_params["rest"].split("/") if p]
+    ctx = _ctx(request)
+    if parts == ["issue"]:
+        return JSONResponse(await run_in_threadpool(token_service.issue, ctx, actor))
+    if len(parts) == 3 and parts[:2] == ["issue", "user"]:
+        return JSONResponse(await run_in_threadpool(token_service.issue, ctx, actor, parts[2]))
+    if len(parts) == 3 and parts[0] == "validate":
+        return JSONResponse(await run_in_threadpool(token_service.validate, ctx, actor, parts[1], parts[2]))
+    if len(parts) == 3 and parts[0] == "invalidate":
+        return JSONResponse(await run_in_threadpool(token_service.invalidate, ctx, actor, parts[1], parts[2]))
+    if parts == ["show"]:
+        return JSONResponse(await run_in_threadpool(token_service.show, ctx, actor))
+    raise NotFound(f"Unknown token service: {request.url.path}")
 
 
 async def data_auth(request: Request) -> Response:
