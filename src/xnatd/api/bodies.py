@@ -77,7 +77,7 @@ async def multipart_parts(request: Request) -> AsyncIterator[UploadPart]:
     if not boundary:
         raise InvalidInput("multipart/form-data body without a boundary")
     events = _Events()
-    parser = MultipartParser(boundary, events.callbacks())
+    parser = MultipartParser(boundary, events.callbacks())  # type: ignore[arg-type]
     body = raw_chunks(request)
 
     async def pull() -> bool:

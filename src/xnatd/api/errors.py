@@ -34,7 +34,7 @@ UNAUTHENTICATED = "The request requires user authentication"
 def status_of(exc: errors.XnatdError) -> int:
     for kind in type(exc).__mro__:
         if kind in STATUS:
-            return STATUS[kind]  # type: ignore[index]
+            return STATUS[kind]
     return 400
 
 

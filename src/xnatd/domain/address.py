@@ -153,7 +153,11 @@ def _after_object(addr: Address, rest: list[str]) -> Address:
 def _collection_or_object(addr: Address, coll: str, one: str, field: str, tail: list[str]) -> Address:
     if not tail:
         return addr.with_kind(coll)
-    obj = replace(addr, kind=one, **{field: tail[0]})
+    obj = (
+        replace(addr, kind=one, subject=tail[0])
+        if field == "subject"
+        else replace(addr, kind=one, experiment=tail[0])
+    )
     return _after_object(obj, tail[1:])
 
 

@@ -8,6 +8,7 @@ table into any format. ``ListQuery`` carries ``columns``, filters, ``sortBy``/``
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +151,7 @@ def shape(
         rows = [r for r in rows if (v := getter(r, key)) is not None and matches(v, wanted)]
     if query.sort_by:
         for col in reversed(query.sort_by):
-            rows.sort(key=lambda r, c=col: _sort_key(getter(r, c)), reverse=query.descending)
+            rows.sort(key=functools.partial(_sort_value, getter, col), reverse=query.descending)
     total = len(rows) if total_known is None else total_known
     if query.paged and total_known is None:
         start = query.offset or 0
@@ -180,6 +181,10 @@ def _columns(requested: list[str] | None, defaults: list[str], always: Sequence[
         if extra not in cols:
             cols.append(extra)
     return cols
+
+
+def _sort_value(getter: Getter, col: str, record: Mapping[str, Any]) -> tuple[int, float, str]:
+    return _sort_key(getter(record, col))
 
 
 def _sort_key(value: str | None) -> tuple[int, float, str]:

@@ -22,7 +22,7 @@ _ALLOWED = {
 }
 
 
-def allowed(actor: Actor, project: Mapping[str, Any], role: str | None, action: str) -> bool:
+def allowed(actor: Actor, project: Mapping[Any, Any], role: str | None, action: str) -> bool:
     if actor.is_admin:
         return True
     if role is not None and action in _ALLOWED.get(role, set()):
@@ -30,12 +30,12 @@ def allowed(actor: Actor, project: Mapping[str, Any], role: str | None, action: 
     return action == READ and project["accessibility"] == "public"
 
 
-def can_see(actor: Actor, project: Mapping[str, Any], role: str | None) -> bool:
+def can_see(actor: Actor, project: Mapping[Any, Any], role: str | None) -> bool:
     """Whether the project shows up in listings (protected projects do, without their data)."""
     return allowed(actor, project, role, READ) or project["accessibility"] == "protected"
 
 
-def require(actor: Actor, project: Mapping[str, Any], role: str | None, action: str) -> None:
+def require(actor: Actor, project: Mapping[Any, Any], role: str | None, action: str) -> None:
     if allowed(actor, project, role, action):
         return
     if not allowed(actor, project, role, READ) and project["accessibility"] == "private":

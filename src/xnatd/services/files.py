@@ -134,12 +134,10 @@ def _file_scope(
     """The resources whose files an address means; ``experiments/E/files`` adds scans with all=true."""
     t = resolve(conn, actor, addr, access.READ, upto=_upto(addr))
     owner_list = owners(conn, addr, t)
-    if all_levels and addr.level == "experiment" and not addr.child_kind:
-        owner_list += (
-            owners(conn, Address("child", addr.project, addr.subject, addr.experiment, "scan", "ALL"), t)
-            if q.children(conn, t.experiment["id"], "scan")
-            else []
-        )  # type: ignore[index]
+    exp = t.experiment
+    if all_levels and exp is not None and addr.level == "experiment" and q.children(conn, exp["id"], "scan"):
+        scans = Address("child", addr.project, addr.subject, addr.experiment, "scan", "ALL")
+        owner_list += owners(conn, scans, t)
     return select_resources(conn, owner_list, addr.resource)
 
 
@@ -189,7 +187,7 @@ def delete_files(ctx: Context, actor: Actor, addr: Address) -> None:
     prefix = str(safe_relpath(addr.path)) if addr.path else None
     with ctx.db.write() as conn:
         t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
-        access.require(actor, t.project or {}, t.role, access.DELETE)
+        access.require(actor, t.project_row, t.role, access.DELETE)
         pairs = select_resources(conn, owners(conn, addr, t), addr.resource)
         rows = q.files_of(conn, [r["pk"] for _, r in pairs], prefix)
         if not rows:

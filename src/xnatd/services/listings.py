@@ -33,8 +33,8 @@ def stamp(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 
-def make_getter(kind: str) -> Callable[[Mapping[str, Any], str], str | None]:
-    def getter(rec: Mapping[str, Any], col: str) -> str | None:
+def make_getter(kind: str) -> Callable[[Mapping[Any, Any], str], str | None]:
+    def getter(rec: Mapping[Any, Any], col: str) -> str | None:
         base = rec["_base"]
         if col in base:
             return str(base[col])
@@ -77,7 +77,7 @@ def make_namer(xsi_type: str, base_keys: set[str]) -> Callable[[str], str]:
 _KNOWN = {t.xsi_type.lower() for t in types.all_types()}
 
 
-def _record(kind: str, row: Mapping[str, Any], xsi_type: str, base: dict[str, Any]) -> dict[str, Any]:
+def _record(kind: str, row: Mapping[Any, Any], xsi_type: str, base: dict[str, Any]) -> dict[str, Any]:
     return {"_base": base, "_type": xsi_type, "_fields": field_values(kind, row)}
 
 
@@ -151,7 +151,7 @@ EXPERIMENT_BASE_KEYS = [
 
 
 def experiment_base(
-    row: Mapping[str, Any], project: str, label: str, subject_label: str = ""
+    row: Mapping[Any, Any], project: str, label: str, subject_label: str = ""
 ) -> dict[str, Any]:
     base = {
         "ID": row["id"],

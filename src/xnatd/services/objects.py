@@ -16,7 +16,7 @@ from xnatd.errors import Conflict, InvalidInput, MissingContent, NotFound
 from xnatd.services import access, records
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import build_item
-from xnatd.services.resolve import Target, resolve, role_of
+from xnatd.services.resolve import Target, require_on, resolve, role_of
 from xnatd.services.resources import remove_owned
 
 Params = Sequence[tuple[str, str]]
@@ -194,12 +194,7 @@ def _put_subject(
     found = q.in_project(conn, "subject", t.project_id, addr.subject)
     if found is not None:
         row = found[0]
-        access.require(
-            actor,
-            q.project(conn, row["project_id"]) or {},
-            role_of(conn, actor, row["project_id"]),
-            access.EDIT,
-        )
+        require_on(conn, actor, row["project_id"], access.EDIT)
         merged = _merge(dict(row["fields"] or {}), values)
         q.update_object(conn, "subject", row["id"], fields=merged)
         _rename(conn, "subject", t, row, params)
@@ -363,7 +358,7 @@ def delete(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> Non
         t = resolve(conn, actor, addr, access.READ)
         level = addr.level
         if level == "project":
-            access.require(actor, t.project or {}, t.role, access.DELETE)
+            access.require(actor, t.project_row, t.role, access.DELETE)
             remove_owned(ctx, conn, f"project:{t.project_id}", remove_files)
             q.delete_project(conn, t.project_id)
             return
@@ -372,23 +367,16 @@ def delete(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> Non
             row = t.subject if level == "subject" else (t.child if level == "assessor" else t.experiment)
             assert row is not None
             if row["project_id"] != t.project_id and addr.project:
-                access.require(actor, t.project or {}, t.role, access.DELETE)
+                access.require(actor, t.project_row, t.role, access.DELETE)
                 q.remove_share(conn, kind, row["id"], t.project_id)  # via a shared project: un-share
                 return
-            _require_owner_delete(conn, actor, row["project_id"])
+            require_on(conn, actor, row["project_id"], access.DELETE)
             _delete_tree(ctx, conn, kind, row, remove_files)
             return
         assert t.child is not None
-        _require_owner_delete(conn, actor, t.owner_project_id)
+        require_on(conn, actor, t.owner_project_id, access.DELETE)
         remove_owned(ctx, conn, f"{addr.child_kind}:{t.child['pk']}", remove_files)
         q.delete_child(conn, t.child["pk"])
-
-
-def _require_owner_delete(conn: Connection, actor: Actor, project_id: str) -> None:
-    proj = q.project(conn, project_id)
-    if proj is None:
-        raise NotFound(f"Project {project_id} not found")
-    access.require(actor, proj, role_of(conn, actor, project_id), access.DELETE)
 
 
 def _delete_tree(ctx: Context, conn: Connection, kind: str, row: Any, remove_files: bool) -> None:

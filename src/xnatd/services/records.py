@@ -36,7 +36,7 @@ READ_ONLY = frozenset({"ID", "project", "subject_ID", "imageSession_ID", "image_
 DEMO = "demographics/"
 
 
-def field_values(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
+def field_values(kind: str, row: Mapping[Any, Any]) -> dict[str, Any]:
     """All typed field values of a row, keyed by registry path."""
     values: dict[str, Any] = dict(row.get("fields") or {})
     for path, column in COLUMN_FIELDS.get(kind, {}).items():
@@ -45,7 +45,7 @@ def field_values(kind: str, row: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def split_columns(kind: str, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def split_columns(kind: str, values: Mapping[Any, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split field values into (column values, JSON fields)."""
     mapping = COLUMN_FIELDS.get(kind, {})
     cols = {mapping[p]: v for p, v in values.items() if p in mapping}
@@ -132,11 +132,11 @@ def _xml_value(root: Any, fl: types.Field) -> str | None:
     return None if node.text is None else str(node.text)
 
 
-def demographics(values: Mapping[str, Any]) -> dict[str, Any]:
+def demographics(values: Mapping[Any, Any]) -> dict[str, Any]:
     return {k[len(DEMO) :]: v for k, v in values.items() if k.startswith(DEMO) and v is not None}
 
 
-def without_demographics(values: Mapping[str, Any]) -> dict[str, Any]:
+def without_demographics(values: Mapping[Any, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not k.startswith(DEMO)}
 
 

@@ -37,6 +37,11 @@ class Target:
         return str(self.project["id"])
 
     @property
+    def project_row(self) -> Row:
+        assert self.project is not None
+        return self.project
+
+    @property
     def owner_project_id(self) -> str:
         """The project that owns the deepest object (differs from the URL's project when shared)."""
         for row in (self.experiment, self.subject):
@@ -56,6 +61,11 @@ def load_project(conn: Connection, actor: Actor, key: str, action: str) -> tuple
     role = role_of(conn, actor, row["id"])
     access.require(actor, row, role, action)
     return row, role
+
+
+def require_on(conn: Connection, actor: Actor, project_id: str, action: str) -> None:
+    """Check ``action`` on the project that owns an object (it may differ from the URL's project)."""
+    load_project(conn, actor, project_id, action)
 
 
 def resolve(conn: Connection, actor: Actor, addr: Address, action: str, upto: str | None = None) -> Target:

@@ -307,7 +307,7 @@ def ensure_resource(
 def delete_resource(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
     with ctx.db.write() as conn:
         t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
-        access.require(actor, t.project or {}, t.role, access.DELETE)
+        access.require(actor, t.project_row, t.role, access.DELETE)
         for _owner, row in select_resources(conn, owners(conn, addr, t), addr.resource):
             _drop_resource(ctx, conn, row, remove_files)
 

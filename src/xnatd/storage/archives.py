@@ -358,7 +358,7 @@ def _iter_tar(path: Path, kind: str, limits: ExtractLimits) -> Iterator[tuple[Me
 
 def _open_tar(guard: _RawGuard, kind: str) -> tarfile.TarFile:
     with _translated(kind):
-        return tarfile.open(fileobj=cast(IO[bytes], guard), mode="r|", bufsize=10240)
+        return tarfile.open(fileobj=cast(IO[bytes], guard), mode="r|", bufsize=1048576)
 
 
 def _tar_members(
