@@ -357,8 +357,10 @@ def _iter_tar(path: Path, kind: str, limits: ExtractLimits) -> Iterator[tuple[Me
 
 
 def _open_tar(guard: _RawGuard, kind: str) -> tarfile.TarFile:
+    # tarfile's default 10 KiB stream buffer: a 1 MiB one measured 4x slower, since tarfile copies
+    # the unread rest of its buffer on every small read.
     with _translated(kind):
-        return tarfile.open(fileobj=cast(IO[bytes], guard), mode="r|", bufsize=1048576)
+        return tarfile.open(fileobj=cast(IO[bytes], guard), mode="r|")
 
 
 def _tar_members(

@@ -26,8 +26,8 @@ _TAR_RECORD = tarfile.RECORDSIZE
 def _file_chunks(path: Path, size: int) -> Iterator[bytes]:
     """Exactly ``size`` bytes of ``path`` in 1 MiB reads; a file that shrank is an error.
 
-    The size is already promised to the client (zip or tar header, Content-Length), so silently
-    sending fewer bytes would produce a corrupt download that looks complete.
+    The size is already promised to the client in the tar header, so silently sending fewer bytes
+    would produce a corrupt download that looks complete.
     """
     left = size
     with open(path, "rb", buffering=0) as f:
@@ -70,7 +70,8 @@ def zip_stream(
 
     Level 0 stores the files (DICOM barely compresses and storing is what makes the length known in
     advance, so clients get a Content-Length and a progress bar). zip64 is used where needed. Files
-    are stat'ed now and read while the iterator is consumed.
+    are stat'ed now (a missing one raises FileNotFoundError before anything is sent) and read while
+    the iterator is consumed; one whose size changes in between aborts the stream (RuntimeError).
     """
     if compress_level > 0:
         stream = ZipStream(compress_type=ZIP_DEFLATED, compress_level=compress_level)

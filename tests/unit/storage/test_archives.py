@@ -8,6 +8,7 @@ import os
 import stat
 import struct
 import tarfile
+import tracemalloc
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -410,3 +411,40 @@ def test_not_a_tar(tmp_path: Path, content: bytes) -> None:
     with pytest.raises(InvalidInput) as info:
         _read_all(tmp_path / "n.tar", "tar")
     assert "not a valid tar archive" in str(info.value)
+
+
+def test_gzip_crc_is_checked_even_past_the_tar_end(tmp_path: Path) -> None:
+    tar_bytes = _tar(tmp_path / "a.tar", [("a", b"data")]).read_bytes()
+    raw = bytearray(gzip.compress(tar_bytes + os.urandom(3 << 20)))  # trailing data tarfile never reads
+    raw[-8] ^= 0xFF
+    (tmp_path / "c.tgz").write_bytes(raw)
+    with pytest.raises(InvalidInput) as info:
+        _read_all(tmp_path / "c.tgz", "tar.gz")
+    assert "CRC" in str(info.value)
+
+
+def test_big_unread_tar_members_are_skipped_and_counted(tmp_path: Path) -> None:
+    big = os.urandom(12 << 20)
+    path = _tar(tmp_path / "u.tar", [("__MACOSX/._junk", big), ("skipped", big), ("wanted", b"w")])
+    got = {}
+    for member, stream in iter_members(path, "tar", GENEROUS):
+        if member.name == PurePosixPath("wanted"):
+            got["wanted"] = stream.read()
+    assert got == {"wanted": b"w"}
+    limits = ExtractLimits(max_total_bytes=20 << 20, max_ratio=200, max_members=10)
+    with pytest.raises(TooLarge):
+        for _ in iter_members(path, "tar", limits):
+            pass
+
+
+def test_many_tar_members_keep_memory_flat(tmp_path: Path) -> None:
+    path = _tar(tmp_path / "many.tar", [(f"d/f{i:05d}", b"") for i in range(12_000)])
+    limits = ExtractLimits(max_total_bytes=1 << 30, max_ratio=200, max_members=100_000)
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in iter_members(path, "tar", limits))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 12_000
+    assert peak < 9 << 19  # 4.5 MiB: the 1 MiB read buffers, not the entry list
