@@ -60,7 +60,7 @@ class Address:
     @property
     def level(self) -> str:
         """The deepest object named: project, subject, experiment, scan, assessor, reconstruction."""
-        if self.child_kind:
+        if self.child_kind and self.child:
             return self.child_kind
         if self.experiment:
             return "experiment"
