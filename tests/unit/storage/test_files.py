@@ -7,7 +7,9 @@ import errno
 import hashlib
 import io
 import os
-from collections.abc import AsyncIterator, Iterable
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -133,6 +135,42 @@ def test_stage_stream_disk_full_raises_storage_full_and_cleans_up(
         _stage(tmp_path, [b"q" * (2 << 20)])
     assert str(info.value).startswith("No space left")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path | None]:
+    """A real 1 MiB tmpfs when this process may mount one (root in a sandbox), else None."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        yield None
+        return
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        yield None
+        return
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=False)
+
+
+def test_stage_stream_on_a_really_full_filesystem(
+    tiny_fs: Path | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if tiny_fs is None:
+        # Mounting is not allowed here (not root, or no mount capability): simulate the kernel's
+        # ENOSPC from os.write instead, which exercises the same translation and cleanup.
+        _fail_write_with(monkeypatch, errno.ENOSPC)
+        tiny_fs = tmp_path
+    with pytest.raises(StorageFull) as info:
+        _stage(tiny_fs, [b"f" * 65536] * 32)  # 2 MiB into 1 MiB
+    assert str(info.value).startswith("No space left")
+    assert list(tiny_fs.iterdir()) == []
+    monkeypatch.undo()
+    assert _stage(tiny_fs, [b"ok"]).size == 2  # the space was given back
 
 
 def test_stage_fileobj_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
