@@ -152,6 +152,15 @@ async def _xml_body(request: Request, params: Params) -> bytes | None:
     return body or None
 
 
+async def post_projects(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    xml = await _xml_body(request, [*params, ("req_format", "xml")])
+    project_id = await run_in_threadpool(objects.create_project, ctx, actor, xml, params)
+    url = f"{str(request.base_url).rstrip('/')}/data/projects/{project_id}"
+    return Response(url, media_type="text/plain", headers={"Location": url})
+
+
 async def put_resource(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
@@ -230,6 +239,7 @@ ROUTES: dict[tuple[str, str], Handler] = {
     **{(k, "GET"): get_object for k in OBJECTS},
     **{(k, "PUT"): put_object for k in OBJECTS},
     **{(k, "DELETE"): delete_object for k in OBJECTS},
+    (A.PROJECTS, "PUT"): post_projects,
     (A.RESOURCE, "GET"): get_resource,
     (A.RESOURCE, "PUT"): put_resource,
     (A.RESOURCE, "DELETE"): delete_resource,

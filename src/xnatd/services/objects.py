@@ -113,6 +113,20 @@ def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def create_project(ctx: Context, actor: Actor, xml: bytes | None, params: Params) -> str:
+    """``POST /data/projects`` with an XML document: the project's ID comes from the document."""
+    if not xml:
+        raise MissingContent("Need PUT Contents: POST an xnat:Project XML document to create a project")
+    project_id = records.xml_root_attr(xml, "ID")
+    if not project_id:
+        raise InvalidInput("The project document has no ID attribute")
+    with ctx.db.write() as conn:
+        if q.project(conn, project_id) is not None:
+            raise Conflict("Project already exists.")
+        _put_project(ctx, conn, actor, Address("project", project=project_id), params, xml)
+    return project_id
+
+
 def _put_project(
     ctx: Context, conn: Connection, actor: Actor, addr: Address, params: Params, xml: bytes | None
 ) -> PutResult:

@@ -113,6 +113,15 @@ def parse_xml(body: bytes, expected_base: str) -> tuple[str, dict[str, Any]]:
     return types.get(xsi_type).xsi_type, values
 
 
+def xml_root_attr(body: bytes, name: str) -> str | None:
+    try:
+        root = SafeET.fromstring(body)
+    except Exception as exc:
+        raise InvalidInput(f"Malformed XML document: {exc}") from exc
+    value = root.get(name)
+    return None if value is None else str(value)
+
+
 def _type_of_element(tag: str) -> str:
     local = tag.rsplit("}", 1)[-1]
     return f"xnat:{local}"
