@@ -177,6 +177,8 @@ users = Table(
     Column("created", DateTime, nullable=False),
     Column("last_modified", DateTime, nullable=False),
     Column("last_login", DateTime, nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime, nullable=True),
 )
 
 http_sessions = Table(
