@@ -33,7 +33,7 @@ class Config:
     threads: int = 8
     listing_requests: int = 200
     page_size: int = 50
-    zip_repeats: int = 3
+    zip_repeats: int = 5
     seed: int = 20240601
     curl: bool = True
 
@@ -122,13 +122,16 @@ def bench_upload(ctx: Context) -> Section:
     api.put(f"{EXP}/resources/{RESOURCE}")
 
     log("cp baseline (1/2)")
+    data.quiesce()
     cp1 = data.time_cp(big, ctx.scratch / "big.copy")
     data.evict(big)
+    data.quiesce()
     log("upload")
     with ctx.sampler.phase("upload 1: PUT big file") as ph:
         up = api.upload_file(f"{EXP}/resources/{RESOURCE}/files/big.bin", big, {"inbody": "true"})
     max_rss = ctx.sampler.max_in(ph)
     log(f"upload took {up:.2f} s; cp baseline (2/2)")
+    data.quiesce()
     cp2 = data.time_cp(big, ctx.scratch / "big.copy")
 
     synced = statistics.mean([cp1.synced_seconds, cp2.synced_seconds])
@@ -204,6 +207,7 @@ def _curl_upload(ctx: Context, sec: Section, big: Path, size: int) -> None:
     cmd = ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T", str(big)]
     cmd += ["-H", "Content-Type: application/octet-stream", "-H", "Expect:", *auth, url]
     data.evict(big)
+    data.quiesce()
     log("upload with curl (info)")
     with ctx.sampler.phase("upload 2: curl -T") as ph:
         t0 = time.perf_counter()
@@ -299,6 +303,8 @@ def bench_zip(ctx: Context) -> Section:
 
     # upload + extract (information only)
     base_extract = data.time_extract(upload_zip, ctx.scratch / "extract")
+    base_durable = data.time_extract(upload_zip, ctx.scratch / "extract", durable=True)
+    data.quiesce()
     log("zip upload with extract=true")
     with ctx.sampler.phase("zip upload + extract") as ph:
         up = api.upload_file(
@@ -310,6 +316,16 @@ def bench_zip(ctx: Context) -> Section:
             fmt_rate(payload, up),
             f"`zipfile` extractall: {fmt_rate(payload, base_extract)}",
             base_extract / up,
+            "—",
+            INFO,
+        )
+    )
+    sec.add(
+        Row(
+            "same upload + extract vs a durable extract (info)",
+            fmt_rate(payload, up),
+            f"`zipfile` extract + fsync of every file and folder: {fmt_rate(payload, base_durable)}",
+            base_durable / up,
             "—",
             INFO,
         )
@@ -331,6 +347,7 @@ def bench_zip(ctx: Context) -> Section:
 
     # download vs zipfile, alternating
     server_times: list[float] = []
+    first_bytes: list[float] = []
     base_times: list[float] = []
     zip_bytes = 0
     entries = (0, 0, [""])
@@ -340,11 +357,15 @@ def bench_zip(ctx: Context) -> Section:
         base_times.append(data.write_stored_zip(out, [(p, f"DICOM/files/{p.name}") for p in ctx.dicoms]))
         out.unlink()
         dl = ctx.downloads / f"dicom{i}.zip"
+        data.quiesce()
         log(f"zip download {i + 1}/{cfg.zip_repeats}")
         with ctx.sampler.phase(f"DICOM zip download {i + 1}") as ph:
-            secs, zip_bytes = api.download(f"{scan}/resources/DICOM/files", {"format": "zip"}, dl)
+            got = api.download(f"{scan}/resources/DICOM/files", {"format": "zip"}, dl)
         max_rss = max(max_rss, ctx.sampler.max_in(ph))
-        server_times.append(secs)
+        server_times.append(got.seconds)
+        first_bytes.append(got.first_byte)
+        zip_bytes = got.nbytes
+        data.quiesce()
         if i == 0:
             entries = _zip_check(dl, n)
         dl.unlink()
@@ -367,6 +388,16 @@ def bench_zip(ctx: Context) -> Section:
         + f"; baseline runs: {', '.join(f'{t:.2f} s' for t in base_times)}. "
         f"Downloaded zip: {fmt_mb(zip_bytes)}; MB/s counts the DICOM payload ({fmt_mb(payload)}) "
         "on both sides."
+    )
+    sec.add(
+        Row(
+            "Zip download: time to the first byte (info, median)",
+            fmt_ms(statistics.median(first_bytes)),
+            "—",
+            None,
+            "—",
+            INFO,
+        )
     )
     if cfg.curl and shutil.which("curl"):
         _curl_download(ctx, sec, f"{scan}/resources/DICOM/files?format=zip", payload)
@@ -411,9 +442,11 @@ def _big_zip(ctx: Context, sec: Section) -> None:
     base = data.write_stored_zip(out, files)
     out.unlink()
     dl = ctx.downloads / "big.zip"
+    data.quiesce()
     log("big zip download")
     with ctx.sampler.phase("big zip download") as ph:
-        secs, nbytes = api.download(f"{res}/files", {"format": "zip"}, dl)
+        got = api.download(f"{res}/files", {"format": "zip"}, dl)
+    secs, nbytes = got.seconds, got.nbytes
     max_rss = ctx.sampler.max_in(ph)
     sec.add(
         Row(

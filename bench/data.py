@@ -118,14 +118,34 @@ def write_stored_zip(out: Path, files: list[tuple[Path, str]]) -> float:
     return time.perf_counter() - t0
 
 
-def time_extract(zip_path: Path, dest: Path) -> float:
-    """Python's zipfile extracting every member to `dest` (the baseline of the server's extract=true)."""
+def time_extract(zip_path: Path, dest: Path, durable: bool = False) -> float:
+    """Python's zipfile extracting every member to `dest` (the baseline of the server's extract=true).
+
+    With `durable`, every file is fsynced after it is written, and so is its folder once it is complete
+    (what the server promises for every stored file).
+    """
     t0 = time.perf_counter()
     with zipfile.ZipFile(zip_path) as zf:
-        zf.extractall(dest)
+        if not durable:
+            zf.extractall(dest)
+        else:
+            folders: set[Path] = set()
+            for info in zf.infolist():
+                out = Path(zf.extract(info, dest))
+                if out.is_file():
+                    fsync_path(out)
+                    folders.add(out.parent)
+            for folder in folders:
+                fsync_path(folder)
     elapsed = time.perf_counter() - t0
     shutil.rmtree(dest)
     return elapsed
+
+
+def quiesce() -> None:
+    """Flush dirty pages left by earlier steps, so their writeback does not land in the next timing."""
+    os.sync()
+    time.sleep(0.5)
 
 
 def zip_member_md5(zip_path: Path, suffix: str) -> tuple[str, int, str]:

@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--requests", type=int, default=200, help="timed paged listing requests (default 200)")
     p.add_argument(
-        "--zip-repeats", type=int, default=3, help="zip downloads and baselines, median (default 3)"
+        "--zip-repeats", type=int, default=5, help="zip downloads and baselines, median (default 5)"
     )
     p.add_argument(
         "--only", default="upload,zip,listing", help="comma list of benchmarks to run: upload, zip, listing"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,18 +128,26 @@ class Api:
             raise BenchError(f"upload was not stored (file already there): {describe(r)}")
         return elapsed
 
-    def download(
-        self, path: str, params: Mapping[str, str], dest: Path, chunk: int = CHUNK
-    ) -> tuple[float, int]:
-        """GET streamed to `dest`; returns (seconds until the last byte is written, bytes)."""
+    def download(self, path: str, params: Mapping[str, str], dest: Path, chunk: int = CHUNK) -> Download:
+        """GET streamed to `dest`: seconds to the first body byte and to the last byte written, bytes."""
         t0 = time.perf_counter()
         n = 0
+        first = 0.0
         with self.client.stream("GET", path, params=params) as r:
             if r.status_code != 200:
                 r.read()
                 raise BenchError(f"expected 200; got {describe(r)}")
             with dest.open("wb") as out:
                 for block in r.iter_raw(chunk):
+                    if not n:
+                        first = time.perf_counter() - t0
                     out.write(block)
                     n += len(block)
-        return time.perf_counter() - t0, n
+        return Download(time.perf_counter() - t0, first, n)
+
+
+@dataclass
+class Download:
+    seconds: float
+    first_byte: float
+    nbytes: int
