@@ -153,7 +153,11 @@ def test_experiment_scan_resource_files(intf: Any, new_id: NewId, tmp_path: Path
     dest = tmp_path / "res_get"
     dest.mkdir()
     paths = res.get(str(dest), extract=True)
-    extracted = {Path(p).relative_to(dest / "NIFTI").as_posix(): Path(p).read_bytes() for p in paths}
+    extracted = {
+        Path(p).relative_to(dest / "NIFTI").as_posix(): Path(p).read_bytes()
+        for p in paths
+        if Path(p).is_file()
+    }
     assert extracted == {
         "a.txt": b"replaced",
         "sub/b.txt": b_bytes,
@@ -181,10 +185,14 @@ def test_experiment_lookup_and_delete(intf: Any, new_id: NewId, http: httpx.Clie
     res.file("n.txt").put("inline content")
     assert res.file("n.txt").exists()
 
-    # an experiment selected from the project (pyxnat resolves project and subject_ID by a global query)
-    by_project = intf.select(f"/projects/{pid}/experiments/{exp.label()}")
-    assert by_project.exists()
-    assert by_project.id() == exp.id()
+    # an experiment selected from the project by ID: pyxnat resolves its subject with a global query
+    # (GET /data/experiments?xsiType=xnat:subjectAssessorData&ID=...&columns=ID,project,...subject_id)
+    by_id = intf.select(f"/projects/{pid}/experiments/{exp.id()}")
+    assert f"/subjects/{subject.id()}/experiments/{exp.id()}" in by_id._uri, by_id._uri
+    assert by_id.exists()
+    assert by_id.label() == exp.label()
+    # and by label
+    assert intf.select(f"/projects/{pid}/experiments/{exp.label()}").exists()
 
     res.file("n.txt").delete()
     assert not res.file("n.txt").exists()
@@ -210,3 +218,16 @@ def test_disconnect_ends_session(server: LiveServer) -> None:
     again = Interface(server=server.url, user="admin", password="admin")
     assert again._get_entry_point() == "/data"
     again.disconnect()
+
+
+def test_custom_fields_by_xpath(intf: Any, new_id: NewId) -> None:
+    """Custom variables through `fields/field[name=...]/field` xpaths (common in lab scripts)."""
+    pid = new_id("PX")
+    subject = intf.select.project(pid).subject(new_id("SUBJ"))
+    subject.create()
+    subject.attrs.set("xnat:subjectData/fields/field[name=group]/field", "patient")
+    assert subject.attrs.get("xnat:subjectData/fields/field[name=group]/field") == "patient"
+    exp = subject.experiment(new_id("MR"))
+    exp.create(experiments="xnat:mrSessionData")
+    exp.attrs.set("xnat:mrSessionData/fields/field[name=tp]/field", "baseline")
+    assert exp.attrs.get("xnat:mrSessionData/fields/field[name=tp]/field") == "baseline"

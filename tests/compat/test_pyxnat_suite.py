@@ -25,9 +25,9 @@ from tests.support.live_server import LiveServer, python
 
 pytestmark = pytest.mark.slow
 
-# Floor for the number of passing tests out of 29. The server does not run yet, so nothing passes;
-# raise this to the count actually observed once it works, so that regressions fail this test.
-PYXNAT_SUITE_MIN_PASSED = 0
+# Floor for the number of passing tests out of 29: the count observed once the server ran (28; the one
+# failure is test_provenance, see the defect list). Raise it whenever more pass, so regressions fail here.
+PYXNAT_SUITE_MIN_PASSED = 28
 PYXNAT_SUITE_TOTAL = 29
 
 TESTDATA = Path("/work/shared/testdata/pyxnat")
@@ -65,7 +65,10 @@ def _resources_test_source(tmp: Path) -> Path:
 
 
 def _prepare_projects(http: httpx.Client) -> None:
-    for pid in ("pyxnat_tests", "pyxnat_tests2"):
+    # test_15 iterates over at least 4 projects; pyxnat's CI server has more than the two it writes to,
+    # so add fillers to keep the count independent of what other compat tests created before.
+    fillers = [f"pyxnat_filler{i}" for i in range(1, 5)]
+    for pid in ("pyxnat_tests", "pyxnat_tests2", *fillers):
         r = http.put(f"/data/projects/{pid}", params={"xsiType": "xnat:projectData", "name": pid})
         assert r.status_code in (200, 201), describe(r)
     # What pyxnat's CI server has (test_16, 19, 21 read it back). Best effort: those tests report it.

@@ -114,6 +114,10 @@ def test_list_projects_xml_trailing_slash(haofei: str, tmp_path: Path) -> None:
     assert "xml" in res.headers.get("content-type", ""), str(res)
     table = xml_rows(res.body)
     assert any(r.get("ID") == P for r in table), table
+    # the same without the trailing slash
+    res = curl("-u", U, f"{haofei}/data/archive/projects?format=xml")
+    ok(res, 200)
+    assert any(r.get("ID") == P for r in xml_rows(res.body)), str(res)
 
 
 def test_list_scan_files_xml(haofei: str, tmp_path: Path) -> None:

@@ -83,16 +83,18 @@ def test_project_subject_with_demographics(xsession: Any, new_id: NewId, http: h
     assert subject.label == label
     assert subject.id and subject.id != label, f"subject ID should be an accession ID, got {subject.id!r}"
 
+    project.clearcache()
+    assert label in project.subjects
+    assert project.subjects[label].id == subject.id
+
     subject.demographics.gender = "male"
     subject.demographics.age = 33
     subject.clearcache()
     assert subject.demographics.gender == "male"
     assert subject.demographics.age == 33
 
-    project.clearcache()
-    assert label in project.subjects
-    assert project.subjects[label].id == subject.id
-    # by ID under the project, and globally by accession ID
+    # xnatpy caches the demographics sub-object under the subject's own URI, so a later listing would hand
+    # it back instead of the subject (client quirk, same with real XNAT): start from a clean cache.
     xsession.clearcache()
     assert xsession.subjects[subject.id].label == label
     r = http.get(f"/data/subjects/{subject.id}", params={"format": "json"})
@@ -128,6 +130,8 @@ def test_experiment_and_scan_fields(xsession: Any, new_id: NewId) -> None:
     assert scan.type == "T1"
 
     # listings: subject -> experiments, experiment -> scans, global experiment by ID
+    # (clean cache: xnatpy keys its sub-objects such as `scanner` by the experiment's URI)
+    xsession.clearcache()
     subject.clearcache()
     assert experiment.label in subject.experiments
     listed = subject.experiments[experiment.label]
@@ -367,3 +371,53 @@ def test_admin_basic_auth_listing_matches_client(xsession: Any, new_id: NewId, s
     xsession.clearcache()
     assert project.id in ids
     assert set(xsession.projects.keys()) == ids
+
+
+def test_fresh_connection_navigates_by_listings(
+    xsession: Any, new_id: NewId, server: LiveServer, tmp_path: Path
+) -> None:
+    """Objects built only from the server's listings (IDs, URIs, xsiTypes) lead to the right bytes."""
+    project, subject, experiment, scan = _make_tree(xsession, new_id)
+    payload = b"listed " + new_id("F").encode()
+    scan.create_resource("DICOM").upload_data(payload, "deep/x.dcm")
+    experiment.create_resource("SESSRES").upload_data(b"session level", "s.txt")
+
+    fresh = xnat.connect(server.url, user="admin", password="admin", loglevel="ERROR")
+    try:
+        exp = fresh.projects[project.id].subjects[subject.label].experiments[experiment.label]
+        assert exp.id == experiment.id
+        res = exp.scans["1"].resources["DICOM"]
+        f = res.files["deep/x.dcm"]
+        assert f.digest == md5(payload)
+        out = tmp_path / "x.dcm"
+        f.download(out, verbose=False)
+        assert out.read_bytes() == payload
+        assert list(exp.resources["SESSRES"].files.keys()) == ["s.txt"]
+        # global lookup by accession ID, and the subject resolved from the experiment
+        assert fresh.experiments[experiment.id].subject.label == subject.label
+    finally:
+        fresh.disconnect()
+
+
+@pytest.mark.parametrize("name", ["with space.txt", "ünïcødé.txt", "a+b=c.txt", "dir with space/f (1).txt"])
+def test_unusual_file_names_round_trip(xsession: Any, new_id: NewId, tmp_path: Path, name: str) -> None:
+    project = _make_project(xsession, new_id)
+    res = project.create_resource("ODD")
+    data = f"content of {name}".encode()
+    res.upload_data(data, name)
+    res.clearcache()
+    assert list(res.files.keys()) == [name]
+    out = tmp_path / "out"
+    res.files[name].download(out, verbose=False)
+    assert out.read_bytes() == data
+
+
+def test_custom_variables(xsession: Any, new_id: NewId) -> None:
+    """`obj.fields[name] = value` (xpath `.../fields/field[name=...]/field`), as real XNAT's schema allows."""
+    _, subject, experiment, _ = _make_tree(xsession, new_id)
+    subject.fields["study_group"] = "control"
+    experiment.fields["visit_code"] = "V1"
+    subject.clearcache()
+    experiment.clearcache()
+    assert subject.fields["study_group"] == "control"
+    assert experiment.fields["visit_code"] == "V1"
