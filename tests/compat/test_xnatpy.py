@@ -274,6 +274,24 @@ def test_rename_subject(xsession: Any, new_id: NewId, http: httpx.Client) -> Non
     r = http.get(f"/data/projects/{project.id}/subjects/{old}", params={"format": "json"})
     assert r.status_code == 404, describe(r)
 
+    # a label already in use is refused (409) and changes nothing
+    other = xsession.classes.SubjectData(parent=project, label=new_id("OTHER"))
+    with pytest.raises(xnat.exceptions.XNATResponseError):
+        other.label = new
+    project.clearcache()
+    assert project.subjects[new].id == sid
+
+    # experiments are renamed the same way
+    subject = project.subjects[new]
+    exp = xsession.classes.MrSessionData(parent=subject, label=new_id("MR"))
+    eid = exp.id
+    renamed = new_id("MRNEW")
+    exp.label = renamed
+    subject.clearcache()
+    assert subject.experiments[renamed].id == eid
+    r = http.get(f"/data/projects/{project.id}/experiments/{renamed}", params={"format": "json"})
+    assert r.status_code == 200, describe(r)
+
 
 def test_delete_objects(xsession: Any, new_id: NewId, http: httpx.Client) -> None:
     project, subject, experiment, scan = _make_tree(xsession, new_id)
