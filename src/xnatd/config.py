@@ -41,6 +41,18 @@ class Settings:
         default="", metadata={"doc": "Public base URL used in absolute links; empty means the request's own."}
     )
     session_timeout: int = field(default=900, metadata={"doc": "Idle timeout of login sessions, seconds."})
+    allow_project_creation: bool = field(
+        default=True, metadata={"doc": "Whether users who are not site administrators may create projects."}
+    )
+    guest_access: bool = field(
+        default=False, metadata={"doc": "Let requests without credentials read public projects (as `guest`)."}
+    )
+    login_max_failures: int = field(
+        default=10, metadata={"doc": "Failed logins in a row after which an account is locked for a while."}
+    )
+    login_lockout: int = field(
+        default=300, metadata={"doc": "Seconds an account stays locked after too many failed logins."}
+    )
     token_timeout: int = field(default=172800, metadata={"doc": "Lifetime of alias tokens, seconds (48 h)."})
     max_upload_bytes: int = field(
         default=0, metadata={"doc": "Largest accepted request body in bytes; 0 means unlimited."}

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
-from xnatd.api import archive, site
+from xnatd.api import archive, site, users
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
 from xnatd.services.bootstrap import open_context
@@ -50,6 +50,7 @@ def routes() -> list[Route]:
             Route(f"{root}/JSESSION", site.jsession, methods=["GET", "POST", "DELETE"]),
             Route(f"{root}/services/auth", site.services_auth, methods=["PUT", "POST"]),
             Route(f"{root}/auth", site.data_auth, methods=["GET"]),
+            Route(f"{root}/users", users.data_users, methods=["GET"]),
             Route(f"{root}/services/tokens/{{rest:path}}", site.tokens, methods=["GET", "POST", "PUT"]),
             Route(f"{root}/version", site.version, methods=["GET"]),
             Route(f"{root}/search/elements", site.search_element_list, methods=["GET"]),
@@ -59,6 +60,10 @@ def routes() -> list[Route]:
     out += [
         Route("/xapi/siteConfig/buildInfo", site.build_info, methods=["GET"]),
         Route("/xapi/siteConfig/buildInfo/{key}", site.build_info, methods=["GET"]),
+        Route("/xapi/users", users.user_list, methods=["GET", "POST"]),
+        Route("/xapi/users/profile", users.user_one, methods=["GET", "PUT"]),
+        Route("/xapi/users/{name}", users.user_one, methods=["GET", "PUT"]),
+        Route("/xapi/access/projects", users.access_projects, methods=["GET"]),
         Route("/xapi/schemas", site.schemas, methods=["GET"]),
         Route("/xapi/schemas/{name}", site.schema, methods=["GET"]),
     ]

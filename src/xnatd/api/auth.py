@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from xnatd.errors import Unauthenticated
 from xnatd.services import auth
-from xnatd.services.context import Actor, Context
+from xnatd.services.context import GUEST, Actor, Context
 from xnatd.services.threads import run_in_threadpool
 
 COOKIE = "JSESSIONID"
@@ -45,7 +45,11 @@ async def optional_actor(request: Request) -> Actor | None:
 
 
 async def require_actor(request: Request) -> Actor:
+    """The caller; without credentials, the guest where the site allows guests, else 401."""
     actor = await optional_actor(request)
     if actor is None:
+        ctx: Context = request.app.state.ctx
+        if ctx.settings.guest_access:
+            return GUEST
         raise Unauthenticated("The request requires user authentication")
     return actor

@@ -18,6 +18,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
+# Checked against when a user name is unknown, so that answer takes as long as a wrong password.
+DUMMY_HASH = _hasher.hash("not a password of anyone")
 _CACHE_SECONDS = 300.0
 _cache: dict[str, float] = {}
 _lock = threading.Lock()

@@ -58,3 +58,12 @@ def settings() -> None:
     """List every setting, its environment variable and default."""
     for name, env, default, doc in config.describe():
         click.echo(f"{env:28} {name:22} default={default!r:30} {doc}")
+
+
+def _register() -> None:
+    from xnatd.cli.users import user
+
+    main.add_command(user)
+
+
+_register()

@@ -9,14 +9,16 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import secrets
+from typing import Any
 
 from xnatd.auth import passwords
 from xnatd.db import users as qu
 from xnatd.db.archive import now
-from xnatd.errors import InvalidInput, Unauthenticated
+from xnatd.errors import Unauthenticated
 from xnatd.services.context import Actor, Context
 
 log = logging.getLogger("xnatd.auth")
+DENIED = "The request requires user authentication"
 TOUCH_EVERY = _dt.timedelta(seconds=30)
 
 
@@ -37,38 +39,60 @@ def bootstrap(ctx: Context) -> None:
         log.warning("Created user 'admin' with password 'admin': change it (XNATD_ADMIN_PASSWORD sets it).")
 
 
-def add_user(ctx: Context, username: str, password: str, admin: bool = False, **extra: str) -> None:
-    from xnatd.domain.labels import check_label
-
-    check_label(username, "user")
-    with ctx.db.write() as conn:
-        if qu.user(conn, username) is not None:
-            raise InvalidInput(f"User {username} already exists")
-        qu.insert_user(
-            conn, username=username, password_hash=passwords.hash_password(password), is_admin=admin, **extra
-        )
-
-
 def check_password(ctx: Context, username: str, password: str) -> Actor:
-    """Basic credentials: a user's password, or an alias token's alias and secret."""
+    """Basic credentials: a user's password, or an alias token's alias and secret.
+
+    Every failure says the same thing, whether or not the user exists, and takes about as long;
+    an account with too many failures in a row is locked for a while (``login_lockout``).
+    """
     with ctx.db.read() as conn:
         row = qu.user(conn, username)
-        if row is None:
-            tok = qu.token(conn, username)
-            if (
-                tok is not None
-                and tok["enabled"]
-                and tok["expires"] > now()
-                and passwords.same(tok["secret_hash"], passwords.secret_digest(password))
-            ):
-                row = qu.user(conn, tok["username"])
-    if (
-        row is None
-        or not row["enabled"]
-        or (row["username"] == username and not passwords.verify_password(row["password_hash"], password))
-    ):
-        raise Unauthenticated("The request requires user authentication")
+        token = qu.token(conn, username) if row is None else None
+        owner = qu.user(conn, token["username"]) if token is not None else None
+    if token is not None and owner is not None:
+        if owner["enabled"] and _token_ok(token, password):
+            return Actor(owner["username"], bool(owner["is_admin"]))
+        raise Unauthenticated(DENIED)
+    if row is None:
+        passwords.verify_password(passwords.DUMMY_HASH, password)  # same cost as a real check
+        raise Unauthenticated(DENIED)
+    if row["locked_until"] is not None and row["locked_until"] > now():
+        raise Unauthenticated(DENIED)
+    if not passwords.verify_password(row["password_hash"], password):
+        _record_failure(ctx, username, int(row["failed_logins"] or 0))
+        raise Unauthenticated(DENIED)
+    if not row["enabled"]:
+        raise Unauthenticated(DENIED)
+    if row["failed_logins"]:
+        with ctx.db.write() as conn:
+            qu.update_user(conn, username, failed_logins=0, locked_until=None)
     return Actor(row["username"], bool(row["is_admin"]))
+
+
+def _token_ok(token: Any, secret: str) -> bool:
+    return (
+        bool(token["enabled"])
+        and token["expires"] > now()
+        and passwords.same(token["secret_hash"], passwords.secret_digest(secret))
+    )
+
+
+def _record_failure(ctx: Context, username: str, failures: int) -> None:
+    failures += 1
+    values: dict[str, Any] = {"failed_logins": failures}
+    if failures >= ctx.settings.login_max_failures:
+        values = {
+            "failed_logins": 0,
+            "locked_until": now() + _dt.timedelta(seconds=ctx.settings.login_lockout),
+        }
+        log.warning(
+            "Locked account %s for %s s after %s failed logins",
+            username,
+            ctx.settings.login_lockout,
+            failures,
+        )
+    with ctx.db.write() as conn:
+        qu.update_user(conn, username, **values)
 
 
 def open_session(ctx: Context, actor: Actor) -> str:

@@ -27,3 +27,7 @@ GUEST = Actor("guest")
 class Context:
     settings: Settings
     db: Database
+
+
+# The site operator at the shell (``xnatd user ...``): a site administrator that is not a user.
+SYSTEM = Actor("system", is_admin=True)

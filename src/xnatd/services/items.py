@@ -14,10 +14,12 @@ from xnatd.services import records
 from xnatd.services.resolve import Target
 
 
-def build_item(conn: Connection, addr: Address, t: Target) -> Item:
+def build_item(conn: Connection, addr: Address, t: Target, with_data: bool = True) -> Item:
+    """The document of the object ``addr`` names; ``with_data=False`` (a protected project seen by a
+    non-member) leaves out everything but the project's own description."""
     level = addr.level
     if level == "project":
-        return project_item(conn, t.project)
+        return project_item(conn, t.project, with_data)
     if level == "subject":
         return subject_item(conn, t.subject, t.project_id if addr.project else None, t.subject_label)
     if level in ("experiment", "assessor"):
@@ -57,10 +59,11 @@ def resource_item(row: Any, stat: tuple[int, int]) -> Item:
     return item
 
 
-def project_item(conn: Connection, row: Any) -> Item:
+def project_item(conn: Connection, row: Any, with_data: bool = True) -> Item:
     values = records.field_values("project", row)
     item = Item("xnat:projectData", values, created=row["insert_date"])
-    item.child("resources/resource", _as(resource_items(conn, f"project:{row['id']}"), "resource"))
+    if with_data:
+        item.child("resources/resource", _as(resource_items(conn, f"project:{row['id']}"), "resource"))
     aliases = q.aliases(conn, row["id"])
     item.child(
         "aliases/alias", [Item("xnat:projectData_alias", {"alias": a}, element="alias") for a in aliases]

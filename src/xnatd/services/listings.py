@@ -42,6 +42,8 @@ def make_getter(kind: str) -> Callable[[Mapping[Any, Any], str], str | None]:
         for key, value in base.items():
             if key.lower() == low:
                 return str(value)
+        if rec["_type"] not in types.REGISTRY:
+            return None
         fl = types.resolve_field(rec["_type"], col)
         if fl is None:
             return None

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from xnatd.db import archive as q
 from xnatd.domain import labels, types
 from xnatd.domain.address import Address
-from xnatd.errors import Conflict, InvalidInput, MissingContent, NotFound
+from xnatd.errors import Conflict, Forbidden, InvalidInput, MissingContent, NotFound
 from xnatd.services import access, records
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import build_item
@@ -51,7 +51,8 @@ def _param(params: Params, name: str) -> str | None:
 def get_item(ctx: Context, actor: Actor, addr: Address) -> Any:
     with ctx.db.read() as conn:
         t = resolve(conn, actor, addr, access.READ)
-        return build_item(conn, addr, t)
+        with_data = t.project is None or access.allowed(actor, t.project, t.role, access.READ)
+        return build_item(conn, addr, t, with_data)
 
 
 # --- PUT -------------------------------------------------------------------------------------------
@@ -137,6 +138,8 @@ def _put_project(
         raise InvalidInput(f"Invalid accessibility {access_level!r}: private, protected or public")
     existing = q.project(conn, addr.project)
     if existing is None:
+        if not actor.is_admin and (actor.is_guest or not ctx.settings.allow_project_creation):
+            raise Forbidden("Only site administrators may create projects on this site")
         labels.check_label(addr.project, "project")
         if q.alias_owner(conn, addr.project) is not None:
             raise Conflict(f"Requested new project conflicts with an existing project alias: {addr.project}")

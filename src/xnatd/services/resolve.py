@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from xnatd.db import archive as q
+from xnatd.domain import address as A
 from xnatd.domain.address import Address
 from xnatd.errors import InvalidInput, NotFound
 from xnatd.services import access
@@ -54,13 +55,28 @@ def role_of(conn: Connection, actor: Actor, project_id: str) -> str | None:
     return q.roles(conn, actor.username).get(project_id) if not actor.is_guest else None
 
 
-def load_project(conn: Connection, actor: Actor, key: str, action: str) -> tuple[Row, str | None]:
+def load_project(
+    conn: Connection, actor: Actor, key: str, action: str, hidden: str | None = None
+) -> tuple[Row, str | None]:
     row = q.project(conn, key)
     if row is None:
         raise NotFound(f"Project {key} not found")
     role = role_of(conn, actor, row["id"])
-    access.require(actor, row, role, action)
+    access.require(actor, row, role, action, hidden)
     return row, role
+
+
+def _hidden(addr: Address) -> str | None:
+    """The not-found text for something inside a project the caller may see but not read.
+
+    Subjects and experiments (and everything below them) answer exactly as if they did not exist;
+    the project's own listings answer 403 (None here), since the project itself is visible.
+    """
+    if addr.experiment:
+        return f"Experiment {addr.experiment} not found in project {addr.project}"
+    if addr.subject:
+        return f"Subject {addr.subject} not found in project {addr.project}"
+    return None
 
 
 def require_on(conn: Connection, actor: Actor, project_id: str, action: str) -> None:
@@ -72,7 +88,10 @@ def resolve(conn: Connection, actor: Actor, addr: Address, action: str, upto: st
     """Load every object named by ``addr`` down to ``upto`` (default: the deepest one named)."""
     t = Target()
     if addr.project:
-        t.project, t.role = load_project(conn, actor, addr.project, action)
+        if addr.kind == A.PROJECT and action == access.READ:
+            t.project, t.role = load_project(conn, actor, addr.project, access.DESCRIBE)
+        else:
+            t.project, t.role = load_project(conn, actor, addr.project, action, _hidden(addr))
     if addr.subject and upto != "project":
         _load_subject(conn, actor, addr, t, action)
     if addr.experiment and upto not in ("project", "subject"):
@@ -82,12 +101,14 @@ def resolve(conn: Connection, actor: Actor, addr: Address, action: str, upto: st
     return t
 
 
-def _authorize_owner(conn: Connection, actor: Actor, t: Target, project_id: str, action: str) -> None:
+def _authorize_owner(
+    conn: Connection, actor: Actor, t: Target, project_id: str, action: str, what: str
+) -> None:
     if t.project is not None and t.project["id"] == project_id:
         return
     if t.project is not None and action == access.READ:
         return  # reading a shared object through the project it is shared into
-    t.project, t.role = load_project(conn, actor, project_id, action)
+    t.project, t.role = load_project(conn, actor, project_id, action, hidden=f"{what} not found")
 
 
 def _load_subject(conn: Connection, actor: Actor, addr: Address, t: Target, action: str) -> None:
@@ -105,7 +126,7 @@ def _load_subject(conn: Connection, actor: Actor, addr: Address, t: Target, acti
         if found is None:
             raise NotFound(f"Subject {addr.subject} not found in project {t.project_id}")
         t.subject, t.subject_label = found
-    _authorize_owner(conn, actor, t, t.subject["project_id"], action)
+    _authorize_owner(conn, actor, t, t.subject["project_id"], action, f"Subject {addr.subject}")
 
 
 def _load_experiment(conn: Connection, actor: Actor, addr: Address, t: Target, action: str) -> None:
@@ -126,7 +147,7 @@ def _load_experiment(conn: Connection, actor: Actor, addr: Address, t: Target, a
     exp = t.experiment
     if t.subject is not None and exp["subject_id"] not in (t.subject["id"], None):
         raise NotFound(f"Experiment {addr.experiment} not found for subject {addr.subject}")
-    _authorize_owner(conn, actor, t, exp["project_id"], action)
+    _authorize_owner(conn, actor, t, exp["project_id"], action, f"Experiment {addr.experiment}")
     if t.subject is None and exp["subject_id"]:
         t.subject = q.by_id(conn, "subject", exp["subject_id"])
         if t.subject is not None:

@@ -1,0 +1,73 @@
+"""The users API: `/xapi/users[/{name}|/profile]`, `/data/users`, `/xapi/access/projects`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from xnatd.api import render
+from xnatd.api.archive import query_params
+from xnatd.api.auth import require_actor
+from xnatd.api.bodies import raw_chunks
+from xnatd.domain.table import ListQuery
+from xnatd.errors import InvalidInput
+from xnatd.services import users
+from xnatd.services.context import Context
+from xnatd.services.threads import run_in_threadpool
+
+MAX_JSON = 64 * 1024
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    body = b""
+    async for chunk in raw_chunks(request):
+        body += chunk
+        if len(body) > MAX_JSON:
+            raise InvalidInput("JSON body too large")
+    try:
+        data = json.loads(body or b"{}")
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"Malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(data, dict):
+        raise InvalidInput("The body must be a JSON object")
+    return data
+
+
+async def user_list(request: Request) -> Response:
+    actor = await require_actor(request)
+    if request.method == "POST":
+        created = await run_in_threadpool(users.create, _ctx(request), actor, await json_body(request))
+        return JSONResponse(created, status_code=201)
+    return JSONResponse(await run_in_threadpool(users.names, _ctx(request), actor))
+
+
+async def user_one(request: Request) -> Response:
+    actor = await require_actor(request)
+    name = request.path_params.get("name") or actor.username
+    if request.method == "PUT":
+        doc = await run_in_threadpool(users.update, _ctx(request), actor, name, await json_body(request))
+    else:
+        doc = await run_in_threadpool(users.get, _ctx(request), actor, name)
+    return JSONResponse(doc)
+
+
+async def data_users(request: Request) -> Response:
+    actor = await require_actor(request)
+    params = query_params(request)
+    table = await run_in_threadpool(users.table, _ctx(request), actor, ListQuery.from_params(params))
+    return render.table_response(table, request.query_params.get("format"))
+
+
+async def access_projects(request: Request) -> Response:
+    actor = await require_actor(request)
+    return JSONResponse(await run_in_threadpool(users.access_projects, _ctx(request), actor))

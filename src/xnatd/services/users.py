@@ -1,0 +1,156 @@
+"""User accounts: created by site administrators, each able to see and edit their own profile."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping
+from typing import Any
+
+from xnatd.auth import passwords
+from xnatd.db import archive as q
+from xnatd.db import users as qu
+from xnatd.domain.labels import check_label
+from xnatd.domain.table import ListQuery, Table, shape
+from xnatd.errors import Conflict, Forbidden, InvalidInput, NotFound
+from xnatd.services import access
+from xnatd.services.context import Actor, Context
+from xnatd.services.listings import make_getter
+
+# XNAT's JSON user object ↔ our columns
+JSON_FIELDS = {
+    "email": "email",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "enabled": "enabled",
+    "verified": "verified",
+}
+LIST_COLUMNS = ["login", "firstname", "lastname", "email", "enabled", "xdat_user_id"]
+
+
+def _ms(value: _dt.datetime | None) -> int | None:
+    return None if value is None else int(value.replace(tzinfo=_dt.UTC).timestamp() * 1000)
+
+
+def document(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "username": row["username"],
+        "firstName": row["first_name"],
+        "lastName": row["last_name"],
+        "email": row["email"],
+        "enabled": bool(row["enabled"]),
+        "verified": bool(row["verified"]),
+        "admin": bool(row["is_admin"]),
+        "lastModified": _ms(row["last_modified"]),
+        "lastSuccessfulLogin": _ms(row["last_login"]),
+    }
+
+
+def _require_admin(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise Forbidden("Only site administrators may do this")
+
+
+def _columns(data: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, column in JSON_FIELDS.items():
+        if key in data:
+            value = data[key]
+            out[column] = bool(value) if column in ("enabled", "verified") else str(value or "")
+    return out
+
+
+def create(ctx: Context, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
+    _require_admin(actor)
+    username = str(data.get("username") or "")
+    password = str(data.get("password") or "")
+    check_label(username, "user")
+    if len(password) < 1:
+        raise InvalidInput("A new user needs a password")
+    with ctx.db.write() as conn:
+        if qu.user(conn, username) is not None:
+            raise Conflict(f"User {username} already exists")
+        qu.insert_user(
+            conn,
+            username=username,
+            password_hash=passwords.hash_password(password),
+            is_admin=bool(data.get("admin", False)),
+            **_columns(data),
+        )
+        row = qu.user(conn, username)
+    assert row is not None
+    return document(row)
+
+
+def get(ctx: Context, actor: Actor, username: str) -> dict[str, Any]:
+    if username != actor.username and not actor.is_admin:
+        raise NotFound(f"User {username} not found")
+    with ctx.db.read() as conn:
+        row = qu.user(conn, username)
+    if row is None:
+        raise NotFound(f"User {username} not found")
+    return document(row)
+
+
+def update(ctx: Context, actor: Actor, username: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Admins change anything; users change their own names, email and password."""
+    own = username == actor.username
+    if not own and not actor.is_admin:
+        raise NotFound(f"User {username} not found")
+    values = _columns(data)
+    if not actor.is_admin and ({"enabled", "verified"} & set(values) or "admin" in data):
+        raise Forbidden("Only site administrators may enable, disable or promote users")
+    if "password" in data:
+        values["password_hash"] = passwords.hash_password(str(data["password"]))
+    if "admin" in data:
+        values["is_admin"] = bool(data["admin"])
+    with ctx.db.write() as conn:
+        if qu.user(conn, username) is None:
+            raise NotFound(f"User {username} not found")
+        if values:
+            qu.update_user(conn, username, **values)
+        row = qu.user(conn, username)
+    assert row is not None
+    return document(row)
+
+
+def names(ctx: Context, actor: Actor) -> list[str]:
+    _require_admin(actor)
+    with ctx.db.read() as conn:
+        return [r["username"] for r in qu.all_users(conn)]
+
+
+def table(ctx: Context, actor: Actor, query: ListQuery) -> Table:
+    """``/data/users``: every user may list logins and names (to pick project members); only
+    administrators see e-mail addresses and whether accounts are enabled."""
+    if actor.is_guest:
+        raise Forbidden("Log in to list users")
+    with ctx.db.read() as conn:
+        rows = qu.all_users(conn)
+    records = []
+    for r in rows:
+        base = {
+            "login": r["username"],
+            "firstname": r["first_name"],
+            "lastname": r["last_name"],
+            "xdat_user_id": r["id"],
+        }
+        if actor.is_admin:
+            base |= {"email": r["email"], "enabled": "true" if r["enabled"] else "false"}
+        records.append({"_base": base, "_type": "xdat:user", "_fields": {}})
+    return shape(records, query, LIST_COLUMNS, make_getter("user"), title="Users", always=())
+
+
+def access_projects(ctx: Context, actor: Actor) -> list[dict[str, str]]:
+    """``/xapi/access/projects``: the projects the caller can reach, with their role there."""
+    with ctx.db.read() as conn:
+        roles = q.roles(conn, actor.username) if not actor.is_guest else {}
+        projects = q.all_projects(conn)
+    out = []
+    for p in projects:
+        role = roles.get(p["id"])
+        if access.allowed(actor, p, role, access.READ):
+            out.append(
+                {"ID": p["id"], "name": p["name"], "role": role or ("admin" if actor.is_admin else "")}
+            )
+    return out
