@@ -54,10 +54,16 @@ def serve(**options: Any) -> None:
 
 
 @main.command()
-def settings() -> None:
+@click.option("--markdown", is_flag=True, help="Print the table of docs/settings.md")
+def settings(markdown: bool) -> None:
     """List every setting, its environment variable and default."""
+    if markdown:
+        click.echo("| setting | environment variable | default | what it does |\n|---|---|---|---|")
     for name, env, default, doc in config.describe():
-        click.echo(f"{env:28} {name:22} default={default!r:30} {doc}")
+        if markdown:
+            click.echo(f"| `{name}` | `{env}` | `{default}` | {doc} |")
+        else:
+            click.echo(f"{env:28} {name:22} default={default!r:30} {doc}")
 
 
 def _register() -> None:
