@@ -231,3 +231,15 @@ def test_custom_fields_by_xpath(intf: Any, new_id: NewId) -> None:
     exp.create(experiments="xnat:mrSessionData")
     exp.attrs.set("xnat:mrSessionData/fields/field[name=tp]/field", "baseline")
     assert exp.attrs.get("xnat:mrSessionData/fields/field[name=tp]/field") == "baseline"
+
+
+def test_alias_token_as_basic_credentials(server: LiveServer, http: httpx.Client, new_id: NewId) -> None:
+    token = http.get("/data/services/tokens/issue", params={"format": "json"}).json()
+    interface = Interface(server=server.url, user=token["alias"], password=token["secret"])
+    try:
+        assert interface._get_entry_point() == "/data"
+        pid = new_id("PX")
+        interface.select.project(pid).create()
+        assert pid in interface.select.projects().get()
+    finally:
+        interface.disconnect()

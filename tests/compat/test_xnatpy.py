@@ -439,3 +439,17 @@ def test_custom_variables(xsession: Any, new_id: NewId) -> None:
     experiment.clearcache()
     assert subject.fields["study_group"] == "control"
     assert experiment.fields["visit_code"] == "V1"
+
+
+def test_connect_with_alias_token(server: LiveServer, http: httpx.Client) -> None:
+    """xnatpy logs in with an alias token (UUID user): `GET /` with Basic must set JSESSIONID."""
+    r = http.get("/data/services/tokens/issue", params={"format": "json"})
+    assert r.status_code == 200, describe(r)
+    token = r.json()
+    session = xnat.connect(server.url, user=token["alias"], password=token["secret"], loglevel="ERROR")
+    try:
+        assert session.logged_in_user == "admin"
+        ids = {x["ID"] for x in rows(http.get("/data/projects", params={"format": "json"}))}
+        assert set(session.projects.keys()) == ids
+    finally:
+        session.disconnect()
