@@ -26,7 +26,7 @@ from bench import benchmarks, data
 from bench.benchmarks import Config, Context, log
 from bench.report import write_report
 from bench.results import FAIL, Section
-from bench.server import DEFAULT_XNATD, REPO, RssSampler, running_server
+from bench.server import DEFAULT_XNATD, REPO, CpuSnapshot, RssSampler, running_server
 from bench.xnat import Api
 
 GB = 1024**3
@@ -67,6 +67,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--server-arg", action="append", default=[], help="extra `xnatd serve` argument (repeatable)"
     )
     p.add_argument("--no-curl", action="store_true", help="skip the extra `curl -T` upload")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before each benchmark, wait up to this long for other processes to use < 10%% of the CPU",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     return p.parse_args(argv)
 
@@ -101,6 +108,40 @@ def machine() -> str:
         pass
     ram = psutil.virtual_memory().total / GB
     return f"{os.cpu_count()} cores ({cpu or platform.machine()}), {ram:.0f} GiB RAM, {platform.platform()}"
+
+
+def wait_quiet(server_pid: int, limit: float) -> str:
+    """Wait (at most `limit` s) until other processes use under 10% of the machine over 3 s."""
+    if limit <= 0:
+        return ""
+    deadline = time.monotonic() + limit
+    cores = os.cpu_count() or 1
+    share = 1.0
+    while time.monotonic() < deadline:
+        before = CpuSnapshot.take(server_pid)
+        time.sleep(3)
+        wall, others, _ = CpuSnapshot.take(server_pid).others_since(before)
+        share = others / (wall * cores)
+        if share < 0.1:
+            return ""
+        log(f"machine busy ({share:.0%} of the CPU used by other processes); waiting")
+    return f"Waited {limit:.0f} s for a quiet machine in vain (other processes used {share:.0%} of the CPU)."
+
+
+def load_note(before: CpuSnapshot, after: CpuSnapshot) -> str:
+    """How busy the rest of the machine was: the figures are noisy when other processes ran meanwhile."""
+    wall, others, steal = after.others_since(before)
+    cores = os.cpu_count() or 1
+    share = others / (wall * cores) if wall > 0 else 0.0
+    load = os.getloadavg()[0]
+    text = (
+        f"Other processes (and kernel threads) used {others:.1f} CPU-seconds meanwhile "
+        f"({share:.0%} of {cores} cores over {wall:.0f} s); hypervisor steal {steal:.1f} s; "
+        f"load average now {load:.2f}."
+    )
+    if share > 0.1:
+        text += " **The machine was busy: these figures are noisier than usual.**"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                     if key not in wanted:
                         continue
                     log(f"=== benchmark: {key}")
+                    waited = wait_quiet(server.pid, a.wait_quiet)
                     t0 = time.perf_counter()
+                    cpu0 = CpuSnapshot.take(server.pid)
                     try:
                         if not server.alive():
                             raise RuntimeError(f"the server (PID {server.pid}) is no longer running")
@@ -185,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         log(f"benchmark {key} failed: {type(e).__name__}: {e}")
                     sec.notes.append(f"Benchmark wall time: {time.perf_counter() - t0:.1f} s.")
+                    sec.notes.append(load_note(cpu0, CpuSnapshot.take(server.pid)))
+                    if waited:
+                        sec.notes.append(waited)
                     sections.append(sec)
                     _cleanup_inputs(work, keep=a.keep)
             finally:

@@ -204,3 +204,38 @@ class RssSampler:
 
     def first(self) -> int:
         return self.rss[0] if self.rss else 0
+
+
+@dataclass
+class CpuSnapshot:
+    """CPU seconds used by the whole machine, by the server (and children) and by this benchmark process."""
+
+    wall: float
+    machine: float
+    steal: float
+    ours: float
+
+    @staticmethod
+    def take(server_pid: int) -> CpuSnapshot:
+        t = psutil.cpu_times()
+        machine = sum(getattr(t, k, 0.0) for k in ("user", "nice", "system", "irq", "softirq"))
+        ours = 0.0
+        for proc in [*_tree(server_pid), psutil.Process()]:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                c = proc.cpu_times()
+                ours += c.user + c.system + c.children_user + c.children_system
+        return CpuSnapshot(time.monotonic(), machine, getattr(t, "steal", 0.0), ours)
+
+    def others_since(self, before: CpuSnapshot) -> tuple[float, float, float]:
+        """(wall seconds, CPU seconds used by other processes, CPU seconds stolen by the hypervisor)."""
+        wall = self.wall - before.wall
+        others = max(0.0, (self.machine - before.machine) - (self.ours - before.ours))
+        return wall, others, self.steal - before.steal
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
