@@ -122,7 +122,14 @@ async def _iterate_in_thread(chunks: Any) -> Any:
 
 
 async def get_file(request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params) -> Response:
+    """One file; a folder path (``files/sub/``) is listed (or zipped) instead, as XNAT does."""
     info = await run_in_threadpool(files.open_file, ctx, actor, addr)
+    if info is None:
+        if await run_in_threadpool(files.is_folder, ctx, actor, addr):
+            return await get_files(request, ctx, actor, addr, params)
+        if resources.flag(params, "accept-not-found"):
+            return Response(status_code=204)
+        raise NotFound("Unable to find file.")
     headers = {"Content-Disposition": f'inline; filename="{info.name}"', "ETag": f'"{info.md5}"'}
     return FileResponse(info.path, media_type=info.media_type, headers=headers)
 

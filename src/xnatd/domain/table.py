@@ -54,8 +54,6 @@ CONTROL_PARAMS = frozenset(
         "cache",
         "primary",
         "delete",
-        "file_content",
-        "file_format",
         "restrict",
         "collection",
         "resource",

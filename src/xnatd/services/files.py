@@ -141,7 +141,7 @@ def _file_scope(
     return select_resources(conn, owner_list, addr.resource)
 
 
-def open_file(ctx: Context, actor: Actor, addr: Address) -> FileInfo:
+def open_file(ctx: Context, actor: Actor, addr: Address) -> FileInfo | None:
     assert addr.path is not None
     rel = str(safe_relpath(addr.path))
     with ctx.db.read() as conn:
@@ -155,7 +155,17 @@ def open_file(ctx: Context, actor: Actor, addr: Address) -> FileInfo:
                 return FileInfo(
                     path, PurePosixPath(rel).name, row["size"], row["md5"], row["modified"], media
                 )
-    raise NotFound("Unable to find file.")
+    return None
+
+
+def is_folder(ctx: Context, actor: Actor, addr: Address) -> bool:
+    """Whether the file path of ``addr`` is a folder holding files (``.../files/sub/``)."""
+    assert addr.path is not None
+    rel = str(safe_relpath(addr.path))
+    with ctx.db.read() as conn:
+        pairs = _file_scope(conn, ctx, actor, addr, False)
+        rows = q.files_of(conn, [r["pk"] for _, r in pairs], rel)
+    return any(r["path"] != rel for r in rows)
 
 
 def bundle(

@@ -4,7 +4,7 @@ reconstructions — the archive's objects (their files are in ``resources``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -75,12 +75,27 @@ def put(ctx: Context, actor: Actor, addr: Address, params: Params, xml: bytes | 
     with ctx.db.write() as conn:
         if addr.level == "project":
             return _put_project(ctx, conn, actor, addr, params, xml)
-        t = resolve(conn, actor, addr, access.EDIT, upto=_parent_level(addr.level))
+        if addr.level == "experiment" and addr.subject and addr.project:
+            t = resolve(conn, actor, addr, access.EDIT, upto="project")
+            _subject_for_experiment(ctx, conn, actor, addr, t)
+        else:
+            t = resolve(conn, actor, addr, access.EDIT, upto=_parent_level(addr.level))
         if addr.level == "subject":
             return _put_subject(ctx, conn, actor, addr, t, params, xml)
         if addr.level in ("experiment", "assessor"):
             return _put_experiment(ctx, conn, actor, addr, t, params, xml)
         return _put_child(conn, addr, t, params, xml)
+
+
+def _subject_for_experiment(ctx: Context, conn: Connection, actor: Actor, addr: Address, t: Target) -> None:
+    """The subject named in an experiment's URL; XNAT creates it when it does not exist yet."""
+    assert addr.subject is not None
+    found = q.in_project(conn, "subject", t.project_id, addr.subject)
+    if found is None:
+        _put_subject(ctx, conn, actor, replace(addr, kind="subject", experiment=None), t, [], None)
+        found = q.in_project(conn, "subject", t.project_id, addr.subject)
+    assert found is not None
+    t.subject, t.subject_label = found
 
 
 def _parent_level(level: str) -> str:
@@ -181,6 +196,11 @@ def _set_aliases(conn: Connection, project_id: str, fields: dict[str, Any]) -> N
             raise Conflict(f"Alias {name} is already used by another project")
     q.set_aliases(conn, project_id, sorted(set(q.aliases(conn, project_id)) | set(names)))
     q.update_project(conn, project_id, fields=fields)
+
+
+def new_id(ctx: Context, conn: Connection, kind: str) -> str:
+    """A new site-wide accession ID for a subject or experiment (also used by the DICOM archiver)."""
+    return _new_id(ctx, conn, kind)
 
 
 def _new_id(ctx: Context, conn: Connection, kind: str) -> str:
