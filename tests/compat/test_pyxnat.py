@@ -243,3 +243,20 @@ def test_alias_token_as_basic_credentials(server: LiveServer, http: httpx.Client
         assert pid in interface.select.projects().get()
     finally:
         interface.disconnect()
+
+
+def test_array_experiments_row(intf: Any, new_id: NewId) -> None:
+    """`interface.array.experiments(...)` (used by Experiment lookups and repr): real XNAT adds `xsiType`
+    to this base-type query (`xsiType=xnat:subjectAssessorData`, not a secure element) besides the columns."""
+    pid = new_id("PX")
+    subject = intf.select.project(pid).subject(new_id("SUBJ"))
+    subject.create()
+    exp = subject.experiment(new_id("PET"))
+    exp.create(experiments="xnat:petSessionData")
+    data = intf.array.experiments(experiment_id=exp.id()).data
+    assert len(data) == 1, data
+    row = data[0]
+    assert (row.get("ID"), row.get("project"), row.get("subject_ID")) == (exp.id(), pid, subject.id()), row
+    assert row.get("xsiType") == "xnat:petSessionData", row
+    by_project = intf.array.experiments(project_id=pid, experiment_type="xnat:imageSessionData").data
+    assert [r["ID"] for r in by_project] == [exp.id()], by_project
