@@ -274,6 +274,7 @@ def _put_experiment(
             cols.pop(k, None)
         q.update_object(conn, "experiment", row["id"], fields=rest, **cols)
         _rename(conn, "experiment", t, row, params)
+        _put_xml_scans(conn, row["id"], xml)
         return PutResult(False, row["id"])
     return _create_experiment(ctx, conn, actor, addr, t, params, xml, key, requested)
 
@@ -318,7 +319,33 @@ def _create_experiment(
         insert_user=actor.username,
         **cols,
     )
+    _put_xml_scans(conn, new_id, xml)
     return PutResult(True, new_id)
+
+
+def _put_xml_scans(conn: Connection, experiment_id: str, xml: bytes | None) -> None:
+    """Scans nested in a session document are created or updated with it: nothing is dropped."""
+    if not xml:
+        return
+    for xsi_type, scan_id, values in records.parse_xml_scans(xml):
+        _check_scan_id(scan_id)
+        row = q.child(conn, experiment_id, "scan", scan_id)
+        if row is not None and row["xsi_type"] != xsi_type:
+            raise Conflict(f"Scan {scan_id} is a {row['xsi_type']}; its data type cannot change")
+        old = records.field_values("scan", row) if row is not None else {}
+        cols, rest = records.split_columns("scan", _merge(old, values))
+        if row is None:
+            q.insert_child(
+                conn,
+                experiment_id=experiment_id,
+                kind="scan",
+                scan_id=scan_id,
+                xsi_type=xsi_type,
+                type=cols.get("type"),
+                fields=rest,
+            )
+        else:
+            q.update_child(conn, row["pk"], type=cols.get("type"), fields=rest)
 
 
 def _experiment_parents(

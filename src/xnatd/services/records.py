@@ -113,6 +113,26 @@ def parse_xml(body: bytes, expected_base: str) -> tuple[str, dict[str, Any]]:
     return types.get(xsi_type).xsi_type, values
 
 
+def parse_xml_scans(body: bytes) -> list[tuple[str, str, dict[str, Any]]]:
+    """The scans nested in a session document: (xsi:type, scan ID, field values) each."""
+    root = SafeET.fromstring(body)
+    out = []
+    for node in root.findall(f"{{{XNAT_NS}}}scans/{{{XNAT_NS}}}scan"):
+        xsi_type = node.get(f"{{{XSI_NS}}}type") or "xnat:otherDicomScanData"
+        if not types.is_a(xsi_type, "xnat:imageScanData"):
+            raise InvalidInput(f"Scan of type {xsi_type} is not a kind of xnat:imageScanData")
+        scan_id = node.get("ID")
+        if not scan_id:
+            raise InvalidInput("A scan in the document has no ID attribute")
+        values = {}
+        for fl in types.fields_of(xsi_type):
+            raw = _xml_value(node, fl)
+            if raw is not None and fl.path not in READ_ONLY:
+                values[fl.path] = types.coerce(fl, raw)
+        out.append((types.get(xsi_type).xsi_type, scan_id, values))
+    return out
+
+
 def xml_root_attr(body: bytes, name: str) -> str | None:
     try:
         root = SafeET.fromstring(body)
