@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 import xnat
+
 from tests.compat.helpers import ADMIN, describe, make_zip, md5, rows
 from tests.support.live_server import LiveServer
 

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from tests.support.live_server import REPO, python
 
 pytestmark = pytest.mark.slow

@@ -21,12 +21,12 @@ from xml.etree import ElementTree
 
 import pytest
 import requests
+import xnat
 from requests.adapters import BaseAdapter
 from xnat.core import XNATListing, XNATSubListing
 from xnat.search import DisplayFieldSearchField
 from xnat.session import XNATSession
 
-import xnat
 from xnatd.domain import search_elements, types, xsd
 from xnatd.errors import NotFound
 
