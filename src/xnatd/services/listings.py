@@ -44,6 +44,9 @@ def make_getter(kind: str) -> Callable[[Mapping[Any, Any], str], str | None]:
                 return str(value)
         if rec["_type"] not in types.REGISTRY:
             return None
+        custom = types.custom_field_key(rec["_type"], col)
+        if custom is not None:
+            return types.text(rec["_fields"].get(custom))
         fl = types.resolve_field(rec["_type"], col)
         if fl is None:
             return None
@@ -212,6 +215,7 @@ def experiments(
         title="Matching experiments",
         total_known=total if page is not None else None,
         namer=namer,
+        always=("ID", "xsiType", "URI"),  # XNAT adds the type to every experiment query
     )
 
 
