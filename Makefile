@@ -7,9 +7,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA ?= ./data
 
-.PHONY: install run test lint typecheck layers unit integration compat bench clean
+.PHONY: install install-system run test test-sqlite test-postgresql lint typecheck layers bench clean
 
 install: $(STAMP)
+
+# Debian packages the tests use (real PostgreSQL, curl); installed only where missing (needs root).
+install-system:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v curl >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,11 +35,20 @@ typecheck: install
 layers: install
 	$(BIN)/lint-imports
 
-test: install lint typecheck layers
+test: install install-system lint typecheck layers test-sqlite test-postgresql
+
+test-sqlite: install
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
+# The HTTP-level suites again, every server on a real PostgreSQL server started by the tests.
+test-postgresql: install install-system
+	XNATD_TEST_BACKEND=postgresql $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/compat \
+	  -m "not sqlite_only" --deselect tests/integration/test_bench_quick.py
+
 bench: install
-	$(BIN)/python -m bench.run --out bench/out
+	@command -v Orthanc >/dev/null && command -v unzip >/dev/null || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q orthanc unzip)
+	$(BIN)/python -m bench.run --out bench/out --only upload,zip,listing,import_zip,import_files
 
 clean:
 	rm -rf $(VENV) build *.egg-info

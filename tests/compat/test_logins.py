@@ -3,7 +3,6 @@ a hundred thousand Basic-auth requests that leave no server session behind."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pyxnat
+import sqlalchemy
 import xnat
 
 from tests.support.live_server import LiveServer, live_server
@@ -32,8 +32,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 
 def stored_sessions(server: LiveServer) -> int:
-    with sqlite3.connect(f"file:{server.data / 'xnatd.db'}?mode=ro", uri=True) as db:
-        return int(db.execute("select count(*) from http_sessions").fetchone()[0])
+    """Read the server's own database (SQLite file or PostgreSQL) to count login sessions."""
+    engine = sqlalchemy.create_engine(server.database)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sqlalchemy.text("select count(*) from http_sessions")).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def token_for(server: LiveServer, user: str, password: str) -> dict[str, str]:

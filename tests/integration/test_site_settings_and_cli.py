@@ -8,17 +8,25 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.live_server import XNATD, live_server
+from tests.support.live_server import XNATD, backend, live_server
+from tests.support.postgres import database_url
 
 pytestmark = pytest.mark.slow
 
 
-def xnatd(*args: str) -> subprocess.CompletedProcess[str]:
+def run_xnatd(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(XNATD), *args], capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_user_commands_create_change_disable_and_enable(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    db: tuple[str, ...] = ()
+    if backend() == "postgresql":
+        db = ("--database", database_url())  # the commands and the server share the same database
+
+    def xnatd(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_xnatd(*args, *db)
+
     assert (
         xnatd(
             "user", "add", "dave", "--password", "one", "--email", "d@example.org", "--data", str(data)
@@ -31,7 +39,7 @@ def test_user_commands_create_change_disable_and_enable(tmp_path: Path) -> None:
     listing = xnatd("user", "list", "--data", str(data)).stdout
     assert "dave" in listing and "d@example.org" in listing and "root2" in listing
     assert xnatd("user", "passwd", "dave", "--password", "two", "--data", str(data)).returncode == 0
-    with live_server(data) as srv:
+    with live_server(data, *db) as srv:
 
         def status(user: str, password: str) -> int:
             return httpx.get(f"{srv.url}/data/auth", auth=(user, password)).status_code

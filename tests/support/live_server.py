@@ -36,6 +36,7 @@ class LiveServer:
     data: Path
     process: subprocess.Popen[bytes]
     log: Path
+    database: str
 
     @property
     def pid(self) -> int:
@@ -60,9 +61,26 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
     raise RuntimeError(f"xnatd not ready after {timeout}s:\n{log.read_text()[-4000:]}")
 
 
+def backend() -> str:
+    """Which database the live servers use: ``sqlite`` (default) or ``postgresql`` (XNATD_TEST_BACKEND)."""
+    return os.environ.get("XNATD_TEST_BACKEND", "sqlite")
+
+
 @contextlib.contextmanager
 def live_server(data: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
-    """Run `xnatd serve` with its data in `data` until the block ends."""
+    """Run `xnatd serve` with its data in `data` until the block ends.
+
+    With ``XNATD_TEST_BACKEND=postgresql`` the server gets a fresh database on a real PostgreSQL
+    server (tests/support/postgres.py) instead of the SQLite file in its data folder.
+    """
+    if (
+        backend() == "postgresql"
+        and "--database" not in extra_args
+        and "XNATD_DATABASE_URL" not in (env or {})
+    ):
+        from tests.support.postgres import database_url
+
+        extra_args = (*extra_args, "--database", database_url())
     port = free_port()
     data.mkdir(parents=True, exist_ok=True)
     log = data.parent / f"xnatd-{port}.log"
@@ -76,7 +94,13 @@ def live_server(data: Path, *extra_args: str, env: dict[str, str] | None = None)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc, log)
-        yield LiveServer(url=url, port=port, data=data, process=proc, log=log)
+        args_list = list(extra_args)
+        database = (
+            args_list[args_list.index("--database") + 1]
+            if "--database" in args_list
+            else (env or {}).get("XNATD_DATABASE_URL", f"sqlite:///{(data / 'xnatd.db').resolve()}")
+        )
+        yield LiveServer(url=url, port=port, data=data, process=proc, log=log, database=database)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from xnatd.db.schema import (
     counters,
@@ -33,9 +34,23 @@ def next_number(conn: Connection, name: str) -> int:
     stmt = update(counters).where(counters.c.name == name).values(value=counters.c.value + 1)
     value = conn.execute(stmt.returning(counters.c.value)).scalar()
     if value is None:
-        conn.execute(insert(counters).values(name=name, value=1))
-        return 1
+        if insert_if_absent(conn, counters, name=name, value=1):
+            return 1
+        value = conn.execute(stmt.returning(counters.c.value)).scalar_one()  # created meanwhile
     return int(value)
+
+
+def insert_if_absent(conn: Connection, table: Any, **values: Any) -> bool:
+    """Insert a row unless a unique key clashes (a concurrent writer got there first): True if inserted.
+
+    The savepoint keeps the surrounding transaction usable after the clash on PostgreSQL.
+    """
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(table).values(**values))
+    except IntegrityError:
+        return False
+    return True
 
 
 # --- projects -----------------------------------------------------------------------------------
@@ -325,9 +340,14 @@ def directory_taken(conn: Connection, directory: str) -> bool:
     return conn.execute(select(resources.c.pk).where(resources.c.directory == directory)).first() is not None
 
 
-def insert_resource(conn: Connection, **values: Any) -> int:
+def insert_resource(conn: Connection, **values: Any) -> int | None:
+    """Insert a resource; None if a concurrent writer created the same (owner, label) first."""
     stmt = insert(resources).values(insert_date=now(), **values).returning(resources.c.pk)
-    return int(conn.execute(stmt).scalar_one())
+    try:
+        with conn.begin_nested():
+            return int(conn.execute(stmt).scalar_one())
+    except IntegrityError:
+        return None
 
 
 def update_resource(conn: Connection, pk: int, **values: Any) -> None:

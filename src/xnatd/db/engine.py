@@ -15,6 +15,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import IntegrityError
+
+from xnatd.errors import Conflict
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -32,10 +35,15 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        """A write transaction. A uniqueness clash with a concurrent writer (PostgreSQL lets two
+        transactions race where SQLite queues them) becomes a Conflict, never a server error."""
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        except IntegrityError as exc:
+            raise Conflict(f"A concurrent change conflicts with this one; retry it ({exc.orig})") from exc
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent; safe on every start)."""

@@ -112,6 +112,11 @@ def owners(conn: Connection, addr: Address, t: Target) -> list[Owner]:
     ]
 
 
+def session_dir(conn: Connection, exp: Any) -> str:
+    """An image session's folder, relative to the archive root: ``{project}/{current_arc}/{label}``."""
+    return _session_dir(conn, exp)
+
+
 def _session_dir(conn: Connection, exp: Any) -> str:
     proj = q.project(conn, exp["project_id"])
     arc = proj["current_arc"] if proj is not None else "arc001"
@@ -292,6 +297,8 @@ def ensure_resource(
         tags=tags,
         directory=directory,
     )
+    if pk is None:  # created by a concurrent request a moment ago: use that one
+        return ensure_resource(ctx, conn, owner, project_id, label, params)
     path.mkdir(parents=True, exist_ok=True)
     return {
         "pk": pk,
