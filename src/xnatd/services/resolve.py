@@ -111,40 +111,33 @@ def _authorize_owner(
     t.project, t.role = load_project(conn, actor, project_id, action, hidden=f"{what} not found")
 
 
-def _load_subject(conn: Connection, actor: Actor, addr: Address, t: Target, action: str) -> None:
-    assert addr.subject is not None
+def _find(conn: Connection, t: Target, kind: str, key: str) -> tuple[Row, str]:
+    """A subject or experiment by label or ID in the URL's project, or by accession ID site-wide."""
+    name = kind.capitalize()
     if t.project is None:
-        row = q.by_id(conn, "subject", addr.subject)
+        row = q.by_id(conn, kind, key)
         if row is None:
             raise NotFound(
-                f"Subject {addr.subject} not found: at /data/subjects/... you must specify the accession "
-                "number and not the subject label"
+                f"{name} {key} not found: at /data/{kind}s/... you must specify the accession number and "
+                f"not the {kind} label"
             )
-        t.subject, t.subject_label = row, row["label"]
-    else:
-        found = q.in_project(conn, "subject", t.project_id, addr.subject)
-        if found is None:
-            raise NotFound(f"Subject {addr.subject} not found in project {t.project_id}")
-        t.subject, t.subject_label = found
+        return row, row["label"]
+    found = q.in_project(conn, kind, t.project_id, key)
+    if found is None:
+        raise NotFound(f"{name} {key} not found in project {t.project_id}")
+    return found
+
+
+def _load_subject(conn: Connection, actor: Actor, addr: Address, t: Target, action: str) -> None:
+    assert addr.subject is not None
+    t.subject, t.subject_label = _find(conn, t, "subject", addr.subject)
     _authorize_owner(conn, actor, t, t.subject["project_id"], action, f"Subject {addr.subject}")
 
 
 def _load_experiment(conn: Connection, actor: Actor, addr: Address, t: Target, action: str) -> None:
     assert addr.experiment is not None
-    if t.project is None:
-        row = q.by_id(conn, "experiment", addr.experiment)
-        if row is None:
-            raise NotFound(
-                f"Experiment {addr.experiment} not found: at /data/experiments/... you must specify the "
-                "accession number and not the experiment label"
-            )
-        t.experiment, t.experiment_label = row, row["label"]
-    else:
-        found = q.in_project(conn, "experiment", t.project_id, addr.experiment)
-        if found is None:
-            raise NotFound(f"Experiment {addr.experiment} not found in project {t.project_id}")
-        t.experiment, t.experiment_label = found
-    exp = t.experiment
+    exp, t.experiment_label = _find(conn, t, "experiment", addr.experiment)
+    t.experiment = exp
     if t.subject is not None and exp["subject_id"] not in (t.subject["id"], None):
         raise NotFound(f"Experiment {addr.experiment} not found for subject {addr.subject}")
     _authorize_owner(conn, actor, t, exp["project_id"], action, f"Experiment {addr.experiment}")
