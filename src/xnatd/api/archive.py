@@ -30,7 +30,24 @@ BUNDLES = ("zip", "tar.gz", "tar", "tgz")
 def query_params(request: Request) -> Params:
     """XNAT's query parsing: split on ``&``, then at the first ``=``; keys may be XPaths."""
     raw = request.scope.get("query_string", b"").decode("latin-1")
-    return parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace")
+    pairs = parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="replace")
+    return [_predicate_key(key, value) for key, value in pairs]
+
+
+def _predicate_key(key: str, value: str) -> tuple[str, str]:
+    """An ``=`` inside an XPath predicate sent unencoded belongs to the key: ``fields/field[name=X]/field=v``
+    is key ``fields/field[name=X]/field`` and value ``v``, whether or not the client encoded the key."""
+    if key.count("[") <= key.count("]"):
+        return key, value
+    whole, depth = f"{key}={value}", 0
+    for at, char in enumerate(whole):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth = max(0, depth - 1)
+        elif char == "=" and depth == 0:
+            return whole[:at], whole[at + 1 :]
+    return key, value
 
 
 def param(params: Params, name: str) -> str | None:

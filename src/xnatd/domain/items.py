@@ -32,14 +32,45 @@ class Item:
             self.children.append((name, items))
 
 
+def _present(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+def _parts(item: Item) -> tuple[dict[str, Any], list[tuple[str, list[Item]]]]:
+    """An item's own values and its children. Custom variables are stored among the values (under
+    ``fields/field[name=X]``); documents show them as XNAT does, as items of the ``fields/field`` child,
+    placed where the registry declares that child among the others."""
+    if not any(types.is_custom_key(k) for k in item.fields):
+        return item.fields, item.children
+    values = {k: v for k, v in item.fields.items() if not types.is_custom_key(k)}
+    ref = types.custom_fields_ref(item.xsi_type)
+    custom = {n: v for n, v in types.custom_values(item.fields).items() if _present(v)}
+    if ref is None or not custom:
+        return values, item.children
+    kids = [
+        Item(ref.xsi_type, {types.CUSTOM_NAME.path: name, types.CUSTOM_VALUE.path: value}, element=ref.item)
+        for name, value in custom.items()
+    ]
+    order = [r.field for r in types.refs_of(item.xsi_type)]
+    mine = order.index(ref.field)
+    children = list(item.children)
+    at = next(
+        (i for i, (name, _) in enumerate(children) if name in order and order.index(name) > mine),
+        len(children),
+    )
+    children.insert(at, (ref.field, kids))
+    return values, children
+
+
 def to_json(item: Item) -> dict[str, Any]:
     meta: dict[str, Any] = {"isHistory": False, "xsi:type": item.xsi_type}
     if item.created is not None:
         meta["start_date"] = item.created.strftime("%a %b %d %H:%M:%S UTC %Y")
         meta["create_event_id"] = 1
-    data = {k: v for k, v in item.fields.items() if v is not None and v != ""}
+    values, children = _parts(item)
+    data = {k: v for k, v in values.items() if _present(v)}
     return {
-        "children": [{"field": name, "items": [to_json(c) for c in kids]} for name, kids in item.children],
+        "children": [{"field": name, "items": [to_json(c) for c in kids]} for name, kids in children],
         "meta": meta,
         "data_fields": data,
     }
@@ -61,15 +92,18 @@ def _element_name(xsi_type: str) -> str:
 
 def to_xml_element(item: Item, tag: str | None = None) -> ET.Element:
     root = ET.Element(_q(tag or _element_name(item.xsi_type)))
-    if tag is not None:
-        root.set(f"{{{XSI_NS}}}type", item.xsi_type)
     known = types.fields_of(item.xsi_type) if item.xsi_type in types.REGISTRY else []
+    # A nested element names its type, except one with simple content (``<xnat:field name="X">v``):
+    # XNAT declares those inline, so there is no type a reader could look up.
+    if tag is not None and not any(fl.text for fl in known):
+        root.set(f"{{{XSI_NS}}}type", item.xsi_type)
+    values, children = _parts(item)
     for fl in known:
-        value = item.fields.get(fl.path)
-        if value is None or value == "":
+        value = values.get(fl.path)
+        if not _present(value):
             continue
         _put(root, fl, types.text(value))
-    for name, kids in item.children:
+    for name, kids in children:
         parent = root
         parts = name.split("/")
         for part in parts[:-1]:
@@ -87,6 +121,9 @@ def _child(parent: ET.Element, local: str) -> ET.Element:
 
 
 def _put(root: ET.Element, fl: types.Field, value: str) -> None:
+    if fl.text:
+        root.text = value
+        return
     parts = fl.path.split("/")
     if fl.attr:
         target = root

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from xnatd.errors import InvalidInput
@@ -30,6 +30,9 @@ class Field:
     shortcut: str | None = None
     enum: tuple[str, ...] = ()
     doc: str = ""
+    # The value is the element's own text rather than a child element or attribute (XSD simple
+    # content with attributes): ``<xnat:field name="group">control</xnat:field>``.
+    text: bool = False
 
     @property
     def name(self) -> str:
@@ -86,6 +89,27 @@ GENDERS = ("male", "female", "other", "unknown", "M", "F")
 _RESOURCES = Ref("resources", "xnat:abstractResource", "resource", doc="Folders of files.")
 HANDEDNESS = ("right", "left", "ambidextrous", "unknown")
 
+# Custom variables (XNAT's ``fields/field[name=X]``): the wrapper element and the item's two fields,
+# its ``name`` attribute and its value, which is the ``field`` element's own text.
+CUSTOM_FIELDS = "fields"
+CUSTOM_NAME = Field("name", attr=True, doc="Name of the custom variable.")
+CUSTOM_VALUE = Field("field", text=True, doc="Value of the custom variable.")
+
+
+def _custom_fields(owner: str) -> Ref:
+    """The custom variables of ``owner``: free name/value pairs under ``fields/field``.
+
+    XNAT declares the item element inline, so its type is named after the owner
+    (``xnat:subjectData_field``); the item types themselves are generated from these refs below.
+    """
+    return Ref(
+        CUSTOM_FIELDS,
+        f"{owner}_field",
+        "field",
+        doc="Custom variables: free name/value pairs, set as fields/field[name=X]/field.",
+    )
+
+
 _TYPES: list[DataType] = [
     DataType(
         "xnat:projectData",
@@ -101,7 +125,7 @@ _TYPES: list[DataType] = [
             f("pi/firstname", shortcut="pi_firstname"),
             f("pi/lastname", shortcut="pi_lastname"),
         ),
-        refs=(_RESOURCES,),
+        refs=(_RESOURCES, _custom_fields("xnat:projectData")),
         doc="A project: the unit of ownership and access.",
     ),
     DataType("xnat:abstractDemographicData", None, None, (), abstract=True),
@@ -143,6 +167,7 @@ _TYPES: list[DataType] = [
             Ref("demographics", "xnat:abstractDemographicData"),
             Ref("sharing", "xnat:projectParticipant", "share", doc="Projects this subject is shared into."),
             _RESOURCES,
+            _custom_fields("xnat:subjectData"),
             Ref("experiments", "xnat:subjectAssessorData", "experiment"),
         ),
         display_id="label",
@@ -176,6 +201,7 @@ _TYPES: list[DataType] = [
                 doc="Projects this experiment is shared into.",
             ),
             _RESOURCES,
+            _custom_fields("xnat:experimentData"),
         ),
         display_id="label",
     ),
@@ -313,6 +339,9 @@ _TYPES: list[DataType] = [
             f("requestedProcedureDescription"),
         ),
         abstract=True,
+        # Not in XNAT's own schema (its scans carry ``parameters/addParam`` instead): an xnatd
+        # extension, so scans take custom variables as subjects and experiments do.
+        refs=(_custom_fields("xnat:imageScanData"),),
         display_id="ID",
     ),
     DataType(
@@ -468,6 +497,20 @@ _TYPES: list[DataType] = [
     DataType("xnat:abstractResource_tag", None, None, (f("tag"),), doc="One tag of a resource."),
     DataType("xnat:projectData_alias", None, None, (f("alias"),), doc="One alias of a project."),
 ]
+# One item type per owner of custom variables (``xnat:subjectData_field``), from the refs above.
+_TYPES += [
+    DataType(
+        r.xsi_type,
+        None,
+        None,
+        (CUSTOM_NAME, CUSTOM_VALUE),
+        display_id=CUSTOM_NAME.name,
+        doc="One custom variable.",
+    )
+    for t in list(_TYPES)
+    for r in t.refs
+    if r.name == CUSTOM_FIELDS
+]
 
 REGISTRY: dict[str, DataType] = {t.xsi_type: t for t in _TYPES}
 _BY_LOWER: dict[str, DataType] = {t.xsi_type.lower(): t for t in _TYPES}
@@ -575,6 +618,57 @@ def resolve_field(xsi_type: str, key: str) -> Field | None:
         if (fl.shortcut or fl.name).lower() == path:
             return fl
     return None
+
+
+# Custom variables are addressed as ``[type/]fields/field[name=X]/field`` (pyxnat, xnatpy, XNAT's docs)
+# and stored under ``fields/field[name=X]``: a key no registry path can take, as registry paths carry no
+# predicates, so custom names never clash with typed fields. xnatpy removes a variable by sending both
+# ``.../field[name=X]/field=NULL`` and ``.../field[name=X]/X=NULL``, so ``/X`` names the same value.
+_CUSTOM_XPATH = re.compile(
+    r"^(?:(?P<owner>[^/\s]+:[^/\s]+)/)?fields/field"
+    r"\[\s*@?name\s*=\s*(?P<quote>['\"]?)(?P<name>[^\]]*?)(?P=quote)\s*\](?:/(?P<part>[^/]*))?$",
+    re.IGNORECASE,
+)
+_CUSTOM_KEY = f"{CUSTOM_FIELDS}/field[name="
+
+
+def custom_fields_ref(xsi_type: str) -> Ref | None:
+    """The ``fields/field`` reference of a type that carries custom variables, else None."""
+    if xsi_type.strip().lower() not in _BY_LOWER:
+        return None
+    return next((r for r in refs_of(xsi_type) if r.name == CUSTOM_FIELDS), None)
+
+
+def custom_key(name: str) -> str:
+    """Where a custom variable's value is stored among an object's field values."""
+    return f"{_CUSTOM_KEY}{name}]"
+
+
+def custom_field_key(xsi_type: str, key: str) -> str | None:
+    """The stored key of the custom variable an XPath names, or None when ``key`` is no custom-variable
+    XPath of this type (its type prefix, if any, must be the type or one of its bases)."""
+    found = _CUSTOM_XPATH.match(key.strip())
+    if found is None or custom_fields_ref(xsi_type) is None:
+        return None
+    owner = found.group("owner")
+    if owner and (owner.lower() not in _BY_LOWER or not is_a(xsi_type, owner)):
+        return None
+    name, part = found.group("name").strip(), found.group("part")
+    if part is not None and part.lower() != CUSTOM_VALUE.name and part != name:
+        return None
+    if not name:
+        raise InvalidInput(f"A custom variable needs a name: {key}")
+    return custom_key(name)
+
+
+def custom_values(values: Mapping[str, object]) -> dict[str, object]:
+    """Custom variables among stored field values, by name, in stored order."""
+    return {k[len(_CUSTOM_KEY) : -1]: v for k, v in values.items() if is_custom_key(k)}
+
+
+def is_custom_key(key: str) -> bool:
+    """Whether a stored field key holds a custom variable (see ``custom_key``)."""
+    return key.startswith(_CUSTOM_KEY) and key.endswith("]")
 
 
 def coerce(fl: Field, raw: str) -> object:

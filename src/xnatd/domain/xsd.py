@@ -14,7 +14,11 @@ or attribute. So what these documents declare is exactly what a client can read 
   xnatpy turns into a sub-object reached through ``name[@xsi:type=…]`` (subject ``demographics``);
   a ``Ref`` list becomes a wrapper element around an unbounded item element, which xnatpy turns into a
   listing (``scans``/``scan`` → ``experiment.scans``);
-* a type's ``display_id`` becomes XDAT's ``displayIdentifiers``; xnatpy builds creation URLs from it.
+* a type's ``display_id`` becomes XDAT's ``displayIdentifiers``; xnatpy builds creation URLs from it;
+* a type with a ``text`` field (its value is the element's own text, custom variables'
+  ``<xnat:field name="X">value</xnat:field>``) has simple content with attributes. A list of such items
+  is declared inline, as XNAT does: xnatpy recognises custom variables (``obj.fields``) only in an
+  anonymous simple-content ``fields/field`` element whose ``displayIdentifiers`` names the key attribute.
 
 Nothing here lists fields by hand: every declaration is derived from ``xnatd.domain.types``. The one
 fixed piece is the small ``xdat`` schema, which holds XDAT's simple types rather than data types.
@@ -249,7 +253,33 @@ def _element(parent: _El, name: str, node: _Node) -> None:
     _content(el.add("xs:complexType"), node)
 
 
+def _simple_content(parent: _El, t: DataType) -> None:
+    """Content of a type whose value is its element's own text: the text field's type, extended with
+    the type's attributes."""
+    text = [fl for fl in t.own_fields if fl.text]
+    rest = [fl for fl in t.own_fields if not fl.text]
+    if len(text) != 1 or t.base is not None or t.refs or any(not fl.attr for fl in rest):
+        raise ValueError(f"{t.xsi_type}: a text field allows only attributes beside it, and no base or refs")
+    ext = parent.add("xs:simpleContent").add("xs:extension", base=XS_TYPES[text[0].kind])
+    for fl in rest:
+        _attribute(ext, fl)
+
+
+def _is_simple(t: DataType) -> bool:
+    return any(fl.text for fl in t.own_fields)
+
+
 def _ref(parent: _El, ref: Ref) -> None:
+    if ref.item is not None and _is_simple(item := types.get(ref.xsi_type)):
+        # Simple items (custom variables) inline, as in XNAT's schema; see the module docstring.
+        wrapper = parent.add("xs:element", name=ref.name, minOccurs="0")
+        _annotate(wrapper, ref.doc)
+        sequence = wrapper.add("xs:complexType").add("xs:sequence", minOccurs="0")
+        el = sequence.add("xs:element", name=ref.item, minOccurs="0", maxOccurs="unbounded")
+        if item.display_id:
+            _annotate(el, "", {"displayIdentifiers": item.display_id})
+        _simple_content(el.add("xs:complexType"), item)
+        return
     if ref.item is None:
         # One object: xnatpy makes it a sub-object addressed as ``name[@xsi:type=<actual type>]``.
         el = parent.add("xs:element", name=ref.name, type=ref.xsi_type, minOccurs="0")
@@ -283,6 +313,9 @@ def _complex_type(t: DataType) -> _El:
     if t.display_id:
         appinfo["displayIdentifiers"] = t.display_id
     _annotate(el, t.doc, appinfo)
+    if _is_simple(t):
+        _simple_content(el, t)
+        return el
     tree = _content_tree(t)
     if t.base is None:
         _content(el, tree)

@@ -66,6 +66,10 @@ def parse_params(
     for key, raw in params:
         if not key or key.lower() in skip:
             continue
+        custom = types.custom_field_key(xsi_type, key)
+        if custom is not None:
+            out[custom] = types.coerce(types.CUSTOM_VALUE, raw)
+            continue
         fl = types.resolve_field(xsi_type, key)
         if fl is None:
             if "/" in key and _names_known_type(key):
@@ -110,6 +114,7 @@ def parse_xml(body: bytes, expected_base: str) -> tuple[str, dict[str, Any]]:
             raw = _xml_value(demo, fl)
             if raw is not None:
                 values[DEMO + fl.path] = types.coerce(fl, raw)
+    values.update(_xml_custom_fields(root, xsi_type))
     return types.get(xsi_type).xsi_type, values
 
 
@@ -129,7 +134,24 @@ def parse_xml_scans(body: bytes) -> list[tuple[str, str, dict[str, Any]]]:
             raw = _xml_value(node, fl)
             if raw is not None and fl.path not in READ_ONLY:
                 values[fl.path] = types.coerce(fl, raw)
+        values.update(_xml_custom_fields(node, xsi_type))
         out.append((types.get(xsi_type).xsi_type, scan_id, values))
+    return out
+
+
+def _xml_custom_fields(node: Any, xsi_type: str) -> dict[str, Any]:
+    """Custom variables of a document element, ``<xnat:fields><xnat:field name="X">value</xnat:field>``,
+    under their stored keys, so that creating an object from XML keeps them."""
+    ref = types.custom_fields_ref(xsi_type)
+    if ref is None or ref.item is None:
+        return {}
+    out: dict[str, Any] = {}
+    for el in node.findall(f"{{{XNAT_NS}}}{ref.name}/{{{XNAT_NS}}}{ref.item}"):
+        name = (el.get(types.CUSTOM_NAME.name) or "").strip()
+        if not name:
+            raise InvalidInput(f"A custom variable in the document has no {types.CUSTOM_NAME.name} attribute")
+        if el.text is not None:
+            out[types.custom_key(name)] = types.coerce(types.CUSTOM_VALUE, str(el.text))
     return out
 
 

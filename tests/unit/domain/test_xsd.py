@@ -68,6 +68,13 @@ DOCUMENTS: dict[str, Any] = {
                         "field": "sharing/share",
                         "items": [_item("xnat:projectParticipant", {"project": "P2", "label": "S_IN_P2"})],
                     },
+                    {
+                        "field": "fields/field",
+                        "items": [
+                            _item("xnat:subjectData_field", {"name": "study_group", "field": "control"}),
+                            _item("xnat:subjectData_field", {"name": "site", "field": "Leeds"}),
+                        ],
+                    },
                 ],
             )
         ]
@@ -547,3 +554,46 @@ def test_listings_build_objects_of_the_listed_types(fresh: Client) -> None:
     resource = experiment.resources["DICOM"]
     assert isinstance(resource, fresh.classes.ResourceCatalog)
     assert resource.file_count == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom variables: xnatpy's ``obj.fields`` exists only for an inline simple-content ``fields/field``
+
+
+@pytest.mark.parametrize(
+    "name", ["ProjectData", "SubjectData", "MrSessionData", "PetSessionData", "QcAssessmentData"]
+)
+def test_custom_variables_are_recognised(client: Client, name: str) -> None:
+    assert getattr(client.classes, name)._HAS_FIELDS is True
+
+
+def test_custom_variables_read_from_the_fields_child(fresh: Client) -> None:
+    subject = _tree(fresh).subject
+    assert type(subject.fields).__name__ == "XNATSimpleListing"
+    assert dict(subject.fields) == {"study_group": "control", "site": "Leeds"}
+    assert subject.fields["study_group"] == "control"
+
+
+def test_custom_variable_setters_send_the_xnat_xpath(fresh: Client) -> None:
+    tree = _tree(fresh)
+    tree.subject.fields["visit"] = "V1"
+    sent = fresh.last_put()
+    assert sent.path == SUBJECT_FULLURI
+    assert sent.query == [
+        ("xsiType", "xnat:subjectData"),
+        ("xnat:subjectData/fields/field[name=visit]/field", "V1"),
+    ]
+    assert types.custom_field_key("xnat:subjectData", sent.query[-1][0]) == types.custom_key("visit")
+    del tree.subject.fields["site"]
+    # xnatpy removes a variable under two XPaths; both must name it (records.parse_params refuses
+    # unknown XPaths of known types).
+    removed = fresh.last_put().query[1:]
+    assert removed == [
+        ("xnat:subjectData/fields/field[name=site]/field", "NULL"),
+        ("xnat:subjectData/fields/field[name=site]/site", "NULL"),
+    ]
+    assert {types.custom_field_key("xnat:subjectData", k) for k, _ in removed} == {types.custom_key("site")}
+    tree.experiment.fields["tp"] = "baseline"
+    sent = fresh.last_put()
+    assert sent.path == EXPERIMENT_FULLURI
+    assert sent.query[-1] == ("xnat:mrSessionData/fields/field[name=tp]/field", "baseline")
