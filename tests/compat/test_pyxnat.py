@@ -144,10 +144,10 @@ def test_experiment_scan_resource_files(intf: Any, new_id: NewId, tmp_path: Path
     assert res.file("zd/z2.txt").exists()
     assert not res.file("bundle.zip").exists()
 
-    listed = sorted(res.files().get())
-    assert listed == sorted(["a.txt", "b.txt", "z1.txt", "z2.txt"]) or listed == sorted(
-        ["a.txt", "sub/b.txt", "z1.txt", "zd/z2.txt"]
-    ), listed
+    # files().get() gives the last path segment (client behaviour); the objects keep the full path
+    assert sorted(res.files().get()) == ["a.txt", "b.txt", "z1.txt", "z2.txt"]
+    paths = sorted(f._uri.split("/files/", 1)[1] for f in res.files())
+    assert paths == ["a.txt", "sub/b.txt", "z1.txt", "zd/z2.txt"], paths
 
     # resource as zip, extracted (pyxnat strips everything up to the first "files/")
     dest = tmp_path / "res_get"
