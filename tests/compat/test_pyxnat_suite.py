@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import zipfile
 from pathlib import Path
 
 import httpx
@@ -30,8 +31,24 @@ pytestmark = pytest.mark.slow
 PYXNAT_SUITE_MIN_PASSED = 28
 PYXNAT_SUITE_TOTAL = 29
 
-TESTDATA = Path("/work/shared/testdata/pyxnat")
+TESTDATA = Path(os.environ.get("XNATD_PYXNAT_TESTDATA", "/work/shared/testdata/pyxnat"))
 DATA_FILES = ("hello_xnat.txt", "hello_again.txt", "hello_dir.zip")
+
+
+def _put_data_files(work: Path) -> None:
+    """Copy the three files from shared/testdata/pyxnat; where that folder is absent (another machine),
+    write byte-equivalent stand-ins (same names, contents and zip layout, directory entries included)."""
+    if all((TESTDATA / name).is_file() for name in DATA_FILES):
+        for name in DATA_FILES:
+            shutil.copy(TESTDATA / name, work / name)
+        return
+    (work / "hello_xnat.txt").write_bytes(b"Hello XNAT!\n")
+    (work / "hello_again.txt").write_bytes(b"Hello again!\n")
+    with zipfile.ZipFile(work / "hello_dir.zip", "w") as zf:
+        zf.writestr("hello_dir/", b"")
+        zf.writestr("hello_dir/hello_dir2/", b"")
+        zf.writestr("hello_dir/hello_dir2/hello_xnat_dir2.txt", b"Hello XNAT!\n")
+        zf.writestr("hello_dir/hello_xnat_dir.txt", b"Hello XNAT!\n")
 
 
 def _resources_test_source(tmp: Path) -> Path:
@@ -93,8 +110,7 @@ def test_pyxnat_resources_suite(server: LiveServer, http: httpx.Client, tmp_path
     work = tmp_path / "pyxnat_suite"
     work.mkdir()
     shutil.copy(_resources_test_source(tmp_path), work / "resources_test.py")
-    for name in DATA_FILES:
-        shutil.copy(TESTDATA / name, work / name)
+    _put_data_files(work)
     (work / ".devxnat.cfg").write_text(
         json.dumps({"server": server.url, "user": "admin", "password": "admin"})
     )
