@@ -18,6 +18,8 @@ import httpx
 import nibabel as nib
 import numpy as np
 import pytest
+import pyxnat
+import xnat
 
 from tests.compat.helpers import (
     ADMIN,
@@ -393,3 +395,40 @@ def test_xnat_prefix_pdf_upload(server: LiveServer, tmp_path: Path, http: httpx.
     projects = curl("-u", U, f"{base}/data/archive/projects")
     ok(projects, 200)
     assert any(x["ID"] == project for x in projects.json()["ResultSet"]["Result"]), str(projects)
+
+
+def test_clients_under_xnat_context_path(server: LiveServer, http: httpx.Client, tmp_path: Path) -> None:
+    """Seed 000 addresses the server as `http://HOST:PORT/xnat`; both clients work from that base too."""
+    pid = "CTXPATH"
+    for path, xsi in [
+        (f"/xnat/data/projects/{pid}", "xnat:projectData"),
+        (f"/xnat/data/projects/{pid}/subjects/S1", "xnat:subjectData"),
+        (f"/xnat/data/projects/{pid}/subjects/S1/experiments/E1", "xnat:mrSessionData"),
+    ]:
+        r = http.put(path, params={"xsiType": xsi})
+        assert r.status_code in (200, 201), describe(r)
+    r = http.put(
+        f"/xnat/data/projects/{pid}/subjects/S1/experiments/E1/resources/R/files/f.txt",
+        content=b"via /xnat",
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert r.status_code in (200, 201), describe(r)
+
+    session = xnat.connect(f"{server.url}/xnat", user="admin", password="admin", loglevel="ERROR")
+    try:
+        res = session.projects[pid].subjects["S1"].experiments["E1"].resources["R"]
+        out = tmp_path / "x.txt"
+        res.files["f.txt"].download(out, verbose=False)
+        assert out.read_bytes() == b"via /xnat"
+    finally:
+        session.disconnect()
+
+    interface = pyxnat.Interface(server=f"{server.url}/xnat", user="admin", password="admin")
+    try:
+        assert interface._get_entry_point() == "/data"
+        f = interface.select(f"/projects/{pid}/subjects/S1/experiments/E1/resources/R").file("f.txt")
+        got = tmp_path / "y.txt"
+        f.get(str(got))
+        assert got.read_bytes() == b"via /xnat"
+    finally:
+        interface.disconnect()
