@@ -94,3 +94,19 @@ def test_session_xml_with_scanner_and_scans(http: httpx.Client, project: str, ne
         ("5", "DWI", "dwi 64dir"),
         ("6", "T1", ""),
     ], f"scans of the XML document: {scans}"
+
+
+def test_xml_with_unknown_element_is_refused_not_silently_dropped(http: httpx.Client, project: str) -> None:
+    """The query-string path answers 400 for an unknown field; an XML document carrying one must not be
+    accepted with that element silently lost."""
+    label = "UNKNOWN_EL"
+    doc = f"""<xnat:Subject xmlns:xnat="http://nrg.wustl.edu/xnat" project="{project}" label="{label}">
+<xnat:no_such_element>important value</xnat:no_such_element></xnat:Subject>"""
+    r = http.put(
+        f"/data/projects/{project}/subjects/{label}", content=doc, headers={"Content-Type": "text/xml"}
+    )
+    assert 400 <= r.status_code < 500, f"unknown element accepted and dropped: {describe(r)}"
+    assert r.headers.get("content-type", "").startswith("text/plain"), describe(r)
+    assert (
+        http.get(f"/data/projects/{project}/subjects/{label}", params={"format": "json"}).status_code == 404
+    )
