@@ -642,10 +642,17 @@ def bench_listing(ctx: Context) -> Section:
                 )
             return secs, len(r.json()["ResultSet"]["Result"])
 
-        get_page_basic(0)
-        ctx.basic_latencies = [
-            timed_page(get_page_basic, rng.randrange(0, max(1, n - page + 1))) for _ in range(50)
-        ]
+        with ctx.sampler.phase("Basic-auth listings") as ph:
+            first = get_page_basic(0)[0]
+            ctx.basic_latencies = [
+                timed_page(get_page_basic, rng.randrange(0, max(1, n - page + 1))) for _ in range(50)
+            ]
+    sec.add(
+        Row(
+            "First request with HTTP Basic (password check), and server max RSS meanwhile (info)",
+            f"{fmt_ms(first)}, {fmt_mb(ctx.sampler.max_in(ph))}",
+        )
+    )
     bl = ctx.basic_latencies
     sec.add(
         Row(
@@ -692,5 +699,31 @@ TITLES = {
     "zip": "2. Zip download of a scan's DICOM files",
     "listing": "3. Listing a project with many experiments",
 }
+
+
+def _register_import_benchmarks() -> None:
+    """The DICOM import benchmarks live in bench/import_bench.py (they use this module's helpers)."""
+    from bench import import_bench
+
+    ALL.extend(
+        [("import_zip", import_bench.bench_import_zip), ("import_files", import_bench.bench_import_files)]
+    )
+    TITLES.update(
+        {"import_zip": "4. Zip import of DICOM files", "import_files": "5. One DICOM file per request"}
+    )
+
+
+_register_import_benchmarks()
+
+
+def _register_job_benchmarks() -> None:
+    """The processing-job benchmark lives in bench/jobs_bench.py."""
+    from bench import jobs_bench
+
+    ALL.append(("jobs", jobs_bench.bench_jobs))
+    TITLES["jobs"] = "6. dcm2niix jobs: 1 and 2 local workers, and overhead over dcm2niix alone"
+
+
+_register_job_benchmarks()
 
 __all__ = ["ALL", "FAIL", "PASS", "Config", "Context"]

@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 from bench.results import FAIL, PASS, Section
 from bench.server import RssSampler
 
-RSS_PLOT, LATENCY_PLOT, THROUGHPUT_PLOT = "rss.png", "listing_latency.png", "throughput.png"
+RSS_PLOT, PHASES_PLOT = "rss.png", "rss_phases.png"
+LATENCY_PLOT, THROUGHPUT_PLOT = "listing_latency.png", "throughput.png"
 
 
 def plot_rss(sampler: RssSampler, out: Path) -> bool:
@@ -34,6 +35,36 @@ def plot_rss(sampler: RssSampler, out: Path) -> bool:
     ax.legend(loc="upper left", fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def plot_rss_phases(sampler: RssSampler, out: Path) -> bool:
+    """One small panel per phase, time relative to its start: the whole-run plot squeezes short phases."""
+    phases = [ph for ph in sampler.phases if ph.end is not None]
+    if not phases or not sampler.times:
+        return False
+    cols = 4
+    rows = (len(phases) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 2.6 * rows), squeeze=False)
+    top = max(220, max(sampler.rss) / 2**20 * 1.1)
+    for ax, ph in zip(axes.flat, phases, strict=False):
+        assert ph.end is not None
+        pts = [(t - ph.start, r / 2**20) for t, r in zip(sampler.times, sampler.rss, strict=True)]
+        pts = [(t, r) for t, r in pts if 0 <= t <= ph.end - ph.start]
+        if pts:
+            ax.plot([t for t, _ in pts], [r for _, r in pts], lw=1, color="black", marker=".", ms=2)
+        ax.axhline(200, color="red", ls="--", lw=1)
+        ax.set_ylim(0, top)
+        peak = max((r for _, r in pts), default=0.0)
+        ax.set_title(f"{ph.name}\n{ph.end - ph.start:.1f} s, max {peak:.0f} MB", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(phases) :]:
+        ax.axis("off")
+    fig.supxlabel("seconds since the phase started", fontsize=9)
+    fig.supylabel("server RSS (MB)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
     plt.close(fig)
     return True
 
@@ -125,6 +156,8 @@ def write_report(
     plots: list[tuple[str, str]] = []
     if sampler is not None and plot_rss(sampler, out / RSS_PLOT):
         plots.append((RSS_PLOT, "Server RSS over the whole run; shaded spans are the benchmark phases"))
+    if sampler is not None and plot_rss_phases(sampler, out / PHASES_PLOT):
+        plots.append((PHASES_PLOT, "Server RSS during each phase (50 ms samples; red line: 200 MB limit)"))
     if plot_latency(latencies, basic, out / LATENCY_PLOT):
         plots.append((LATENCY_PLOT, "Latency of the paged experiment listings: histogram and CDF"))
     if plot_throughput(throughput, out / THROUGHPUT_PLOT):

@@ -51,7 +51,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--zip-repeats", type=int, default=5, help="zip downloads and baselines, median (default 5)"
     )
     p.add_argument(
-        "--only", default="upload,zip,listing", help="comma list of benchmarks to run: upload, zip, listing"
+        "--only",
+        default="upload,zip,listing,jobs",
+        help="comma list of benchmarks to run: upload, zip, listing, import_zip, import_files, jobs",
     )
     p.add_argument(
         "--workdir",
@@ -70,9 +72,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--wait-quiet",
         type=float,
-        default=0,
+        default=None,
         metavar="SECONDS",
-        help="before each benchmark, wait up to this long for other processes to use < 10%% of the CPU",
+        help="before each benchmark, wait up to this long for other processes to use < 10%% of the CPU "
+        "(default 60, 0 with --quick)",
     )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     return p.parse_args(argv)
@@ -147,6 +150,7 @@ def load_note(before: CpuSnapshot, after: CpuSnapshot) -> str:
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     cfg = make_config(a)
+    quiet_wait = a.wait_quiet if a.wait_quiet is not None else (0.0 if a.quick else 60.0)
     wanted = [w.strip() for w in a.only.split(",") if w.strip()]
     unknown = set(wanted) - {k for k, _ in benchmarks.ALL}
     if unknown:
@@ -213,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                     if key not in wanted:
                         continue
                     log(f"=== benchmark: {key}")
-                    waited = wait_quiet(server.pid, a.wait_quiet)
+                    waited = wait_quiet(server.pid, quiet_wait)
                     t0 = time.perf_counter()
                     cpu0 = CpuSnapshot.take(server.pid)
                     try:
