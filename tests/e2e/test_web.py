@@ -1,0 +1,263 @@
+"""The web pages in a real browser: log in, create a project, Manage Files (Add Folder, upload files and a
+folder with the progress bar, zip download, delete with confirmation), archive a prearchive session and
+see its thumbnails, run a dcm2niix conversion to completion, issue an alias token and use it with curl,
+and a user who may not see a project does not see it anywhere."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import uuid
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.conftest import LAPTOP, Shots, login
+from tests.support.dicom_copies import TESTDATA, dicom_files
+from tests.support.live_server import LiveServer
+
+pytestmark = pytest.mark.slow
+
+GE_SERIES = TESTDATA / "dcm_qa_nih" / "20180918GE" / "mr_0004"
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+def create_project(page: Page, url: str, project: str, name: str) -> None:
+    page.goto(url + "/app/projects")
+    if not page.is_visible("#new-project"):
+        page.click("summary:has-text('New project')")
+    page.fill("#new-project input[name=project]", project)
+    page.fill("#new-project input[name=name]", name)
+    page.fill("#new-project textarea[name=description]", "Made by the browser tests")
+    page.click("#new-project button")
+    page.wait_for_url(f"**/app/projects/{project}")
+
+
+def test_login_redirects_and_logout(browser: Browser, server: LiveServer, shots: Shots) -> None:
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    expect(page).to_have_url(server.url + "/app/login?next=%2Fapp%2Fprojects")
+    shots.take(page, "login")
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "wrong")
+    page.click("button:has-text('Log in')")
+    expect(page.locator(".flash.error")).to_contain_text("Wrong user name or password")
+    page.goto(server.url + "/app/projects/NOPE?x=1")  # remembered, and returned to after logging in
+    page.fill("input[name=username]", "admin")
+    page.fill("input[name=password]", "admin")
+    page.click("button:has-text('Log in')")
+    expect(page).to_have_url(server.url + "/app/projects/NOPE?x=1")
+    expect(page.locator("h1")).to_have_text("Not found")
+    page.click("button:has-text('Log out')")
+    expect(page).to_have_url(server.url + "/app/login")
+    page.goto(server.url + "/app/projects")
+    expect(page).to_have_url(server.url + "/app/login?next=%2Fapp%2Fprojects")
+    context.close()
+
+
+def test_project_and_manage_files(
+    admin_page: Page, server: LiveServer, admin_http: httpx.Client, shots: Shots, tmp_path: Path
+) -> None:
+    page, url, project = admin_page, server.url, uid("WEB")
+    create_project(page, url, project, "Web <b>pilot</b>")
+    expect(page.locator("h1")).to_contain_text("Web <b>pilot</b>")  # shown as text, never as markup
+    page.fill("#new-subject input[name=label]", "Subj01")
+    page.click("#new-subject button")
+    page.wait_for_url("**/subjects/Subj01")
+    page.select_option("#demographics select[name=gender]", "female")
+    page.fill("#demographics input[name=age]", "42")
+    page.click("#demographics button")
+    expect(page.locator("#demographics input[name=age]")).to_have_value("42")
+    subject = admin_http.get(f"/data/projects/{project}/subjects/Subj01", params={"format": "json"}).json()
+    assert subject["items"][0]["children"][0]["items"][0]["data_fields"]["gender"] == "female"
+    shots.take(page, "subject")
+
+    page.goto(f"{url}/app/projects/{project}")
+    page.fill("#new-session input[name=subject]", "Subj01")
+    page.fill("#new-session input[name=label]", "Subj01_MR1")
+    page.click("#new-session button")
+    page.wait_for_url("**/experiments/Subj01_MR1")
+    expect(page.locator(".rest code")).to_have_text(
+        f"{url}/data/projects/{project}/subjects/Subj01/experiments/Subj01_MR1"
+    )
+    page.click("a:has-text('Manage Files')")
+    page.fill("#add-folder input[name=folder]", "NIFTI")
+    page.fill("#add-folder input[name=format]", "NIFTI")
+    page.click("#add-folder button")
+    expect(page.locator(".flash")).to_contain_text("Folder NIFTI created")
+
+    files = [tmp_path / "run1.nii", tmp_path / "run1.json"]
+    files[0].write_bytes(b"\0" * 300_000)
+    files[1].write_text('{"RepetitionTime": 2.0}')
+    tree = tmp_path / "derivatives"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("a")
+    (tree / "sub" / "b.txt").write_text("bb")
+    page.fill("#upload input[name=folder]", "NIFTI")
+    page.set_input_files("#upload input[name=files]", [str(f) for f in files])
+    page.set_input_files("#upload input[name=tree]", str(tree))
+    page.click("#upload button")
+    page.wait_for_load_state("networkidle")
+    folder = page.locator("details.folder", has=page.locator(".name", has_text="NIFTI"))
+    expect(folder.locator(".meta")).to_contain_text("4 files")
+    for name in ("run1.nii", "run1.json", "derivatives/a.txt", "derivatives/sub/b.txt"):
+        expect(folder.locator("table.files")).to_contain_text(name)
+    rest = f"/data/projects/{project}/subjects/Subj01/experiments/Subj01_MR1/resources/NIFTI/files"
+    listed = {
+        r["Name"]: r for r in admin_http.get(rest, params={"format": "json"}).json()["ResultSet"]["Result"]
+    }
+    assert listed["run1.nii"]["Size"] == "300000" and "b.txt" in listed
+    shots.take(page, "manage-files")
+
+    with page.expect_download() as download:
+        folder.locator("a:has-text('zip')").click()
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert any(n.endswith("resources/NIFTI/files/derivatives/sub/b.txt") for n in names), names
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    folder.locator("tr", has_text="run1.json").locator("button:has-text('Delete')").click()
+    expect(page.locator(".flash")).to_contain_text("run1.json deleted")
+    assert admin_http.get(f"{rest}/run1.json").status_code == 404
+    page.once("dialog", lambda dialog: dialog.dismiss())  # cancelling the dialog deletes nothing
+    page.locator("details.folder", has_text="NIFTI").locator("button:has-text('Delete folder')").click()
+    assert admin_http.get(f"{rest}/run1.nii").status_code == 200
+
+
+def import_series(http: httpx.Client, project: str) -> None:
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w") as zf:
+        for path in dicom_files(GE_SERIES):
+            zf.write(path, f"mr_0004/{path.name}")
+    r = http.post(
+        "/data/services/import",
+        params={"import-handler": "DICOM-zip", "dest": f"/prearchive/projects/{project}"},
+        content=body.getvalue(),
+        headers={"Content-Type": "application/zip"},
+    )
+    assert r.status_code == 200, r.text
+
+
+def test_prearchive_archive_thumbnails_and_conversion(
+    admin_page: Page, server: LiveServer, admin_http: httpx.Client, shots: Shots
+) -> None:
+    page, url, project = admin_page, server.url, uid("ARC")
+    create_project(page, url, project, "Archive tests")
+    import_series(admin_http, project)
+    page.goto(url + "/app/prearchive")
+    card = page.locator("section.prearchive", has_text=project)
+    expect(card.locator("table")).to_contain_text("150")  # the scan with its file count
+    shots.take(page, "prearchive")
+    card.locator(".archive-form input[name=subject]").fill("Sub02")
+    card.locator(".archive-form input[name=label]").fill("Sub02_MR1")
+    card.locator(".archive-form button").click()
+    page.wait_for_url(f"**/app/projects/{project}/subjects/Sub02/experiments/Sub02_MR1")
+    thumb = page.locator("td.thumb img").first
+    expect(thumb).to_be_visible()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
+    expect(page.locator("table.scans")).to_contain_text("150")  # frames
+    shots.take(page, "session")
+
+    page.locator("table.scans button:has-text('dcm2niix')").first.click()
+    page.wait_for_url("**/app/jobs/*")
+    expect(page.locator("#job-status")).to_have_text("complete", timeout=120_000)
+    expect(page.locator("#job-log")).not_to_be_empty()
+    shots.take(page, "job")
+    page.goto(url + "/app/jobs")
+    expect(page.locator("table")).to_contain_text("complete")
+    session = f"/data/projects/{project}/subjects/Sub02/experiments/Sub02_MR1"
+    nifti = admin_http.get(f"{session}/scans/ALL/resources/NIFTI/files", params={"format": "json"})
+    assert any(r["Name"].endswith(".nii.gz") for r in nifti.json()["ResultSet"]["Result"])
+
+
+def test_alias_token_with_curl(admin_page: Page, server: LiveServer, shots: Shots) -> None:
+    page, url = admin_page, server.url
+    page.goto(url + "/app/tokens")
+    page.click("#issue button")
+    alias, secret = page.inner_text("#alias"), page.inner_text("#secret")
+    shots.take(page, "tokens")
+
+    def curl() -> int:
+        out = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-u",
+                f"{alias}:{secret}",
+                f"{url}/data/projects",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return int(out.stdout)
+
+    assert curl() == 200
+    page.locator("tr", has_text=alias).locator("button:has-text('Invalidate')").click()
+    expect(page.locator(".flash")).to_contain_text("no longer works")
+    assert curl() == 401
+
+
+def test_stranger_sees_no_private_project(
+    browser: Browser, admin_page: Page, server: LiveServer, admin_http: httpx.Client, shots: Shots
+) -> None:
+    page, url, secret_project, stranger = admin_page, server.url, uid("SECRET"), uid("eve")
+    create_project(page, url, secret_project, "Hidden")
+    page.fill("#new-subject input[name=label]", "HiddenSubj")
+    page.click("#new-subject button")
+    page.goto(url + "/app/admin/users")
+    page.click("summary:has-text('New user')")
+    page.fill("#new-user input[name=username]", stranger)
+    page.fill("#new-user input[name=password]", "pw-eve-1")
+    page.click("#new-user button")
+    expect(page.locator("table.grid")).to_contain_text(stranger)
+    shots.take(page, "users")
+    import_series(admin_http, secret_project)
+
+    context = browser.new_context(viewport=LAPTOP)
+    eve = context.new_page()
+    login(eve, url, stranger, "pw-eve-1")
+    expect(eve.locator("main")).not_to_contain_text(secret_project)
+    eve.goto(f"{url}/app/search?q=HiddenSubj")
+    expect(eve.locator("main")).to_contain_text("No subject matches")
+    eve.goto(f"{url}/app/search?q={secret_project}")
+    expect(eve.locator("main")).not_to_contain_text("HiddenSubj")
+    for path in ("/app/prearchive", "/app/jobs"):
+        eve.goto(url + path)
+        expect(eve.locator("main")).not_to_contain_text(secret_project)
+    for path in (
+        f"/app/projects/{secret_project}",
+        f"/app/projects/{secret_project}/subjects/HiddenSubj",
+        f"/app/files/projects/{secret_project}",
+        f"/app/files/projects/{secret_project}/subjects/HiddenSubj",
+    ):
+        response = eve.goto(url + path)
+        assert response is not None and response.status == 404, path
+        expect(eve.locator("main")).not_to_contain_text("HiddenSubj")
+    missing = eve.goto(f"{url}/app/projects/NO_SUCH_{secret_project}")
+    assert missing is not None and missing.status == 404  # the same answer as for a missing project
+    context.close()
+
+
+def test_phone_layout(browser: Browser, server: LiveServer, admin_page: Page, shots: Shots) -> None:
+    project = uid("PHONE")
+    create_project(admin_page, server.url, project, "On a phone")
+    cookies = admin_page.context.cookies()
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    context.add_cookies(cookies)
+    phone = context.new_page()
+    phone.goto(f"{server.url}/app/projects/{project}")
+    expect(phone.locator("h1")).to_contain_text("On a phone")
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shots.take(phone, "phone")
+    context.close()
