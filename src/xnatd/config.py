@@ -71,6 +71,13 @@ class Settings:
         default=0,
         metadata={"doc": "Default deflate level of zip downloads (0 = stored; DICOM barely compresses)."},
     )
+    prearchive_idle_build: int = field(
+        default=300,
+        metadata={
+            "doc": "Seconds without new files after which a RECEIVING prearchive session is built "
+            "(and auto-archived if its project says so); XNAT waits 5 minutes."
+        },
+    )
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
 
     @property

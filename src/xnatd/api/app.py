@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -11,9 +12,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
-from xnatd.api import archive, site, users
+from xnatd.api import archive, prearchive, site, users
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
+from xnatd.services import rebuilder
 from xnatd.services.bootstrap import open_context
 
 log = logging.getLogger("xnatd")
@@ -55,6 +57,10 @@ def routes() -> list[Route]:
             Route(f"{root}/version", site.version, methods=["GET"]),
             Route(f"{root}/search/elements", site.search_element_list, methods=["GET"]),
             Route(f"{root}/search/elements/{{element}}", site.search_element_list, methods=["GET"]),
+            Route(f"{root}/services/import", prearchive.services_import, methods=ALL),
+            Route(f"{root}/services/archive", prearchive.services_archive, methods=ALL),
+            Route(f"{root}/services/prearchive/{{op}}", prearchive.services_prearchive, methods=ALL),
+            Route(f"{root}/prearchive/{{rest:path}}", prearchive.prearchive_endpoint, methods=ALL),
             Route(f"{root}/{{rest:path}}", archive.endpoint, methods=ALL),
         ]
     out += [
@@ -76,9 +82,13 @@ def create_app(settings: Settings) -> ASGIApp:
         ctx = open_context(settings)
         app.state.ctx = ctx
         app.state.realm = settings.site_id
+        builder = asyncio.create_task(rebuilder.run(ctx))  # builds idle prearchive sessions
         try:
             yield
         finally:
+            builder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await builder
             ctx.db.dispose()
 
     app = Starlette(

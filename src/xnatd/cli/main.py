@@ -67,9 +67,11 @@ def settings(markdown: bool) -> None:
 
 
 def _register() -> None:
+    from xnatd.cli.importer import import_command
     from xnatd.cli.users import user
 
     main.add_command(user)
+    main.add_command(import_command)
 
 
 _register()

@@ -203,3 +203,82 @@ alias_tokens = Table(
     Column("enabled", Boolean, nullable=False, default=True),
     Column("single_use", Boolean, nullable=False, default=False),
 )
+
+# --- DICOM import: the prearchive and the SOP instances of archived DICOM files ---------------------
+# A prearchive session is a folder DATA/prearchive/{directory} holding SCANS/{scan_dir}/DICOM/{file}.
+# ``project`` NULL is XNAT's "Unassigned". Files and series are rows so that building, listing and
+# archiving never walk the folder, and so that a SOP instance is stored once per session.
+prearchive_sessions = Table(
+    "prearchive_sessions",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(LABEL), nullable=True),
+    Column("timestamp", String(32), nullable=False),
+    Column("folder", String(LABEL), nullable=False),
+    Column("name", String(LABEL), nullable=False),
+    Column("subject", String(LABEL), nullable=False, default=""),
+    Column("tag", String(128), nullable=False, default=""),  # StudyInstanceUID
+    Column("status", String(32), nullable=False),
+    Column("xsi_type", String(128), nullable=False, default=""),
+    Column("fields", JSON, nullable=False, default=dict),  # session values from the headers
+    Column("autoarchive", Integer, nullable=True),  # 0, 4, 5; NULL = decide at build time
+    Column("prevent_anon", Boolean, nullable=False, default=False),
+    Column("prevent_auto_commit", Boolean, nullable=False, default=False),
+    Column("source", String(LABEL), nullable=False, default=""),
+    Column("visit", String(LABEL), nullable=False, default=""),
+    Column("protocol", String(LABEL), nullable=False, default=""),
+    Column("timezone", String(64), nullable=False, default=""),
+    Column("scan_date", String(10), nullable=True),
+    Column("scan_time", String(16), nullable=True),
+    Column("uploaded", DateTime, nullable=False),
+    Column("lastmod", DateTime, nullable=False),
+    Column("built", DateTime, nullable=True),
+    Column("directory", String(600), nullable=False),  # relative to DATA/prearchive
+    Column("log", Text, nullable=False, default=""),
+    UniqueConstraint("directory", name="uq_prearchive_sessions_directory"),
+    Index("ix_prearchive_sessions_project_tag", "project", "tag"),
+    Index("ix_prearchive_sessions_status", "status"),
+)
+
+prearchive_series = Table(
+    "prearchive_series",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("session_pk", Integer, ForeignKey("prearchive_sessions.pk", ondelete="CASCADE"), nullable=False),
+    Column("uid", String(128), nullable=False),
+    Column("number", String(64), nullable=False, default=""),
+    Column("modality", String(16), nullable=False, default=""),
+    Column("xsi_type", String(128), nullable=False),
+    Column("scan_dir", String(LABEL), nullable=False),  # folder under SCANS/ (shared by colliding numbers)
+    Column("scan_id", String(LABEL), nullable=True),  # assigned when the session is built
+    Column("description", Text, nullable=False, default=""),
+    Column("fields", JSON, nullable=False, default=dict),
+    UniqueConstraint("session_pk", "uid", "number", name="uq_prearchive_series_session_uid_number"),
+)
+
+prearchive_files = Table(
+    "prearchive_files",
+    metadata,
+    Column("pk", Integer, primary_key=True, autoincrement=True),
+    Column("session_pk", Integer, ForeignKey("prearchive_sessions.pk", ondelete="CASCADE"), nullable=False),
+    Column("series_pk", Integer, ForeignKey("prearchive_series.pk", ondelete="CASCADE"), nullable=False),
+    Column("sop_uid", String(128), nullable=False),
+    Column("sop_class", String(128), nullable=False, default=""),
+    Column("name", String(LABEL), nullable=False),  # in SCANS/{scan_dir}/DICOM/
+    Column("size", BigInteger, nullable=False),
+    Column("md5", String(32), nullable=False),
+    UniqueConstraint("session_pk", "sop_uid", name="uq_prearchive_files_session_sop_uid"),
+    Index("ix_prearchive_files_series", "series_pk"),
+)
+
+# The SOP instance behind each archived DICOM file, so that appending to a session never stores an
+# instance twice. Rows go with their file (and experiment).
+dicom_instances = Table(
+    "dicom_instances",
+    metadata,
+    Column("file_pk", Integer, ForeignKey("files.pk", ondelete="CASCADE"), primary_key=True),
+    Column("experiment_id", String(LABEL), ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("sop_uid", String(128), nullable=False),
+    Column("series_uid", String(128), nullable=False, default=""),
+    UniqueConstraint("experiment_id", "sop_uid", name="uq_dicom_instances_experiment_sop_uid"),
+)

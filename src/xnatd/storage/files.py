@@ -9,6 +9,8 @@ file in ``DATA/tmp``.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import errno
 import hashlib
 import os
@@ -109,6 +111,11 @@ class _TempWriter:
         self.fd = -1
         return Staged(path=self.path, size=self.size, md5=self.md5.hexdigest())
 
+    def close_unsynced(self) -> Staged:
+        os.close(self.fd)
+        self.fd = -1
+        return Staged(path=self.path, size=self.size, md5=self.md5.hexdigest())
+
     def abort(self) -> None:
         if self.fd >= 0:
             with suppress(OSError):
@@ -118,7 +125,9 @@ class _TempWriter:
             os.unlink(self.path)
 
 
-async def stage_stream(tmp_dir: Path, chunks: AsyncIterable[bytes], max_bytes: int = 0) -> Staged:
+async def stage_stream(
+    tmp_dir: Path, chunks: AsyncIterable[bytes], max_bytes: int = 0, sync: bool = True
+) -> Staged:
     """Stream an upload body into a new temp file; see the module docstring for why.
 
     Writes happen on the event loop (1 MiB at a time, which is quick); only the final fsync, which
@@ -130,6 +139,8 @@ async def stage_stream(tmp_dir: Path, chunks: AsyncIterable[bytes], max_bytes: i
         async for chunk in chunks:
             writer.write(chunk)
         writer.flush_pending()
+        if not sync:  # the caller syncs the filesystem before it commits (see sync_filesystem)
+            return writer.close_unsynced()
     except BaseException:
         writer.abort()
         raise
@@ -159,14 +170,20 @@ async def _sync_off_loop(writer: _TempWriter) -> Staged:
         raise
 
 
-def stage_fileobj(tmp_dir: Path, src: BinaryIO, max_bytes: int = 0, chunk: int = CHUNK) -> Staged:
-    """Copy a readable binary stream (an archive member, a local file) into a new temp file."""
+def stage_fileobj(
+    tmp_dir: Path, src: BinaryIO, max_bytes: int = 0, chunk: int = CHUNK, sync: bool = True
+) -> Staged:
+    """Copy a readable binary stream (an archive member, a local file) into a new temp file.
+
+    ``sync=False`` leaves the fsync to the caller, who must call ``sync_filesystem`` before it
+    commits: one flush for thousands of small DICOM files instead of one each.
+    """
     writer = _TempWriter(tmp_dir, max_bytes)
     try:
         while data := src.read(chunk):
             writer.write(data)
         writer.flush_pending()
-        return writer.sync_and_close()
+        return writer.sync_and_close() if sync else writer.close_unsynced()
     except BaseException:
         writer.abort()
         raise
@@ -181,7 +198,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _make_dirs(path: Path) -> None:
+def _make_dirs(path: Path, sync: bool = True) -> None:
     """Like ``mkdir -p`` but each new directory's entry is fsynced too, so a crash can't lose it."""
     missing: list[Path] = []
     probe = path
@@ -195,7 +212,13 @@ def _make_dirs(path: Path) -> None:
             if not directory.is_dir():
                 raise Conflict(f"'{directory.name}' exists and is not a folder.") from None
             continue
-        _fsync_dir(directory.parent)
+        if sync:
+            _fsync_dir(directory.parent)
+
+
+def make_dirs(path: Path, sync: bool = True) -> None:
+    """``mkdir -p`` with each new folder made durable (``sync``) or left to a later filesystem sync."""
+    _make_dirs(path, sync)
 
 
 def _place_new(src: Path, dest: Path) -> None:
@@ -220,13 +243,14 @@ def _place_new(src: Path, dest: Path) -> None:
         os.unlink(src)
 
 
-def place(staged: Staged, dest: Path, overwrite: bool) -> None:
+def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> None:
     """Make a staged file visible at ``dest`` in one atomic step, durable once this returns.
 
     Without ``overwrite`` an existing file raises Conflict and is left untouched; the staged file
-    is kept in that case so the caller decides (usually ``discard``).
+    is kept in that case so the caller decides (usually ``discard``). ``sync=False`` skips the
+    folder fsyncs: the caller calls ``sync_filesystem`` once before it commits.
     """
-    _make_dirs(dest.parent)
+    _make_dirs(dest.parent, sync)
     if dest.is_dir() and not dest.is_symlink():
         raise Conflict(f"'{dest.name}' is a folder; a file cannot replace it.")
     try:
@@ -238,7 +262,55 @@ def place(staged: Staged, dest: Path, overwrite: bool) -> None:
         if err.errno in _FULL_ERRNOS:
             raise _storage_full() from err
         raise
-    _fsync_dir(dest.parent)
+    if sync:
+        _fsync_dir(dest.parent)
+
+
+def fsync_file(path: Path) -> None:
+    """Make one already written file durable (see ``stage_fileobj(..., sync=False)``)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(folder: Path, root: Path) -> None:
+    """fsync ``folder`` and its parents up to ``root``: new entries and new folders become durable."""
+    current = Path(os.path.abspath(folder))
+    stop = Path(os.path.abspath(root))
+    while True:
+        _fsync_dir(current)
+        if current == stop or stop not in current.parents:
+            return
+        current = current.parent
+
+
+def sync_filesystem(path: Path) -> None:
+    """Flush every pending write of the filesystem holding ``path`` (Linux ``syncfs``).
+
+    Batch imports write thousands of small files; one filesystem flush before the database commit
+    gives them the same durability as an fsync each, at a fraction of the cost.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _LIBC is not None and _LIBC.syncfs(fd) == 0:
+            return
+        os.sync()
+    finally:
+        os.close(fd)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        lib.syncfs.argtypes = [ctypes.c_int]
+        return lib
+    except (OSError, AttributeError):  # not Linux/glibc: os.sync() does the job, more broadly
+        return None
+
+
+_LIBC = _libc()
 
 
 def discard(staged: Staged) -> None:

@@ -1,0 +1,177 @@
+"""Queries on the prearchive tables and on the SOP instances of archived DICOM files.
+
+Every function takes the caller's connection, so a service decides what one transaction covers.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, text, update
+
+from xnatd.db.archive import now
+from xnatd.db.schema import dicom_instances, files, prearchive_files, prearchive_series, prearchive_sessions
+
+Row = RowMapping
+S, SER, F = prearchive_sessions, prearchive_series, prearchive_files
+# A session that still takes files; anything else (archiving, deleting, moving) is left alone.
+OPEN = ("RECEIVING", "READY", "CONFLICT", "ERROR")
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+def session(conn: Connection, pk: int) -> Row | None:
+    return conn.execute(select(S).where(S.c.pk == pk)).mappings().first()
+
+
+def session_at(conn: Connection, project: str | None, timestamp: str, folder: str) -> Row | None:
+    cond = S.c.project.is_(None) if project is None else S.c.project == project
+    stmt = select(S).where(cond, S.c.timestamp == timestamp, S.c.folder == folder)
+    return conn.execute(stmt).mappings().first()
+
+
+def open_session(conn: Connection, project: str | None, tag: str, name: str) -> Row | None:
+    """The session still receiving files of this study under this label, if any."""
+    cond = S.c.project.is_(None) if project is None else S.c.project == project
+    stmt = select(S).where(cond, S.c.tag == tag, S.c.name == name, S.c.status.in_(OPEN))
+    return conn.execute(stmt.order_by(S.c.pk.desc())).mappings().first()
+
+
+def lock_study(conn: Connection, project: str | None, tag: str, name: str) -> None:
+    """Serialise the find-or-create of a study's session (SQLite's write lock already does)."""
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(
+            hashlib.sha1(f"{project}|{tag}|{name}".encode()).digest()[:8], "big", signed=True
+        )
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def sessions(conn: Connection, projects: Sequence[str | None] | None = None) -> Sequence[Row]:
+    """Sessions of the given projects (None in the list = Unassigned); all of them if ``projects`` is None."""
+    stmt = select(S).order_by(S.c.project, S.c.timestamp, S.c.folder)
+    if projects is not None:
+        named = [p for p in projects if p is not None]
+        if None in projects:
+            stmt = stmt.where(or_(S.c.project.in_(named), S.c.project.is_(None)))
+        else:
+            stmt = stmt.where(S.c.project.in_(named))
+    return conn.execute(stmt).mappings().all()
+
+
+def directory_taken(conn: Connection, directory: str) -> bool:
+    return conn.execute(select(S.c.pk).where(S.c.directory == directory)).first() is not None
+
+
+def insert_session(conn: Connection, **values: Any) -> int:
+    stamp = now()
+    stmt = insert(S).values(uploaded=stamp, lastmod=stamp, **values).returning(S.c.pk)
+    return int(conn.execute(stmt).scalar_one())
+
+
+def update_session(conn: Connection, pk: int, **values: Any) -> None:
+    conn.execute(update(S).where(S.c.pk == pk).values(**values))
+
+
+def touch_open(conn: Connection, pk: int, note: str) -> bool:
+    """New files arrived: the session (if still open) is RECEIVING again, its log says so."""
+    stmt = update(S).where(S.c.pk == pk, S.c.status.in_(OPEN))
+    values = {"status": "RECEIVING", "lastmod": now(), "log": S.c.log + note}
+    return conn.execute(stmt.values(**values)).rowcount == 1
+
+
+def set_status(conn: Connection, pk: int, status: str, expected: Iterable[str] | None = None) -> bool:
+    """Move a session to ``status``; with ``expected``, only from one of those (a lock, in effect)."""
+    stmt = update(S).where(S.c.pk == pk)
+    if expected is not None:
+        stmt = stmt.where(S.c.status.in_(list(expected)))
+    return conn.execute(stmt.values(status=status, lastmod=now())).rowcount == 1
+
+
+def delete_session(conn: Connection, pk: int) -> None:
+    conn.execute(delete(F).where(F.c.session_pk == pk))
+    conn.execute(delete(SER).where(SER.c.session_pk == pk))
+    conn.execute(delete(S).where(S.c.pk == pk))
+
+
+def idle_receiving(conn: Connection, before: _dt.datetime) -> list[int]:
+    stmt = select(S.c.pk).where(S.c.status == "RECEIVING", S.c.lastmod < before)
+    return [int(pk) for pk in conn.execute(stmt).scalars()]
+
+
+# --- series and files ----------------------------------------------------------------------------
+
+
+def series_of(conn: Connection, session_pk: int) -> Sequence[Row]:
+    return conn.execute(select(SER).where(SER.c.session_pk == session_pk).order_by(SER.c.pk)).mappings().all()
+
+
+def insert_series(conn: Connection, **values: Any) -> int:
+    return int(conn.execute(insert(SER).values(**values).returning(SER.c.pk)).scalar_one())
+
+
+def update_series(conn: Connection, pk: int, **values: Any) -> None:
+    conn.execute(update(SER).where(SER.c.pk == pk).values(**values))
+
+
+def files_of(conn: Connection, session_pk: int) -> Sequence[Row]:
+    stmt = select(F).where(F.c.session_pk == session_pk).order_by(F.c.series_pk, F.c.name)
+    return conn.execute(stmt).mappings().all()
+
+
+def sop_uids(conn: Connection, session_pk: int) -> set[str]:
+    return set(conn.execute(select(F.c.sop_uid).where(F.c.session_pk == session_pk)).scalars())
+
+
+def stored_sops(conn: Connection, session_pk: int, candidates: Sequence[str]) -> set[str]:
+    """Which of ``candidates`` a session already holds (in chunks, to keep statements small)."""
+    found: set[str] = set()
+    for i in range(0, len(candidates), 500):
+        chunk = list(candidates[i : i + 500])
+        stmt = select(F.c.sop_uid).where(F.c.session_pk == session_pk, F.c.sop_uid.in_(chunk))
+        found.update(conn.execute(stmt).scalars())
+    return found
+
+
+def file_counts(conn: Connection, session_pk: int) -> dict[int, tuple[int, int]]:
+    """series pk -> (files, bytes)."""
+    stmt = (
+        select(F.c.series_pk, func.count(), func.coalesce(func.sum(F.c.size), 0))
+        .where(F.c.session_pk == session_pk)
+        .group_by(F.c.series_pk)
+    )
+    return {int(pk): (int(n), int(size)) for pk, n, size in conn.execute(stmt)}
+
+
+def insert_files(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(F), list(rows))
+
+
+# --- archived DICOM ------------------------------------------------------------------------------
+
+
+def archived_sops(conn: Connection, experiment_id: str) -> dict[str, int]:
+    """SOP instance UID -> file pk of the DICOM files archived in an experiment."""
+    stmt = select(dicom_instances.c.sop_uid, dicom_instances.c.file_pk).where(
+        dicom_instances.c.experiment_id == experiment_id
+    )
+    return {str(sop): int(pk) for sop, pk in conn.execute(stmt)}
+
+
+def insert_archive_files(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:
+    """Insert rows of the archive's ``files`` table in one statement; their pks, in order."""
+    if not rows:
+        return []
+    stamp = now()
+    values = [{"modified": stamp, **r} for r in rows]
+    result = conn.execute(insert(files).returning(files.c.pk, sort_by_parameter_order=True), values)
+    return [int(pk) for pk in result.scalars()]
+
+
+def insert_instances(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(dicom_instances), list(rows))

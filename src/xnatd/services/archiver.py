@@ -1,0 +1,222 @@
+"""Archiving a prearchive session: rows for subject, session, scans, DICOM resources and files, and a
+rename of every file into the archive tree, all in one transaction.
+
+Overwrite follows XNAT: ``none`` refuses an existing session (409), ``append`` merges scans into it
+(an instance already archived is not stored twice), ``delete`` replaces the scans that collide. If
+anything fails, the renames are undone and the prearchive session is marked CONFLICT or ERROR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from xnatd.db import archive as q
+from xnatd.db import prearchive as pq
+from xnatd.dicom import session_builder as sb
+from xnatd.domain import labels
+from xnatd.errors import Conflict, Forbidden, InvalidInput, XnatdError
+from xnatd.services import access, objects
+from xnatd.services import prearchive as pre
+from xnatd.services.context import Actor, Context
+from xnatd.services.import_options import ArchiveOptions
+from xnatd.services.resolve import load_project
+from xnatd.services.resources import Owner, archive_path, ensure_resource, session_dir
+from xnatd.storage.files import sync_filesystem
+from xnatd.storage.moves import Moves
+
+DICOM_PARAMS = [("format", "DICOM"), ("content", "RAW")]
+
+
+@dataclass(frozen=True)
+class Archived:
+    project: str
+    subject_label: str
+    label: str
+    experiment_id: str
+
+    @property
+    def uri(self) -> str:
+        return f"/data/archive/projects/{self.project}/subjects/{self.subject_label}/experiments/{self.label}"
+
+
+def archive(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> Archived:
+    """Archive the session ``key`` names (building it first if needed)."""
+    row = _claim(ctx, actor, key, opts)
+    return archive_claimed(ctx, actor, row, opts)
+
+
+def _claim(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> Any:
+    with ctx.db.write() as conn:
+        row = pre.load(conn, actor, key)
+        if row["project"] is None and not opts.project:
+            raise InvalidInput("Cannot archive sessions from the Unassigned folder.")
+        if not pq.set_status(conn, row["pk"], "ARCHIVING", (*pq.OPEN, "BUILDING")):
+            raise Forbidden("Operation already in progress on this prearchive entry.")
+        return pq.session(conn, row["pk"])
+
+
+def archive_claimed(ctx: Context, actor: Actor, row: Any, opts: ArchiveOptions) -> Archived:
+    """Archive a session already in ARCHIVING status (claimed by this caller)."""
+    moves = Moves(ctx.settings.tmp_dir)
+    try:
+        with ctx.db.write() as conn:
+            row = pre.build_row(conn, row, status="ARCHIVING")
+            done = _archive(ctx, conn, actor, row, opts, moves)
+            pq.delete_session(conn, row["pk"])
+            sync_filesystem(ctx.settings.archive_dir)
+    except BaseException as exc:
+        moves.rollback()
+        status = "CONFLICT" if isinstance(exc, Conflict) else "ERROR"
+        with ctx.db.write() as conn:
+            pq.set_status(conn, row["pk"], status)
+            note = f"archive failed: {exc}\n" if isinstance(exc, XnatdError) else "archive failed\n"
+            pq.update_session(conn, row["pk"], log=(row["log"] or "") + note)
+        raise
+    moves.commit()
+    pre.remove_session_folder(ctx, row)
+    return done
+
+
+def _archive(
+    ctx: Context, conn: Connection, actor: Actor, row: Any, opts: ArchiveOptions, moves: Moves
+) -> Archived:
+    project, _ = load_project(conn, actor, opts.project or row["project"], access.EDIT)
+    pid = str(project["id"])
+    subject_label = labels.check_label(opts.subject or row["subject"] or "", "subject")
+    label = labels.check_label(opts.label or row["name"], "experiment")
+    subject_id = _subject(ctx, conn, actor, pid, subject_label)
+    exp, created = _experiment(ctx, conn, actor, pid, subject_id, label, row, opts)
+    series = pq.series_of(conn, row["pk"])
+    files = pq.files_of(conn, row["pk"])
+    by_series: dict[int, list[Any]] = {}
+    for f in files:
+        by_series.setdefault(f["series_pk"], []).append(f)
+    resources = [
+        _scan_resource(ctx, conn, exp, s, opts, moves, len(by_series.get(s["pk"], []))) for s in series
+    ]
+    archived = {} if created else pq.archived_sops(conn, exp["id"])  # after replaced scans went
+    base = pre.folder_of(ctx, row)
+    out_files: list[dict[str, Any]] = []
+    out_sops: list[dict[str, Any]] = []
+    for s, res in zip(series, resources, strict=True):
+        for f in by_series.get(s["pk"], []):
+            if f["sop_uid"] in archived:
+                continue  # already in the archive: not stored twice
+            src = base / "SCANS" / s["scan_dir"] / "DICOM" / f["name"]
+            name = _free_name(ctx, conn, res, f["name"], opts.overwrite_files, moves)
+            moves.move(src, archive_path(ctx, res["directory"], name))
+            archived[f["sop_uid"]] = 0
+            out_files.append({
+                "resource_pk": res["pk"], "path": name, "size": f["size"], "md5": f["md5"],
+                "format": "DICOM", "content": "RAW", "created_by": actor.username,
+            })  # fmt: skip
+            out_sops.append({"experiment_id": exp["id"], "sop_uid": f["sop_uid"], "series_uid": s["uid"]})
+    pks = pq.insert_archive_files(conn, out_files)
+    pq.insert_instances(conn, [{**r, "file_pk": pk} for r, pk in zip(out_sops, pks, strict=True)])
+    q.update_object(conn, "experiment", exp["id"])
+    return Archived(pid, subject_label, label, exp["id"])
+
+
+def _subject(ctx: Context, conn: Connection, actor: Actor, pid: str, label: str) -> str:
+    found = q.in_project(conn, "subject", pid, label)
+    if found is not None:
+        return str(found[0]["id"])
+    new_id = objects.new_id(ctx, conn, "subject")
+    q.insert_object(
+        conn, "subject", id=new_id, project_id=pid, label=label, fields={}, insert_user=actor.username
+    )
+    return new_id
+
+
+def _experiment(
+    ctx: Context,
+    conn: Connection,
+    actor: Actor,
+    pid: str,
+    subject_id: str,
+    label: str,
+    row: Any,
+    opts: ArchiveOptions,
+) -> tuple[Any, bool]:
+    xsi_type = row["xsi_type"] or "xnat:otherDicomSessionData"
+    series = pq.series_of(conn, row["pk"])
+    values = dict(row["fields"] or {})
+    values["modality"] = sb.lead_modality(s["modality"] for s in series)
+    fitted = sb.fit(xsi_type, values)
+    date, time = fitted.pop("date", None), fitted.pop("time", None)
+    found = q.in_project(conn, "experiment", pid, label)
+    if found is None:
+        new_id = objects.new_id(ctx, conn, "experiment")
+        q.insert_object(
+            conn, "experiment", id=new_id, project_id=pid, subject_id=subject_id, label=label,
+            xsi_type=xsi_type, date=date, time=time, fields=fitted, insert_user=actor.username,
+        )  # fmt: skip
+        return q.by_id(conn, "experiment", new_id), True
+    exp = found[0]
+    if opts.overwrite == "none":
+        raise Conflict("Session already exists, retry with overwrite enabled")
+    if exp["project_id"] != pid or exp["subject_id"] != subject_id:
+        raise Conflict(f"Session {label} already exists for another subject or project")
+    if exp["xsi_type"] != xsi_type:
+        raise Conflict(f"Session {label} is a {exp['xsi_type']}, the DICOM makes a {xsi_type}")
+    merged = (
+        {**fitted, **dict(exp["fields"] or {})}
+        if opts.overwrite == "append"
+        else {**dict(exp["fields"] or {}), **fitted}
+    )
+    q.update_object(
+        conn, "experiment", exp["id"], fields=merged, date=exp["date"] or date, time=exp["time"] or time
+    )
+    return exp, False
+
+
+def _scan_resource(
+    ctx: Context, conn: Connection, exp: Any, s: Any, opts: ArchiveOptions, moves: Moves, nfiles: int
+) -> Any:
+    """The DICOM resource of the scan a series becomes (created, merged or replaced)."""
+    sid = s["scan_id"]
+    existing = q.child(conn, exp["id"], "scan", sid)
+    if existing is not None and opts.overwrite == "append":
+        if (existing["fields"] or {}).get("UID") not in (None, s["uid"]):
+            raise Conflict(f"Scan {sid} exists with another series UID; retry with overwrite=delete")
+        pk = int(existing["pk"])
+    else:
+        if existing is not None:  # overwrite=delete: the colliding scan is replaced
+            for res in q.resources_of(conn, [f"scan:{existing['pk']}"]):
+                moves.put_aside(archive_path(ctx, res["directory"]))
+                q.delete_resource(conn, res["pk"])
+            q.delete_child(conn, existing["pk"])
+        fields = {**dict(s["fields"] or {}), "frames": nfiles}
+        pk = q.insert_child(
+            conn, experiment_id=exp["id"], kind="scan", scan_id=sid, xsi_type=s["xsi_type"],
+            type=s["description"] or None, fields=fields,
+        )  # fmt: skip
+    owner = Owner(f"scan:{pk}", "scan", f"{session_dir(conn, exp)}/SCANS/{sid}", "", "", "scans", sid)
+    return ensure_resource(ctx, conn, owner, exp["project_id"], "DICOM", DICOM_PARAMS)
+
+
+def _free_name(ctx: Context, conn: Connection, res: Any, name: str, overwrite: bool, moves: Moves) -> str:
+    """``name`` if it is free in the resource folder; with ``overwrite_files`` the file there is
+    replaced, otherwise a numbered variant is used, so a different instance never hides an archived one."""
+    path = archive_path(ctx, res["directory"], name)
+    if not path.exists():
+        return name
+    if overwrite:
+        old = q.file_row(conn, res["pk"], name)
+        if old is not None:
+            q.delete_files(conn, [old["pk"]])
+        moves.put_aside(path)
+        return name
+    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+    n = 2
+    while archive_path(ctx, res["directory"], f"{stem}-{n}{dot}{ext}").exists():
+        n += 1
+    return f"{stem}-{n}{dot}{ext}"
+
+
+def archive_many(ctx: Context, actor: Actor, keys: Sequence[pre.Key], opts: ArchiveOptions) -> list[Archived]:
+    return [archive(ctx, actor, k, opts) for k in keys]

@@ -1,0 +1,173 @@
+"""The parameters of an import, as XNAT's import service reads them, in one typed value.
+
+REST imports (``POST /data/services/import``), ``xnatd import`` and the DICOM receiver all describe
+what they want with an ``ImportOptions``; only this module knows XNAT's parameter names and aliases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from xnatd.dicom.identify import Overrides
+from xnatd.errors import InvalidInput, NotFound
+
+Params = Sequence[tuple[str, str]]
+DICOM_ZIP, GRADUAL, SI = "DICOM-zip", "gradual-DICOM", "SI"
+HANDLERS = {"dicom-zip": DICOM_ZIP, "gradual-dicom": GRADUAL, "si": SI}
+OVERWRITE = {"none": "none", "": "none", "false": "none", "append": "append", "true": "append"}
+OVERWRITE.update({"delete": "delete", "override": "delete"})
+UNASSIGNED = "Unassigned"
+_DEST = re.compile(
+    r"^(?:/(?:data|REST))?/(?P<root>prearchive|archive)"
+    r"(?:/projects/(?P<project>[^/]+)(?:/(?P<a>[^/]+)(?:/(?P<b>[^/]+)(?:/(?P<c>[^/]+)(?:/(?P<d>[^/]+))?)?)?)?)?$"
+)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where ``dest=`` points: the prearchive (maybe one session) or the archive (maybe a session)."""
+
+    root: str  # "prearchive" | "archive"
+    project: str | None = None
+    subject: str | None = None
+    session: str | None = None
+    timestamp: str | None = None  # prearchive only
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    handler: str = DICOM_ZIP
+    labels: Overrides = field(default_factory=Overrides)
+    dest: Destination | None = None
+    overwrite: str = "none"  # none | append | delete
+    overwrite_files: bool = False
+    rename: bool = False
+    auto_archive: bool | None = None  # AA / auto-archive; None: the project's prearchive code decides
+    direct_archive: bool = False
+    commit: bool = False
+    source: str = ""
+    visit: str = ""
+    protocol: str = ""
+    timezone: str = ""
+
+    @property
+    def to_archive(self) -> bool:
+        """Archive at once: ``dest=/archive/...``, ``Direct-Archive=true``."""
+        return self.direct_archive or (self.dest is not None and self.dest.root == "archive")
+
+
+def _get(params: Params, *names: str) -> str | None:
+    wanted = {n.lower() for n in names}
+    for key, value in params:
+        if key.lower() in wanted:
+            return value
+    return None
+
+
+def _flag(params: Params, *names: str) -> bool | None:
+    value = _get(params, *names)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip().lower() in ("true", "1", "yes", "t")
+
+
+def parse_destination(dest: str) -> Destination:
+    """``/prearchive[/projects/P[/TS[/FOLDER]]]`` or ``/archive/projects/P[/subjects/S[/experiments/E]]``."""
+    m = _DEST.match(dest.strip().rstrip("/"))
+    if m is None:
+        raise InvalidInput(f"Parameter dest format error: {dest}")
+    root, project, a, b, c, d = m.group("root", "project", "a", "b", "c", "d")
+    if root == "prearchive":
+        if c is not None or d is not None:
+            raise InvalidInput(f"Parameter dest format error: {dest}")
+        return Destination(root, None if project == UNASSIGNED else project, timestamp=a, session=b)
+    if (a is not None and a != "subjects") or (c is not None and c != "experiments"):
+        raise InvalidInput(f"Parameter dest format error: {dest}")
+    return Destination(root, project, subject=b, session=d)
+
+
+def parse(params: Params, content_type: str | None) -> ImportOptions:
+    """The options of a ``POST /data/services/import`` request."""
+    raw_handler = _get(params, "import-handler")
+    if raw_handler:
+        handler = HANDLERS.get(raw_handler.strip().lower())
+        if handler is None:
+            raise NotFound(f"No import handler named {raw_handler} (DICOM-zip, gradual-DICOM or SI)")
+    elif (content_type or "").split(";")[0].strip().lower() == "application/dicom":
+        handler = GRADUAL
+    else:
+        handler = DICOM_ZIP
+    raw_dest = _get(params, "dest")
+    dest = parse_destination(raw_dest) if raw_dest else None
+    labels = Overrides(
+        project=_get(params, "PROJECT_ID", "project") or (dest.project if dest else None),
+        subject=_get(params, "SUBJECT_ID", "subject") or (dest.subject if dest else None),
+        session=_get(params, "EXPT_LABEL", "session", "label") or (dest.session if dest else None),
+    )
+    overwrite = (_get(params, "overwrite") or "none").strip().lower()
+    if overwrite not in OVERWRITE:
+        raise InvalidInput(f"Invalid overwrite value {overwrite!r}: none, append or delete")
+    return ImportOptions(
+        handler=handler,
+        labels=labels,
+        dest=dest,
+        overwrite=OVERWRITE[overwrite],
+        overwrite_files=bool(_flag(params, "overwrite_files")),
+        rename=bool(_flag(params, "rename")),
+        auto_archive=_flag(params, "AA", "auto-archive"),
+        direct_archive=bool(_flag(params, "Direct-Archive")),
+        commit=(_get(params, "action") or "").strip().lower() == "commit",
+        source=_get(params, "SOURCE") or "",
+        visit=_get(params, "VISIT") or "",
+        protocol=_get(params, "PROTOCOL") or "",
+        timezone=_get(params, "TIMEZONE") or "",
+    )
+
+
+def for_local_import(
+    project: str | None, subject: str | None, session: str | None, archive: bool
+) -> ImportOptions:
+    """The options ``xnatd import`` uses: a zip of a folder, committed; archived with ``--archive``."""
+    opts = ImportOptions(labels=Overrides(project, subject, session), commit=True, source="xnatd import")
+    if archive:
+        return replace(opts, direct_archive=True)
+    return replace(opts, dest=Destination("prearchive", project))
+
+
+def replace_overwrite(opts: ImportOptions, overwrite: str) -> ImportOptions:
+    return replace(opts, overwrite=OVERWRITE[overwrite])
+
+
+@dataclass(frozen=True)
+class ArchiveOptions:
+    """How ``/data/services/archive`` (or an auto-archive) files a prearchive session."""
+
+    project: str | None = None
+    subject: str | None = None
+    label: str | None = None
+    overwrite: str = "none"
+    overwrite_files: bool = False
+
+
+def archive_options(params: Params) -> ArchiveOptions:
+    raw_dest = _get(params, "dest")
+    dest = parse_destination(raw_dest) if raw_dest else None
+    if dest is not None and dest.root != "archive":
+        raise InvalidInput(f"dest must be an archive URI, not {raw_dest}")
+    overwrite = (_get(params, "overwrite") or "none").strip().lower()
+    if overwrite not in OVERWRITE:
+        raise InvalidInput(f"Invalid overwrite value {overwrite!r}: none, append or delete")
+    return ArchiveOptions(
+        project=_get(params, "project", "PROJECT_ID") or (dest.project if dest else None),
+        subject=_get(params, "subject", "SUBJECT_ID") or (dest.subject if dest else None),
+        label=_get(params, "session", "label", "EXPT_LABEL") or (dest.session if dest else None),
+        overwrite=OVERWRITE[overwrite],
+        overwrite_files=bool(_flag(params, "overwrite_files")),
+    )
+
+
+def code_options(code: int | None) -> ArchiveOptions:
+    """Auto-archive by the project's prearchive code: 4 merges into an existing session, 5 replaces."""
+    return ArchiveOptions(overwrite="delete" if code == 5 else "append")

@@ -1,0 +1,221 @@
+"""XNAT's import service: a DICOM file, zip or tar in; prearchive or archive sessions out.
+
+The upload is staged once (hashed, in ``DATA/tmp``), then each member is streamed through the same
+``IngestBatch`` the DICOM receiver and ``xnatd import`` use. Afterwards each session is built and,
+when asked for (``dest=/archive``, ``Direct-Archive``, ``AA`` or the project's auto-archive code),
+archived. What is skipped (READMEs, DICOMDIRs, unreadable files) is reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from xnatd.errors import InvalidInput, XnatdError
+from xnatd.services import access, archiver, ingest
+from xnatd.services import import_options as io
+from xnatd.services import prearchive as pre
+from xnatd.services.context import Actor, Context
+from xnatd.services.files import UploadPart
+from xnatd.services.resolve import load_project
+from xnatd.services.threads import run_in_threadpool
+from xnatd.storage import archives
+from xnatd.storage.files import Staged, discard, stage_fileobj, stage_stream
+
+log = logging.getLogger("xnatd.import")
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportResult:
+    uris: list[str] = field(default_factory=list)
+    report: ingest.Report = field(default_factory=ingest.Report)
+    moved_to_archive: bool = False
+
+
+def check_destination(ctx: Context, actor: Actor, opts: io.ImportOptions) -> dict[str, tuple[str, int]]:
+    """Refuse early (before reading the body) an import into a project that is unknown or closed;
+    the checked project (key -> ID, prearchive code) saves the batch a second look."""
+    project = opts.labels.project
+    if project is None:
+        if opts.to_archive:
+            raise InvalidInput("An import to the archive needs a project (PROJECT_ID, project or dest)")
+        return {}
+    with ctx.db.read() as conn:
+        row, _ = load_project(conn, actor, project, access.EDIT)
+    return {project: (str(row["id"]), int(row["prearchive_code"] or 0))}
+
+
+async def import_upload(
+    ctx: Context, actor: Actor, parts: AsyncIterator[UploadPart], opts: io.ImportOptions
+) -> ImportResult:
+    """``POST /data/services/import``: exactly one file (raw body or one multipart file part)."""
+    projects = await run_in_threadpool(check_destination, ctx, actor, opts)
+    staged: Staged | None = None
+    name, ctype = "upload", None
+    try:
+        async for part in parts:
+            if staged is not None:
+                raise InvalidInput("Importer is limited to one uploaded resource at a time.")
+            name, ctype = part.filename or "upload", part.content_type
+            staged = await stage_stream(
+                ctx.settings.tmp_dir, part.chunks, ctx.settings.max_upload_bytes, sync=False
+            )
+        if staged is None:
+            raise InvalidInput("Unable to identify upload format.")
+        return await run_in_threadpool(import_staged, ctx, actor, staged, name, ctype, opts, None, projects)
+    finally:
+        if staged is not None:
+            discard(staged)
+
+
+def import_staged(
+    ctx: Context,
+    actor: Actor,
+    staged: Staged,
+    name: str,
+    content_type: str | None,
+    opts: io.ImportOptions,
+    progress: Progress | None = None,
+    projects: dict[str, tuple[str, int]] | None = None,
+) -> ImportResult:
+    """Import one staged upload: an archive's members one by one, or a single DICOM file."""
+    with open(staged.path, "rb") as f:
+        head = f.read(600)
+    kind = None if opts.handler == io.GRADUAL else archives.archive_kind(name, content_type, head)
+    batch = ingest.IngestBatch(ctx, actor, opts, projects)
+    try:
+        if kind is None:
+            batch.add(staged, name)  # the upload itself is the file: placed, not copied
+            if progress:
+                progress(1)
+        else:
+            for entry, stream in _members(ctx, staged.path, kind, batch.report):
+                batch.add(stage_fileobj(ctx.settings.tmp_dir, stream, sync=False), entry)
+                if progress:
+                    progress(1)
+        refs = batch.finish()
+    except BaseException:
+        batch.abort()
+        raise
+    return finish(ctx, actor, refs, batch.report, opts, single_file=kind is None)
+
+
+def _members(ctx: Context, path: Path, kind: str, report: ingest.Report) -> Iterator[tuple[str, BinaryIO]]:
+    s = ctx.settings
+    limits = archives.ExtractLimits(s.max_extract_bytes, s.max_extract_ratio, s.max_extract_members)
+    for member, stream in archives.iter_members(path, kind, limits):
+        entry = str(member.name)
+        if archives.archive_kind(entry) is not None:
+            report.skipped.append(entry)  # archives inside archives are not unpacked
+            continue
+        yield entry, stream
+
+
+def finish(
+    ctx: Context,
+    actor: Actor,
+    refs: list[ingest.SessionRef],
+    report: ingest.Report,
+    opts: io.ImportOptions,
+    single_file: bool = False,
+) -> ImportResult:
+    """Build and archive what the options ask for; the URIs to answer with."""
+    if not refs:
+        if single_file and report.skipped:
+            raise InvalidInput(f"Unable to read DICOM object {report.skipped[0]}: not a DICOM file")
+        raise InvalidInput(f"No DICOM files found in the upload ({report.summary()})")
+    result = ImportResult(report=report)
+    failures: list[tuple[ingest.SessionRef, XnatdError]] = []
+    for ref in refs:
+        try:
+            result.uris.append(_settle(ctx, actor, ref, opts, result))
+        except XnatdError as exc:  # the other sessions of the upload are still filed
+            failures.append((ref, exc))
+    log.info("import by %s: %s -> %s", actor.username, report.summary(), ", ".join(result.uris))
+    if failures:
+        ref, first = failures[0]
+        done = f"; done: {', '.join(result.uris)}" if result.uris else ""
+        first.message = f"{first.message} ({ref.uri}; {len(failures)} of {len(refs)} sessions failed{done})"
+        raise first
+    return result
+
+
+def _settle(
+    ctx: Context, actor: Actor, ref: ingest.SessionRef, opts: io.ImportOptions, result: ImportResult
+) -> str:
+    key = pre.Key(ref.project, ref.timestamp, ref.folder)
+    if opts.handler == io.GRADUAL and not (opts.commit or opts.dest or opts.direct_archive):
+        return ref.uri  # one file of a stream: the idle builder builds the session when it ends
+    if opts.to_archive:
+        return _archive(ctx, actor, key, _dest_options(opts), result)
+    with ctx.db.read() as conn:
+        row = pre.load(conn, actor, key)
+    auto = row["autoarchive"] is not None and row["autoarchive"] >= 4 and row["project"] is not None
+    prearchive_dest = opts.dest is not None and opts.dest.root == "prearchive"
+    wants_build = opts.commit or prearchive_dest or opts.handler == io.SI
+    if opts.handler == io.DICOM_ZIP and auto and not prearchive_dest:
+        wants_build = True  # a whole study arrived: an auto-archive project files it now
+    if not wants_build:
+        return ref.uri  # still RECEIVING: the idle builder takes it from here
+    if auto and not prearchive_dest:
+        return _archive(ctx, actor, key, io.code_options(row["autoarchive"]), result)
+    pre.build(ctx, actor, key)
+    return ref.uri
+
+
+def _dest_options(opts: io.ImportOptions) -> io.ArchiveOptions:
+    return io.ArchiveOptions(
+        project=opts.labels.project,
+        subject=opts.labels.subject,
+        label=opts.labels.session,
+        overwrite=opts.overwrite,
+        overwrite_files=opts.overwrite_files,
+    )
+
+
+def _archive(ctx: Context, actor: Actor, key: pre.Key, aopts: io.ArchiveOptions, result: ImportResult) -> str:
+    result.moved_to_archive = True
+    return archiver.archive(ctx, actor, key, aopts).uri
+
+
+def import_path(
+    ctx: Context, actor: Actor, path: Path, opts: io.ImportOptions, progress: Progress | None = None
+) -> ImportResult:
+    """``xnatd import``: a local folder (walked), a zip/tar or a single file, through the same batch."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+        batch = ingest.IngestBatch(ctx, actor, opts)
+        try:
+            for p in files:
+                with open(p, "rb") as f:
+                    batch.add(stage_fileobj(ctx.settings.tmp_dir, f, sync=False), str(p.relative_to(path)))
+                if progress:
+                    progress(1)
+            refs = batch.finish()
+        except BaseException:
+            batch.abort()
+            raise
+        return finish(ctx, actor, refs, batch.report, opts)
+    with open(path, "rb") as f:
+        staged = stage_fileobj(ctx.settings.tmp_dir, f, sync=False)
+    try:
+        return import_staged(ctx, actor, staged, path.name, None, opts, progress)
+    finally:
+        discard(staged)
+
+
+def count_entries(path: Path) -> int:
+    """How many files an import of ``path`` will look at (for a progress bar)."""
+    if path.is_dir():
+        return sum(1 for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+    kind = archives.archive_kind(path.name)
+    if kind == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(path) as zf:
+            return sum(1 for i in zf.infolist() if not i.is_dir())
+    return 1

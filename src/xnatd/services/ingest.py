@@ -1,0 +1,357 @@
+"""The one ingest path for DICOM: staged bytes → header → prearchive session folder → index.
+
+REST imports (a file, a zip, a tar), ``xnatd import`` and the DICOM receiver all feed an
+``IngestBatch``: ``add`` reads the header of each staged file, decides its session (XNAT's rules),
+renames it into ``DATA/prearchive/{project}/{timestamp}/{session}/SCANS/{scan}/DICOM/`` and keeps its
+row; ``finish`` flushes the filesystem once and indexes the whole batch in one transaction. Nothing is
+visible in the prearchive before that commit, and a failure removes what the batch placed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from xnatd.db import archive as q
+from xnatd.db import prearchive as pq
+from xnatd.dicom import header, naming
+from xnatd.dicom import session_builder as sb
+from xnatd.dicom.header import FileKeys, NotDicom
+from xnatd.dicom.identify import Identity, identify
+from xnatd.errors import Conflict
+from xnatd.services import access
+from xnatd.services.context import Actor, Context
+from xnatd.services.import_options import ImportOptions
+from xnatd.services.resolve import load_project, role_of
+from xnatd.storage.files import Staged, discard, fsync_file, fsync_tree, place, sync_filesystem
+
+log = logging.getLogger("xnatd.ingest")
+UNASSIGNED_DIR = ".unassigned"
+FSYNC_EACH_UP_TO = 16  # above this many files a batch syncs the filesystem once instead
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    """A prearchive session touched by a batch."""
+
+    pk: int
+    project: str | None
+    timestamp: str
+    folder: str
+
+    @property
+    def uri(self) -> str:
+        return f"/data/prearchive/projects/{self.project or 'Unassigned'}/{self.timestamp}/{self.folder}"
+
+
+@dataclass
+class Report:
+    """What a batch did with its files; skipped ones are reported, never fatal."""
+
+    stored: int = 0
+    duplicates: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"stored={self.stored}; duplicates={self.duplicates}; skipped={len(self.skipped)}"
+        if self.skipped:
+            names = ", ".join(s.encode("ascii", "replace").decode() for s in self.skipped[:5])
+            text += f" ({names}{', ...' if len(self.skipped) > 5 else ''})"
+        return text
+
+
+@dataclass
+class _Series:
+    pk: int | None
+    uid: str
+    number: str
+    scan_dir: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Slot:
+    """One prearchive session as the batch sees it."""
+
+    ref: SessionRef
+    folder: Path
+    series: dict[tuple[str, str], _Series]
+    sops: set[str]
+    pending: list[tuple[dict[str, Any], Path, tuple[str, str]]] = field(default_factory=list)
+
+
+class IngestBatch:
+    """Files of one import request, or one DICOM association, on their way into the prearchive."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        actor: Actor,
+        opts: ImportOptions,
+        projects: dict[str, tuple[str, int]] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.actor = actor
+        self.opts = opts
+        self.report = Report()
+        self._slots: dict[tuple[str | None, str, str], _Slot] = {}
+        # project key -> (ID, prearchive code) for projects the actor may import into; None: may not
+        self._projects: dict[str, tuple[str, int] | None] = dict(projects or {})
+        self._root = ctx.settings.prearchive_dir
+        self._fresh: set[Path] = set()  # folders this batch created
+
+    # --- adding files ----------------------------------------------------------------------------
+
+    def add(self, staged: Staged, entry: str | None) -> None:
+        """Take one staged file: file it, or report it as skipped or duplicate (and drop it)."""
+        try:
+            keys = header.read_keys(staged.path)
+        except NotDicom as exc:
+            discard(staged)
+            self.report.skipped.append(entry or staged.path.name)
+            log.info("import: skipped %s: %s", entry, exc)
+            return
+        try:
+            self._file(staged, entry, keys)
+        except BaseException:
+            discard(staged)
+            raise
+
+    def _file(self, staged: Staged, entry: str | None, keys: FileKeys) -> None:
+        ident = identify(keys, self.opts.labels, self._project_of)
+        slot = self._slot(ident, keys, staged.path)
+        if keys.sop_instance_uid in slot.sops:
+            discard(staged)
+            self.report.duplicates += 1
+            return
+        skey = (keys.series_instance_uid, keys.series_number)
+        series = slot.series.get(skey)
+        if series is None:
+            series = self._new_series(slot, keys, staged.path)
+        dest = self._place(staged, slot.folder / "SCANS" / series.scan_dir / "DICOM", entry, keys)
+        slot.sops.add(keys.sop_instance_uid)
+        row = {
+            "sop_uid": keys.sop_instance_uid,
+            "sop_class": keys.sop_class_uid,
+            "name": dest.name,
+            "size": staged.size,
+            "md5": staged.md5,
+        }
+        slot.pending.append((row, dest, skey))
+        self.report.stored += 1
+
+    def _place(self, staged: Staged, folder: Path, entry: str | None, keys: FileKeys) -> Path:
+        if not folder.exists():
+            self._fresh.add(folder)
+        first = naming.choose(entry, keys, self.opts.rename)
+        candidates = [first, naming.template_name(keys)]
+        candidates += [f"{Path(candidates[1]).stem}-{n}.dcm" for n in range(2, 50)]
+        for name in dict.fromkeys(candidates):
+            try:
+                place(staged, folder / name, overwrite=False, sync=False)
+                return folder / name
+            except Conflict:
+                continue
+        raise Conflict(f"No free file name for {entry or keys.sop_instance_uid}")
+
+    def _new_series(self, slot: _Slot, keys: FileKeys, path: Path) -> _Series:
+        ds = header.read_dataset(path)
+        xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
+        values = {
+            "modality": keys.modality,
+            "xsi_type": xsi_type,
+            "description": keys.series_description,
+            "fields": sb.scan_values(ds, xsi_type),
+        }
+        folder = naming.scan_folder(keys)
+        series = _Series(None, keys.series_instance_uid, keys.series_number, folder, values)
+        slot.series[(series.uid, series.number)] = series
+        return series
+
+    def _project_of(self, candidate: str) -> str | None:
+        """The project a header names, if the sender may import into it (cached per batch)."""
+        found = self._project(candidate)
+        return found[0] if found else None
+
+    def _project(self, candidate: str) -> tuple[str, int] | None:
+        if candidate not in self._projects:
+            with self.ctx.db.read() as conn:
+                row = q.project(conn, candidate)
+                ok = row is not None and access.allowed(
+                    self.actor, row, role_of(conn, self.actor, row["id"]), access.EDIT
+                )
+            self._projects[candidate] = (
+                (str(row["id"]), int(row["prearchive_code"] or 0)) if ok and row else None
+            )
+        return self._projects[candidate]
+
+    # --- sessions --------------------------------------------------------------------------------
+
+    def _slot(self, ident: Identity, keys: FileKeys, path: Path) -> _Slot:
+        key = (ident.project, keys.study_instance_uid, ident.session)
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._open(ident, keys, path)
+            self._slots[key] = slot
+        return slot
+
+    def _open(self, ident: Identity, keys: FileKeys, path: Path) -> _Slot:
+        """Find the session still receiving this study under this label, or start one.
+
+        Finding needs only a read; creating takes the write lock and looks again, so two batches
+        with files of the same study end up in one session.
+        """
+        with self.ctx.db.read() as conn:
+            code = self._code(conn, ident)
+            found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
+            if found is not None:
+                return self._existing(conn, found)
+        with self.ctx.db.write() as conn:
+            pq.lock_study(conn, ident.project, keys.study_instance_uid, ident.session)
+            found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
+            if found is not None:
+                return self._existing(conn, found)
+            pk, directory, stamp = self._create(conn, ident, keys, path, code)
+        folder = self._root / directory
+        folder.mkdir(parents=True, exist_ok=True)
+        ref = SessionRef(pk, ident.project, stamp, ident.session)
+        return _Slot(ref, folder, {}, set())
+
+    def _code(self, conn: Connection, ident: Identity) -> int | None:
+        """The project's prearchive code, checking the caller may import into it."""
+        if ident.project is None:
+            return None
+        cached = self._projects.get(ident.project)
+        if cached is not None and cached[0] == ident.project:
+            return cached[1]
+        row, _ = load_project(conn, self.actor, ident.project, access.EDIT)
+        return int(row["prearchive_code"] or 0)
+
+    def _existing(self, conn: Connection, row: Any) -> _Slot:
+        ref = SessionRef(int(row["pk"]), row["project"], row["timestamp"], row["folder"])
+        series = {
+            (s["uid"], s["number"]): _Series(int(s["pk"]), s["uid"], s["number"], s["scan_dir"])
+            for s in pq.series_of(conn, ref.pk)
+        }
+        return _Slot(ref, self._root / row["directory"], series, set())  # stored ones: checked at _index
+
+    def _create(
+        self, conn: Connection, ident: Identity, keys: FileKeys, path: Path, code: int | None
+    ) -> tuple[int, str, str]:
+        now = _dt.datetime.now()
+        while True:
+            stamp = now.strftime("%Y%m%d_%H%M%S%f")[:-3]
+            directory = f"{ident.project or UNASSIGNED_DIR}/{stamp}/{ident.session}"
+            if not pq.directory_taken(conn, directory):
+                break
+            now += _dt.timedelta(milliseconds=1)
+        aa = self.opts.auto_archive if self.opts.auto_archive is not None else ident.auto_archive
+        autoarchive = code if aa is None else (4 if aa else 0)
+        values = sb.session_values(header.read_dataset(path))
+        pk = pq.insert_session(
+            conn,
+            project=ident.project,
+            timestamp=stamp,
+            folder=ident.session,
+            name=ident.session,
+            subject=ident.subject,
+            tag=keys.study_instance_uid,
+            status="RECEIVING",
+            fields=values,
+            autoarchive=autoarchive,
+            source=self.opts.source,
+            visit=self.opts.visit,
+            protocol=self.opts.protocol,
+            timezone=self.opts.timezone,
+            scan_date=_date(keys.study_date),
+            scan_time=_time(keys.study_time),
+            directory=directory,
+        )
+        return pk, directory, stamp
+
+    # --- finishing -------------------------------------------------------------------------------
+
+    def finish(self) -> list[SessionRef]:
+        """Make the batch durable and visible: one filesystem sync, one transaction."""
+        slots = [s for s in self._slots.values() if s.pending]
+        if not slots:
+            return [s.ref for s in self._slots.values()]
+        late_dupes: list[Path] = []
+        try:
+            self._make_durable(slots)
+            with self.ctx.db.write() as conn:
+                for slot in slots:
+                    late_dupes += self._index(conn, slot)
+        except BaseException:
+            self.abort()
+            raise
+        for path in late_dupes:
+            path.unlink(missing_ok=True)
+        for slot in slots:
+            slot.pending.clear()
+        return [s.ref for s in self._slots.values()]
+
+    def _make_durable(self, slots: list[_Slot]) -> None:
+        """Before the commit, the placed files must be on disk: a few are fsynced one by one (cheap),
+        many are flushed with one filesystem sync (far cheaper than thousands of fsyncs)."""
+        placed = [path for slot in slots for _v, path, _k in slot.pending]
+        if len(placed) > FSYNC_EACH_UP_TO:
+            sync_filesystem(self._root)
+            return
+        for path in placed:
+            fsync_file(path)
+        for folder in {p.parent for p in placed}:
+            if folder in self._fresh:  # new folders: their own entries must be durable too
+                fsync_tree(folder, self._root)
+            else:
+                fsync_tree(folder, folder)
+
+    def _index(self, conn: Connection, slot: _Slot) -> list[Path]:
+        note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {len(slot.pending)} files\n"
+        if not pq.touch_open(conn, slot.ref.pk, note):
+            raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
+        if any(series.pk is None for series in slot.series.values()):
+            known = {(s["uid"], s["number"]): int(s["pk"]) for s in pq.series_of(conn, slot.ref.pk)}
+            for skey, series in slot.series.items():
+                if skey not in known:
+                    known[skey] = pq.insert_series(
+                        conn, session_pk=slot.ref.pk, uid=series.uid, number=series.number,
+                        scan_dir=series.scan_dir, **series.values,
+                    )  # fmt: skip
+                series.pk = known[skey]
+        stored = pq.stored_sops(conn, slot.ref.pk, [v["sop_uid"] for v, _p, _k in slot.pending])
+        rows, dupes = [], []
+        for values, path, skey in slot.pending:
+            if values["sop_uid"] in stored:  # a concurrent batch filed the same instance first
+                dupes.append(path)
+                continue
+            stored.add(values["sop_uid"])
+            rows.append({**values, "session_pk": slot.ref.pk, "series_pk": slot.series[skey].pk})
+        pq.insert_files(conn, rows)
+        self.report.duplicates += len(dupes)
+        self.report.stored -= len(dupes)
+        return dupes
+
+    def abort(self) -> None:
+        """Remove every file the batch placed but did not index."""
+        for slot in self._slots.values():
+            for _values, path, _skey in slot.pending:
+                path.unlink(missing_ok=True)
+            slot.pending.clear()
+
+
+def _date(value: str) -> str | None:
+    v = value.strip()
+    return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) >= 8 and v[:8].isdigit() else None
+
+
+def _time(value: str) -> str | None:
+    v = value.strip()
+    if len(v) >= 6 and v[:6].isdigit():
+        return f"{v[:2]}:{v[2:4]}:{v[4:6]}"
+    return None

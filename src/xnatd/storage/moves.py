@@ -1,0 +1,60 @@
+"""Renames within the data folder as one unit with a database transaction.
+
+Archiving a prearchive session moves its files into the archive tree; on the same filesystem that is
+a rename per file, never a copy. If the database commit fails, ``rollback`` moves everything back
+(and restores what a replacement pushed aside), so neither side is left half-moved.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from xnatd.errors import Conflict
+from xnatd.storage.files import make_dirs
+
+
+class Moves:
+    def __init__(self, tmp_dir: Path) -> None:
+        self.tmp_dir = tmp_dir
+        self._done: list[tuple[Path, Path]] = []
+        self._aside: list[tuple[Path, Path]] = []
+
+    def move(self, src: Path, dest: Path) -> None:
+        """Rename ``src`` to ``dest``; an existing ``dest`` is a Conflict (nothing is overwritten)."""
+        make_dirs(dest.parent, sync=False)
+        if os.path.lexists(dest):
+            raise Conflict(f"The file '{dest.name}' already exists.")
+        os.rename(src, dest)
+        self._done.append((src, dest))
+
+    def put_aside(self, path: Path) -> None:
+        """Take a file or folder out of view; it is deleted on commit and restored on rollback."""
+        if not os.path.lexists(path):
+            return
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        aside = self.tmp_dir / f".aside-{secrets.token_hex(8)}"
+        os.rename(path, aside)
+        self._aside.append((path, aside))
+
+    def rollback(self) -> None:
+        for src, dest in reversed(self._done):
+            if os.path.lexists(dest):
+                make_dirs(src.parent, sync=False)
+                os.rename(dest, src)
+        for path, aside in reversed(self._aside):
+            make_dirs(path.parent, sync=False)
+            os.rename(aside, path)
+        self._done.clear()
+        self._aside.clear()
+
+    def commit(self) -> None:
+        for _path, aside in self._aside:
+            if aside.is_dir() and not aside.is_symlink():
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                aside.unlink(missing_ok=True)
+        self._done.clear()
+        self._aside.clear()
