@@ -11,10 +11,12 @@ DATA ?= ./data
 
 install: $(STAMP)
 
-# Debian packages the tests use (real PostgreSQL, curl); installed only where missing (needs root).
+# Debian packages the tests use (real PostgreSQL, curl, Chromium for the browser tests in tests/e2e);
+# installed only where missing (needs root).
 install-system:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v curl >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v curl >/dev/null && \
+	  test -x /usr/bin/chromium || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl chromium >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -12,11 +11,11 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
-from xnatd.api import archive, prearchive, site, users
+from xnatd.api import archive, site, users
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
-from xnatd.services import rebuilder
 from xnatd.services.bootstrap import open_context
+from xnatd.ui import routes as ui_routes
 
 log = logging.getLogger("xnatd")
 ALL = ["GET", "HEAD", "PUT", "POST", "DELETE"]
@@ -46,7 +45,7 @@ class ContextPath:
 
 
 def routes() -> list[Route]:
-    out = [Route("/", site.root, methods=["GET", "HEAD"])]
+    out = [Route("/", site.root, methods=["GET", "HEAD"]), *ui_routes.routes()]  # pages under /app
     for root in ("/data", "/REST"):
         out += [
             Route(f"{root}/JSESSION", site.jsession, methods=["GET", "POST", "DELETE"]),
@@ -57,10 +56,6 @@ def routes() -> list[Route]:
             Route(f"{root}/version", site.version, methods=["GET"]),
             Route(f"{root}/search/elements", site.search_element_list, methods=["GET"]),
             Route(f"{root}/search/elements/{{element}}", site.search_element_list, methods=["GET"]),
-            Route(f"{root}/services/import", prearchive.services_import, methods=ALL),
-            Route(f"{root}/services/archive", prearchive.services_archive, methods=ALL),
-            Route(f"{root}/services/prearchive/{{op}}", prearchive.services_prearchive, methods=ALL),
-            Route(f"{root}/prearchive/{{rest:path}}", prearchive.prearchive_endpoint, methods=ALL),
             Route(f"{root}/{{rest:path}}", archive.endpoint, methods=ALL),
         ]
     out += [
@@ -82,13 +77,9 @@ def create_app(settings: Settings) -> ASGIApp:
         ctx = open_context(settings)
         app.state.ctx = ctx
         app.state.realm = settings.site_id
-        builder = asyncio.create_task(rebuilder.run(ctx))  # builds idle prearchive sessions
         try:
             yield
         finally:
-            builder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await builder
             ctx.db.dispose()
 
     app = Starlette(

@@ -6,7 +6,7 @@ import time
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from xnatd import __version__
 from xnatd.api import render
@@ -149,7 +149,10 @@ async def search_element_list(request: Request) -> Response:
 
 
 async def root(request: Request) -> Response:
-    """``GET /``: xnatpy's token login sends Basic credentials here and expects a session cookie back."""
+    """``GET /``: xnatpy's token login sends Basic credentials here and expects a session cookie back;
+    a browser (no Basic credentials) goes to the web pages, which send it to log in if it must."""
+    if "authorization" not in request.headers:
+        return RedirectResponse("/app/projects", status_code=303)
     actor: Actor | None
     try:
         actor = await optional_actor(request)
