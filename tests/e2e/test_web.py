@@ -171,6 +171,11 @@ def test_prearchive_archive_thumbnails_and_conversion(
     shots.take(page, "job")
     page.goto(url + "/app/jobs")
     expect(page.locator("table")).to_contain_text("complete")
+    page.goto(f"{url}/app/projects/{project}")
+    expect(page.locator("main")).to_contain_text("Sub02_MR1")
+    shots.take(page, "project")
+    page.goto(f"{url}/app/projects")
+    shots.take(page, "projects")
     session = f"/data/projects/{project}/subjects/Sub02/experiments/Sub02_MR1"
     nifti = admin_http.get(f"{session}/scans/ALL/resources/NIFTI/files", params={"format": "json"})
     assert any(r["Name"].endswith(".nii.gz") for r in nifti.json()["ResultSet"]["Result"])
