@@ -78,6 +78,28 @@ class Settings:
             "(and auto-archived if its project says so); XNAT waits 5 minutes."
         },
     )
+    job_workers: int = field(
+        default=2,
+        metadata={
+            "doc": "Jobs (dcm2niix conversions...) `xnatd serve` runs at once; 0 = none here "
+            "(run `xnatd worker` elsewhere)."
+        },
+    )
+    job_executor: str = field(
+        default="local",
+        metadata={
+            "doc": "Where jobs run: `local` (processes on this machine) or `dask://HOST:PORT` (a Dask "
+            "scheduler whose workers see DATA at the same path)."
+        },
+    )
+    job_max_attempts: int = field(
+        default=3,
+        metadata={"doc": "Runs a job gets when runs are lost (server killed while it ran); then it fails."},
+    )
+    job_lost_after: int = field(
+        default=60,
+        metadata={"doc": "Seconds without a heartbeat after which a running job's dispatcher is gone."},
+    )
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
 
     @property

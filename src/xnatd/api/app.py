@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -11,9 +12,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
-from xnatd.api import archive, site, users
+from xnatd.api import archive, jobs, site, users
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
+from xnatd.jobs import dispatcher
 from xnatd.services.bootstrap import open_context
 from xnatd.ui import routes as ui_routes
 
@@ -67,6 +69,13 @@ def routes() -> list[Route]:
         Route("/xapi/access/projects", users.access_projects, methods=["GET"]),
         Route("/xapi/schemas", site.schemas, methods=["GET"]),
         Route("/xapi/schemas/{name}", site.schema, methods=["GET"]),
+        Route("/xapi/jobs", jobs.jobs, methods=["GET", "POST"]),
+        Route("/xapi/jobs/commands", jobs.commands, methods=["GET", "POST"]),
+        Route("/xapi/jobs/commands/{name}", jobs.command, methods=["GET", "PUT", "DELETE"]),
+        Route("/xapi/jobs/auto/{project}", jobs.automation, methods=["GET", "PUT"]),
+        Route("/xapi/jobs/{job_id}", jobs.job, methods=["GET"]),
+        Route("/xapi/jobs/{job_id}/log", jobs.job_log, methods=["GET"]),
+        Route("/xapi/jobs/{job_id}/cancel", jobs.job_cancel, methods=["POST"]),
     ]
     return out
 
@@ -77,9 +86,12 @@ def create_app(settings: Settings) -> ASGIApp:
         ctx = open_context(settings)
         app.state.ctx = ctx
         app.state.realm = settings.site_id
+        jobs_loop = dispatcher.start_in_server(ctx)  # runs queued jobs (see docs/jobs.md)
         try:
             yield
         finally:
+            if jobs_loop is not None:
+                await asyncio.to_thread(jobs_loop.stop)
             ctx.db.dispose()
 
     app = Starlette(

@@ -31,6 +31,8 @@ def main() -> None:
 )
 @click.option("--database", "database_url", help="Database URL [XNATD_DATABASE_URL, SQLite in DATA]")
 @click.option("--workers", type=int, help="HTTP worker processes [XNATD_WORKERS, 1]")
+@click.option("--job-workers", type=int, help="Jobs run at once, 0 = none [XNATD_JOB_WORKERS, 2]")
+@click.option("--executor", "job_executor", help="Jobs run on: local | dask://HOST:PORT [XNATD_JOB_EXECUTOR]")
 def serve(**options: Any) -> None:
     """Run the HTTP server (and, later, the DICOM receiver)."""
     import uvicorn
@@ -68,10 +70,13 @@ def settings(markdown: bool) -> None:
 
 def _register() -> None:
     from xnatd.cli.importer import import_command
+    from xnatd.cli.jobs import job, worker
     from xnatd.cli.users import user
 
     main.add_command(user)
     main.add_command(import_command)
+    main.add_command(job)
+    main.add_command(worker)
 
 
 _register()

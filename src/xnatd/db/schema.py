@@ -282,3 +282,54 @@ dicom_instances = Table(
     Column("series_uid", String(128), nullable=False, default=""),
     UniqueConstraint("experiment_id", "sop_uid", name="uq_dicom_instances_experiment_sop_uid"),
 )
+
+# --- processing jobs (see domain/jobs.py for the state machine) -------------------------------------
+# One row per (command, scan). ``spec`` is the command definition as it was when the job was queued,
+# so editing or deleting a definition never changes a job already asked for. ``run_dir`` (relative to
+# DATA/jobs) names the folder of the current run; a result for any other run is stale and dropped.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("command", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("project_id", String(LABEL), ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("experiment_id", String(LABEL), ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    Column("scan_pk", Integer, ForeignKey("scans.pk", ondelete="CASCADE"), nullable=True),
+    Column("target", Text, nullable=False),
+    Column("spec", JSON, nullable=False, default=dict),
+    Column("username", String(LABEL), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=3),
+    Column("exit_code", Integer, nullable=True),
+    Column("message", Text, nullable=False, default=""),
+    Column("log", Text, nullable=False, default=""),
+    Column("worker", String(LABEL), nullable=False, default=""),
+    Column("run_dir", String(LABEL), nullable=False, default=""),
+    Column("output_resource_pk", Integer, ForeignKey("resources.pk", ondelete="SET NULL"), nullable=True),
+    Column("created", DateTime, nullable=False),
+    Column("started", DateTime, nullable=True),
+    Column("finished", DateTime, nullable=True),
+    Column("heartbeat", DateTime, nullable=True),
+    Index("ix_jobs_status", "status"),
+    Index("ix_jobs_project_status", "project_id", "status"),
+    Index("ix_jobs_scan", "scan_pk"),
+)
+
+# Commands a site administrator registered (the built-in dcm2niix is in code, not here).
+job_commands = Table(
+    "job_commands",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("definition", JSON, nullable=False),
+    Column("created_by", String(LABEL), nullable=False, default=""),
+    Column("modified", DateTime, nullable=False),
+)
+
+# Commands a project runs on every scan of a session when the session is archived.
+job_automations = Table(
+    "job_automations",
+    metadata,
+    Column("project_id", String(LABEL), ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("command", String(64), primary_key=True),
+)
