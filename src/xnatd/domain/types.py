@@ -85,6 +85,11 @@ def f(path: str, kind: str = STRING, **kw: object) -> Field:
     return Field(path, kind, **kw)  # type: ignore[arg-type]
 
 
+# XNAT's investigatorData, kept inline (flattened) where subjects and experiments name one.
+INVESTIGATOR = tuple(
+    Field(f"investigator/{name}")
+    for name in ("title", "firstname", "lastname", "institution", "department", "email", "phone")
+)
 GENDERS = ("male", "female", "other", "unknown", "M", "F")
 _RESOURCES = Ref("resources", "xnat:abstractResource", "resource", doc="Folders of files.")
 HANDEDNESS = ("right", "left", "ambidextrous", "unknown")
@@ -161,6 +166,7 @@ _TYPES: list[DataType] = [
             f("group", attr=True),
             f("src", attr=True),
             f("initials"),
+            *INVESTIGATOR,
         ),
         children=("demographics",),
         refs=(
@@ -190,6 +196,7 @@ _TYPES: list[DataType] = [
             f("duration"),
             f("delay", INTEGER),
             f("note"),
+            *INVESTIGATOR,
             f("acquisition_site"),
         ),
         abstract=True,
@@ -291,6 +298,17 @@ _TYPES: list[DataType] = [
     DataType("xnat:nmSessionData", "xnat:imageSessionData", "xnat:NMSession", (), modality="NM"),
     DataType("xnat:xaSessionData", "xnat:imageSessionData", "xnat:XASession", (), modality="XA"),
     DataType("xnat:srSessionData", "xnat:imageSessionData", "xnat:SRSession", (), modality="SR"),
+    *(
+        DataType(f"xnat:{m.lower()}SessionData", "xnat:imageSessionData", f"xnat:{m}Session", (), modality=m)
+        for m in ("SM", "GM", "ES", "OP", "OPT", "RT", "XC", "ECG", "MEG", "EEG", "IO", "HD")
+    ),
+    DataType(
+        "xnat:petmrSessionData",
+        "xnat:petSessionData",
+        "xnat:PETMRSession",
+        (),
+        doc="Simultaneous PET/MR session (kept as one session).",
+    ),
     DataType("xnat:derivedData", "xnat:experimentData", None, (), abstract=True),
     DataType(
         "xnat:imageAssessorData",
@@ -426,6 +444,11 @@ _TYPES: list[DataType] = [
     DataType("xnat:xaScanData", "xnat:imageScanData", "xnat:XAScan", (), modality="XA"),
     DataType("xnat:srScanData", "xnat:imageScanData", "xnat:SRScan", (), modality="SR"),
     DataType("xnat:segScanData", "xnat:imageScanData", "xnat:SegScan", (), modality="SEG"),
+    *(
+        DataType(f"xnat:{m.lower()}ScanData", "xnat:imageScanData", f"xnat:{m}Scan", (), modality=m)
+        for m in ("SM", "GM", "ES", "OP", "OPT", "XC", "ECG", "MEG", "EEG", "IO", "HD")
+    ),
+    DataType("xnat:mrsScanData", "xnat:mrScanData", "xnat:MRSScan", (), doc="MR spectroscopy scan."),
     DataType("xnat:rtImageScanData", "xnat:imageScanData", "xnat:RTImageScan", (), modality="RTIMAGE"),
     DataType(
         "xnat:reconstructedImageData",

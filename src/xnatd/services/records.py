@@ -103,6 +103,7 @@ def parse_xml(body: bytes, expected_base: str) -> tuple[str, dict[str, Any]]:
         raise InvalidInput(
             f"XML document of type {xsi_type} cannot be stored here (expected {expected_base})"
         )
+    check_known_elements(root, xsi_type)
     values: dict[str, Any] = {}
     for fl in types.fields_of(xsi_type):
         raw = _xml_value(root, fl)
@@ -118,6 +119,39 @@ def parse_xml(body: bytes, expected_base: str) -> tuple[str, dict[str, Any]]:
     return types.get(xsi_type).xsi_type, values
 
 
+def _known_paths(xsi_type: str) -> tuple[set[str], set[str]]:
+    """Element paths a document of this type may hold: (value elements, subtrees of child objects)."""
+    elements: set[str] = set()
+    for fl in types.fields_of(xsi_type):
+        parts = fl.path.split("/")
+        upto = len(parts) - 1 if fl.attr else len(parts)
+        elements.update("/".join(parts[: i + 1]) for i in range(upto))
+    subtrees = {r.name for r in types.refs_of(xsi_type)}
+    return elements, subtrees
+
+
+def check_known_elements(root: Any, xsi_type: str) -> None:
+    """Refuse a document with elements the registry does not know, rather than silently drop them."""
+    elements, subtrees = _known_paths(xsi_type)
+    unknown: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        for child in node:
+            local = str(child.tag).rsplit("}", 1)[-1]
+            path = f"{prefix}{local}"
+            if path in subtrees:
+                continue
+            if path not in elements:
+                unknown.append(path)
+                continue
+            walk(child, path + "/")
+
+    walk(root, "")
+    if unknown:
+        names = ", ".join(sorted(set(unknown))[:10])
+        raise InvalidInput(f"The {xsi_type} document has elements xnatd does not store: {names}")
+
+
 def parse_xml_scans(body: bytes) -> list[tuple[str, str, dict[str, Any]]]:
     """The scans nested in a session document: (xsi:type, scan ID, field values) each."""
     root = SafeET.fromstring(body)
@@ -129,6 +163,7 @@ def parse_xml_scans(body: bytes) -> list[tuple[str, str, dict[str, Any]]]:
         scan_id = node.get("ID")
         if not scan_id:
             raise InvalidInput("A scan in the document has no ID attribute")
+        check_known_elements(node, xsi_type)
         values = {}
         for fl in types.fields_of(xsi_type):
             raw = _xml_value(node, fl)
