@@ -164,3 +164,36 @@ def test_large_project_pages(server: LiveServer, admin: httpx.Client) -> None:
             and "E119" in third
             and "E000" not in third.split("Sessions")[1]
         )
+
+
+def test_owner_settings(server: LiveServer, admin: httpx.Client) -> None:
+    pid = new_project(admin)
+    name = f"c{uuid.uuid4().hex[:6]}"
+    r = admin.post("/xapi/users", json={"username": name, "password": "pw", "enabled": True})
+    assert r.status_code in (200, 201)
+    with browser(server) as web:
+        token = csrf(web.get(f"/app/projects/{pid}").text)
+        for form in (
+            {"action": "accessibility", "value": "protected"},
+            {"action": "prearchive_code", "value": "4"},
+            {"action": "member_add", "username": name, "group": "Collaborators"},
+            {"action": "auto_convert", "cmd:dcm2niix": "on"},
+        ):
+            assert web.post(f"/app/projects/{pid}", data={"csrf": token, **form}).status_code == 303, form
+    assert admin.get(f"/data/projects/{pid}/accessibility").text.strip() == "protected"
+    assert admin.get(f"/data/projects/{pid}/prearchive_code").text.strip() == "4"
+    members = admin.get(f"/data/projects/{pid}/users", params={"format": "json"}).json()["ResultSet"][
+        "Result"
+    ]
+    assert {"login": name, "role": "collaborator"}.items() <= next(
+        m for m in members if m["login"] == name
+    ).items()
+    assert admin.get(f"/xapi/jobs/auto/{pid}").json()["commands"] == ["dcm2niix"]
+    with browser(server, name, "pw") as web:
+        html = web.get(f"/app/projects/{pid}").text
+        assert "Owner settings" not in html and "Add subject" not in html  # a collaborator reads only
+        r = web.post(
+            f"/app/projects/{pid}", data={"csrf": csrf(html), "action": "accessibility", "value": "public"}
+        )
+        assert r.status_code == 403
+    assert admin.get(f"/data/projects/{pid}/accessibility").text.strip() == "protected"
