@@ -236,3 +236,26 @@ def test_nothing_half_written_after_a_refused_extract(http: httpx.Client, server
     assert http.get(f"{exp}/resources/Z/files", params={"format": "json"}).status_code in (200, 404)
     assert list((server.data / "tmp").iterdir()) == []
     assert not list(Path(server.data / "archive").rglob("good.txt"))
+
+
+def test_listed_uris_of_odd_file_names_can_be_fetched(http: httpx.Client) -> None:
+    _, _, _, exp = make_session(http)
+    for name, quoted in (("hash#1.txt", "hash%231.txt"), ("q?.txt", "q%3F.txt"), ("50%.txt", "50%25.txt")):
+        assert (
+            http.put(
+                f"{exp}/resources/R/files/{quoted}", content=name.encode(), params={"inbody": "true"}
+            ).status_code
+            == 200
+        )
+    rows = http.get(f"{exp}/resources/R/files", params={"format": "json"}).json()["ResultSet"]["Result"]
+    assert {r["Name"] for r in rows} == {"hash#1.txt", "q?.txt", "50%.txt"}
+    for row in rows:
+        got = http.get(row["URI"])
+        assert got.status_code == 200 and got.content == row["Name"].encode()
+
+
+def test_missing_accession_id_says_so_plainly(http: httpx.Client) -> None:
+    r = http.get("/data/experiments/XNAT_E99999", params={"format": "json"})
+    assert r.status_code == 404 and r.text == "Experiment XNAT_E99999 not found"
+    label = http.get("/data/experiments/some_label", params={"format": "json"})
+    assert label.status_code == 404 and "accession number" in label.text

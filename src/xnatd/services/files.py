@@ -108,7 +108,7 @@ def list_files(ctx: Context, actor: Actor, addr: Address, query: ListQuery, all_
         base = {
             "Name": PurePosixPath(f["path"]).name,
             "Size": f["size"],
-            "URI": f"{owner.uri}/resources/{res['pk']}/files/{f['path']}",
+            "URI": f"{owner.uri}/resources/{res['pk']}/files/{url_path(f['path'])}",
             "collection": res["label"],
             "file_tags": f["tags"],
             "file_format": f["format"],
@@ -126,6 +126,12 @@ def list_files(ctx: Context, actor: Actor, addr: Address, query: ListQuery, all_
     table.total = None
     table.column_meta = [{"key": "URI", "serverRoot": ""}]
     return table
+
+
+def url_path(path: str) -> str:
+    """A file path as it may stand in a URL: only the characters that would cut it short (``#``,
+    ``?``) and ``%`` itself are escaped, so ordinary names read the same in listings as on disk."""
+    return path.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
 
 
 def _file_scope(

@@ -6,6 +6,7 @@ the caller may act on it, so the service bodies stay short.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
@@ -111,16 +112,19 @@ def _authorize_owner(
     t.project, t.role = load_project(conn, actor, project_id, action, hidden=f"{what} not found")
 
 
+_ACCESSION = re.compile(r"^\w+_[SE]\d{5,}$")
+
+
 def _find(conn: Connection, t: Target, kind: str, key: str) -> tuple[Row, str]:
     """A subject or experiment by label or ID in the URL's project, or by accession ID site-wide."""
     name = kind.capitalize()
     if t.project is None:
         row = q.by_id(conn, kind, key)
         if row is None:
-            raise NotFound(
-                f"{name} {key} not found: at /data/{kind}s/... you must specify the accession number and "
-                f"not the {kind} label"
+            hint = "" if _ACCESSION.match(key) else (
+                f": at /data/{kind}s/... you must specify the accession number and not the {kind} label"
             )
+            raise NotFound(f"{name} {key} not found{hint}")
         return row, row["label"]
     found = q.in_project(conn, kind, t.project_id, key)
     if found is None:
