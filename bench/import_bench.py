@@ -103,6 +103,7 @@ def bench_import_zip(ctx: Context) -> Section:
     t_unzip: list[float] = []
     rss = 0
     written = 0
+    ctx.scratch.mkdir(parents=True, exist_ok=True)
     for i in range(ZIP_REPEATS):
         out = ctx.scratch / f"unzip{i}"
         t0 = time.perf_counter()
