@@ -69,8 +69,13 @@ async def _prearchive_action(p: Page) -> Response:
 
 
 def _after_archive(ctx: Any, actor: Any, experiment_id: str) -> None:
-    """Snapshots right away (idempotent: the archive step may already have made them)."""
+    """What should follow every archive: snapshots, and the project's automatic conversions.
+
+    Both are idempotent (scans with snapshots are skipped; a scan with a queued job or an output is
+    not queued again), so this stays harmless once the archive service does it for every path.
+    """
     snapshots.make_for_session(ctx, experiment_id)
+    jobs.on_session_archived(ctx, experiment_id)
 
 
 @page
