@@ -15,8 +15,8 @@ install: $(STAMP)
 # installed only where missing (needs root).
 install-system:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v curl >/dev/null && \
-	  test -x /usr/bin/chromium || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl chromium >/dev/null; }
+	  test -x /usr/bin/chromium && command -v storescu >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl chromium dcmtk >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)

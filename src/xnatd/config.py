@@ -27,6 +27,20 @@ class Settings:
     dicom_port: int = field(default=8104, metadata={"doc": "DICOM C-STORE receiver port."})
     dicom_ae_title: str = field(default="XNAT", metadata={"doc": "AE title of the default DICOM receiver."})
     no_dicom: bool = field(default=False, metadata={"doc": "Do not start the DICOM receiver."})
+    dicom_receivers: str = field(
+        default="",
+        metadata={
+            "doc": "More DICOM receivers, a JSON list in the `/xapi/dicomscp` shape, e.g. "
+            '`[{"aeTitle": "CT1", "port": 8105, "project": "P1"}]` (see docs/dicom-receiver.md).'
+        },
+    )
+    dicom_processes: int = field(
+        default=0,
+        metadata={"doc": "DICOM receiver processes serving associations; 0 means one per core (at most 4)."},
+    )
+    dicom_timeout: int = field(
+        default=60, metadata={"doc": "Seconds a DICOM association may stay silent before it is aborted."}
+    )
     database_url: str = field(
         default="", metadata={"doc": "SQLAlchemy URL; empty means SQLite at DATA/xnatd.db (WAL mode)."}
     )

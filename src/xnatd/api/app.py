@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
-from xnatd.api import archive, jobs, site, users
+from xnatd.api import archive, dicomscp, jobs, site, users
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
 from xnatd.jobs import dispatcher
@@ -69,6 +69,10 @@ def routes() -> list[Route]:
         Route("/xapi/access/projects", users.access_projects, methods=["GET"]),
         Route("/xapi/schemas", site.schemas, methods=["GET"]),
         Route("/xapi/schemas/{name}", site.schema, methods=["GET"]),
+        Route("/xapi/dicomscp", dicomscp.receivers, methods=["GET", "POST"]),
+        Route("/xapi/dicomscp/{id}", dicomscp.receiver, methods=["GET", "PUT", "DELETE"]),
+        Route("/xapi/dicomscp/{id}/enabled", dicomscp.enabled, methods=["GET"]),
+        Route("/xapi/dicomscp/{id}/enabled/{flag}", dicomscp.enabled, methods=["PUT"]),
         Route("/xapi/jobs", jobs.jobs, methods=["GET", "POST"]),
         Route("/xapi/jobs/commands", jobs.commands, methods=["GET", "POST"]),
         Route("/xapi/jobs/commands/{name}", jobs.command, methods=["GET", "PUT", "DELETE"]),

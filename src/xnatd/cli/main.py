@@ -34,7 +34,7 @@ def main() -> None:
 @click.option("--job-workers", type=int, help="Jobs run at once, 0 = none [XNATD_JOB_WORKERS, 2]")
 @click.option("--executor", "job_executor", help="Jobs run on: local | dask://HOST:PORT [XNATD_JOB_EXECUTOR]")
 def serve(**options: Any) -> None:
-    """Run the HTTP server (and, later, the DICOM receiver)."""
+    """Run the HTTP server and the DICOM receiver (unless --no-dicom)."""
     import uvicorn
 
     settings = _settings(**options)
@@ -42,6 +42,13 @@ def serve(**options: Any) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     config.export(settings)
+    from xnatd.cli.dicom import receiver_process
+
+    with receiver_process(settings):
+        _run_http(uvicorn, settings)
+
+
+def _run_http(uvicorn: Any, settings: config.Settings) -> None:
     uvicorn.run(
         "xnatd.api.asgi:app",
         host=settings.host,
@@ -69,6 +76,7 @@ def settings(markdown: bool) -> None:
 
 
 def _register() -> None:
+    from xnatd.cli.dicom import dicom_command
     from xnatd.cli.importer import import_command
     from xnatd.cli.jobs import job, worker
     from xnatd.cli.users import user
@@ -77,6 +85,7 @@ def _register() -> None:
     main.add_command(import_command)
     main.add_command(job)
     main.add_command(worker)
+    main.add_command(dicom_command)
 
 
 _register()

@@ -10,6 +10,7 @@ visible in the prearchive before that commit, and a failure removes what the bat
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,10 +108,13 @@ class IngestBatch:
 
     # --- adding files ----------------------------------------------------------------------------
 
-    def add(self, staged: Staged, entry: str | None) -> None:
-        """Take one staged file: file it, or report it as skipped or duplicate (and drop it)."""
+    def add(self, staged: Staged, entry: str | None, keys: FileKeys | None = None) -> None:
+        """Take one staged file: file it, or report it as skipped or duplicate (and drop it).
+
+        ``keys``: its header keys when the caller read them already (the DICOM receiver does).
+        """
         try:
-            keys = header.read_keys(staged.path)
+            keys = keys or header.read_keys(staged.path)
         except NotDicom as exc:
             discard(staged)
             self.report.skipped.append(entry or staged.path.name)
@@ -149,9 +153,10 @@ class IngestBatch:
         if not folder.exists():
             self._fresh.add(folder)
         first = naming.choose(entry, keys, self.opts.rename)
-        candidates = [first, naming.template_name(keys)]
-        candidates += [f"{Path(candidates[1]).stem}-{n}.dcm" for n in range(2, 50)]
-        for name in dict.fromkeys(candidates):
+        template = naming.template_name(keys)
+        stem = template.removesuffix(".dcm")
+        fallbacks = (f"{stem}-{n}.dcm" for n in range(2, 50))  # made only when names are taken
+        for name in itertools.chain(dict.fromkeys((first, template)), fallbacks):
             try:
                 place(staged, folder / name, overwrite=False, sync=False)
                 return folder / name

@@ -1,0 +1,65 @@
+"""``/xapi/dicomscp``: the DICOM receivers, as XNAT's admin API has them (site administrators only).
+
+``GET`` lists (settings-defined receivers too, with ``"source": "settings"``), ``POST`` creates,
+``GET|PUT|DELETE /{id}`` reads, changes (only the fields given) or removes one, ``GET /{id}/enabled`` and
+``PUT /{id}/enabled/{true|false}`` switch it. The receiver processes pick changes up within seconds.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from xnatd.api.auth import require_actor
+from xnatd.api.users import json_body
+from xnatd.errors import InvalidInput
+from xnatd.services import dicom_receivers as service
+from xnatd.services.context import Context
+from xnatd.services.threads import run_in_threadpool
+
+
+def _ctx(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def _id(request: Request) -> int:
+    raw = request.path_params["id"]
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"Not a receiver ID: {raw}") from None
+
+
+async def receivers(request: Request) -> Response:
+    actor = await require_actor(request)
+    if request.method == "POST":
+        doc = await run_in_threadpool(service.create, _ctx(request), actor, await json_body(request))
+        return JSONResponse(doc, status_code=201)
+    return JSONResponse(await run_in_threadpool(service.documents, _ctx(request), actor))
+
+
+async def receiver(request: Request) -> Response:
+    actor = await require_actor(request)
+    rid = _id(request)
+    if request.method == "DELETE":
+        await run_in_threadpool(service.delete, _ctx(request), actor, rid)
+        return Response(status_code=200)
+    if request.method == "PUT":
+        doc = await run_in_threadpool(service.update, _ctx(request), actor, rid, await json_body(request))
+    else:
+        doc = await run_in_threadpool(service.document, _ctx(request), actor, rid)
+    return JSONResponse(doc)
+
+
+async def enabled(request: Request) -> Response:
+    actor = await require_actor(request)
+    rid = _id(request)
+    flag = request.path_params.get("flag")
+    if flag is None:
+        doc = await run_in_threadpool(service.document, _ctx(request), actor, rid)
+    else:
+        if flag.lower() not in ("true", "false"):
+            raise InvalidInput(f"enabled must be true or false, not {flag}")
+        doc = await run_in_threadpool(service.set_enabled, _ctx(request), actor, rid, flag.lower() == "true")
+    return JSONResponse(doc["enabled"])

@@ -1,0 +1,270 @@
+"""DICOM receivers: which AE title and port take C-STOREs, where their files go, who may send.
+
+A receiver is XNAT's ``DicomSCPInstance``: an AE title on a port, enabled or not, routing to a fixed
+project or by expressions on header values (else XNAT's default header rules), optionally archiving
+directly, optionally accepting only calling AE titles on a whitelist. The default receiver comes from
+the ``dicom_ae_title``/``dicom_port`` settings, more from the ``dicom_receivers`` setting (a JSON list in
+the API's shape); site administrators add, edit and remove others at ``/xapi/dicomscp`` (stored in the
+database). A stored receiver with the AE title and port of a settings one replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from xnatd.config import Settings
+from xnatd.db import dicom_receivers as rq
+from xnatd.errors import Conflict, Forbidden, InvalidInput, NotFound
+from xnatd.services.context import Actor, Context
+
+_AE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # 16 characters of the default repertoire, no backslash
+_TAG = re.compile(r"^\(?([0-9A-Fa-f]{4}),?([0-9A-Fa-f]{4})\)?$")
+_GROUP = re.compile(r"^(.*):(\d+)$", re.DOTALL)
+
+# API field (XNAT's name) -> attribute; booleans and texts XNAT has that we accept and ignore are below.
+FIELDS = {
+    "aeTitle": "ae_title",
+    "port": "port",
+    "enabled": "enabled",
+    "project": "project",
+    "directArchive": "direct_archive",
+    "whitelistEnabled": "whitelist_enabled",
+    "whitelist": "whitelist",
+    "routingExpressionsEnabled": "routing_enabled",
+    "projectRoutingExpression": "project_routing",
+    "subjectRoutingExpression": "subject_routing",
+    "sessionRoutingExpression": "session_routing",
+}
+IGNORED = {"id", "identifier", "fileNamer", "customProcessing", "anonymizationEnabled", "source", "readOnly"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One routing expression line: ``(gggg,eeee):regex[:group]``; the first matching line wins."""
+
+    tag: int
+    pattern: re.Pattern[str]
+    group: int
+
+
+@dataclass(frozen=True)
+class Receiver:
+    ae_title: str
+    port: int
+    id: int | None = None  # None: defined in settings
+    enabled: bool = True
+    project: str = ""
+    direct_archive: bool = False
+    whitelist_enabled: bool = False
+    whitelist: tuple[str, ...] = ()
+    routing_enabled: bool = False
+    project_routing: str = ""
+    subject_routing: str = ""
+    session_routing: str = ""
+    rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def allows(self, calling_ae: str, peer_host: str) -> bool:
+        """The whitelist check: entries are ``AE`` or ``AE@host``; ``*`` matches any AE title."""
+        if not self.whitelist_enabled:
+            return True
+        for entry in self.whitelist:
+            ae, _, host = entry.strip().partition("@")
+            if ae.strip() in ("*", calling_ae.strip()) and (not host or host.strip() == peer_host):
+                return True
+        return False
+
+    def document(self) -> dict[str, Any]:
+        """The receiver as ``/xapi/dicomscp`` shows it (XNAT's field names, plus ``project``)."""
+        doc: dict[str, Any] = {"id": self.id}
+        for api, attr in FIELDS.items():
+            value = getattr(self, attr)
+            doc[api] = list(value) if isinstance(value, tuple) else value
+        doc.update(identifier="dicomObjectIdentifier", customProcessing=False, anonymizationEnabled=False)
+        doc["source"] = "settings" if self.id is None else "api"
+        return doc
+
+
+def parse_rules(text: str, what: str) -> tuple[Rule, ...]:
+    rules = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        tag_text, sep, rest = line.partition(":")
+        tag = _TAG.match(tag_text.strip())
+        if not sep or tag is None:
+            raise InvalidInput(f"{what} routing expression {line!r}: expected (gggg,eeee):regex[:group]")
+        group = _GROUP.match(rest)
+        pattern_text, number = (group.group(1), int(group.group(2))) if group else (rest, -1)
+        try:
+            pattern = re.compile(pattern_text)
+        except re.error as exc:
+            raise InvalidInput(f"{what} routing expression {line!r}: {exc}") from None
+        if number < 0:
+            number = 1 if pattern.groups else 0
+        if number > pattern.groups:
+            raise InvalidInput(f"{what} routing expression {line!r}: no group {number}")
+        rules.append(Rule(int(tag.group(1) + tag.group(2), 16), pattern, number))
+    return tuple(rules)
+
+
+def _compiled(r: Receiver) -> Receiver:
+    rules = {
+        kind: parse_rules(getattr(r, f"{kind}_routing"), kind)
+        for kind in ("project", "subject", "session")
+        if r.routing_enabled
+    }
+    return replace(r, rules=rules)
+
+
+def from_values(values: Mapping[str, Any], rid: int | None = None) -> Receiver:
+    """A checked receiver from attribute values (a row, or parsed API fields)."""
+    ae = str(values.get("ae_title", "")).strip()
+    if not _AE.match(ae):
+        raise InvalidInput(f"Invalid AE title {ae!r}: 1 to 16 printable characters, no backslash")
+    try:
+        port = int(values.get("port", 0))
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Invalid port {values.get('port')!r}") from None
+    if not 1 <= port <= 65535:
+        raise InvalidInput(f"Invalid port {port}: 1 to 65535")
+    whitelist = values.get("whitelist") or ()
+    if isinstance(whitelist, str):
+        whitelist = [w for w in re.split(r"[\s,]+", whitelist) if w]
+    receiver = Receiver(
+        ae_title=ae,
+        port=port,
+        id=rid,
+        enabled=bool(values.get("enabled", True)),
+        direct_archive=bool(values.get("direct_archive", False)),
+        whitelist_enabled=bool(values.get("whitelist_enabled", False)),
+        whitelist=tuple(str(w).strip() for w in whitelist),
+        routing_enabled=bool(values.get("routing_enabled", False)),
+        project=str(values.get("project") or ""),
+        project_routing=str(values.get("project_routing") or ""),
+        subject_routing=str(values.get("subject_routing") or ""),
+        session_routing=str(values.get("session_routing") or ""),
+    )
+    return _compiled(receiver)
+
+
+def from_settings(settings: Settings) -> list[Receiver]:
+    """The default receiver and those of the ``dicom_receivers`` setting."""
+    found = [from_values({"ae_title": settings.dicom_ae_title, "port": settings.dicom_port})]
+    if settings.dicom_receivers.strip():
+        try:
+            docs = json.loads(settings.dicom_receivers)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"dicom_receivers setting: not JSON ({exc.msg})") from None
+        if not isinstance(docs, list):
+            raise InvalidInput("dicom_receivers setting: expected a JSON list of receivers")
+        found += [from_values(_api_values(doc)) for doc in docs]
+    return found
+
+
+def _api_values(doc: Any) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise InvalidInput("A receiver is a JSON object")
+    unknown = set(doc) - set(FIELDS) - IGNORED
+    if unknown:
+        raise InvalidInput(f"Unknown receiver field(s): {', '.join(sorted(unknown))}")
+    return {FIELDS[k]: v for k, v in doc.items() if k in FIELDS}
+
+
+def _row_values(r: Receiver) -> dict[str, Any]:
+    values = {k: v for k, v in asdict(r).items() if k not in ("id", "rules")}
+    values["whitelist"] = list(r.whitelist)
+    return values
+
+
+# --- the effective list ------------------------------------------------------------------------------
+
+
+def effective(ctx: Context) -> list[Receiver]:
+    """Every receiver, stored ones replacing settings ones with the same AE title and port."""
+    with ctx.db.read() as conn:
+        stored = [from_values(dict(row), int(row["id"])) for row in rq.all_rows(conn)]
+    keys = {(r.ae_title, r.port) for r in stored}
+    return [r for r in from_settings(ctx.settings) if (r.ae_title, r.port) not in keys] + stored
+
+
+def listening(ctx: Context) -> set[int]:
+    """The ports the receiver processes must listen on."""
+    return {r.port for r in effective(ctx) if r.enabled}
+
+
+def version(ctx: Context) -> tuple[int, str]:
+    with ctx.db.read() as conn:
+        return rq.version(conn)
+
+
+def find(receivers: Sequence[Receiver], port: int, called_ae: str) -> Receiver | None:
+    """The enabled receiver an association asks for (its port and called AE title)."""
+    for r in receivers:
+        if r.enabled and r.port == port and r.ae_title == called_ae.strip():
+            return r
+    return None
+
+
+# --- /xapi/dicomscp ----------------------------------------------------------------------------------
+
+
+def _admin(actor: Actor) -> None:
+    if not actor.is_admin:
+        raise Forbidden("Only site administrators may see or change DICOM receivers.")
+
+
+def documents(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+    _admin(actor)
+    return [r.document() for r in effective(ctx)]
+
+
+def document(ctx: Context, actor: Actor, rid: int) -> dict[str, Any]:
+    _admin(actor)
+    with ctx.db.read() as conn:
+        row = rq.row(conn, rid)
+    if row is None:
+        raise NotFound(f"No DICOM receiver with ID {rid}")
+    return from_values(dict(row), rid).document()
+
+
+def create(ctx: Context, actor: Actor, doc: Any) -> dict[str, Any]:
+    _admin(actor)
+    receiver = from_values(_api_values(doc))
+    with ctx.db.write() as conn:
+        if any(r["ae_title"] == receiver.ae_title and r["port"] == receiver.port for r in rq.all_rows(conn)):
+            raise Conflict(f"A receiver {receiver.ae_title}:{receiver.port} exists already")
+        rid = rq.insert_row(conn, _row_values(receiver))
+    return replace(receiver, id=rid).document()
+
+
+def update(ctx: Context, actor: Actor, rid: int, doc: Any) -> dict[str, Any]:
+    """Change the fields given; the others keep their values."""
+    _admin(actor)
+    with ctx.db.write() as conn:
+        row = rq.row(conn, rid)
+        if row is None:
+            raise NotFound(f"No DICOM receiver with ID {rid}")
+        receiver = from_values({**dict(row), **_api_values(doc)}, rid)
+        clash = [
+            r for r in rq.all_rows(conn) if (r["ae_title"], r["port"]) == (receiver.ae_title, receiver.port)
+        ]
+        if any(r["id"] != rid for r in clash):
+            raise Conflict(f"A receiver {receiver.ae_title}:{receiver.port} exists already")
+        rq.update_row(conn, rid, _row_values(receiver))
+    return receiver.document()
+
+
+def set_enabled(ctx: Context, actor: Actor, rid: int, enabled: bool) -> dict[str, Any]:
+    return update(ctx, actor, rid, {"enabled": enabled})
+
+
+def delete(ctx: Context, actor: Actor, rid: int) -> None:
+    _admin(actor)
+    with ctx.db.write() as conn:
+        if not rq.delete_row(conn, rid):
+            raise NotFound(f"No DICOM receiver with ID {rid}")

@@ -1,0 +1,308 @@
+"""Objects received over DICOM associations, handed to the one ingest path in batches.
+
+The network side (``xnatd.dimse``) must answer each C-STORE quickly, so it only streams the object
+into a ``Sink`` (a new file in ``DATA/tmp``, the encoded dataset exactly as received behind its file
+meta information), checks that its header can be read (``check``) and queues it (``received``).
+A filing thread per receiver process then takes the queue every ``FLUSH_SECONDS`` and, per
+association, runs the files through ``IngestBatch`` (header → prearchive session → one transaction),
+exactly as a REST import does. The MD5 is computed there too, off the network thread (hashlib
+releases the GIL). Sessions stay RECEIVING until the idle builder (``services/rebuilder.py``) builds
+them; a direct-archive receiver archives them when its association ends.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+
+from xnatd.config import Settings
+from xnatd.db import archive as q
+from xnatd.db.engine import Database
+from xnatd.dicom import header
+from xnatd.dicom.header import FileKeys
+from xnatd.dicom.identify import Overrides
+from xnatd.errors import StorageFull, XnatdError
+from xnatd.services import archiver, ingest
+from xnatd.services import prearchive as pre
+from xnatd.services.context import SYSTEM, Context
+from xnatd.services.dicom_receivers import Receiver, Rule
+from xnatd.services.import_options import ArchiveOptions, ImportOptions
+from xnatd.storage.files import Staged, md5_of
+
+log = logging.getLogger("xnatd.dicom")
+FLUSH_SECONDS = 0.5  # a RECEIVING session's lastmod moves at least this often while files arrive
+TRIES = 3
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def worker_context(settings: Settings) -> Context:
+    """The context of a receiver process forked after the supervisor migrated the database."""
+    return Context(settings=settings, db=Database(settings.database))
+
+
+class Sink:
+    """One received object on its way to disk: plain ``os.write`` of each PDV fragment as it arrives,
+    so memory stays flat whatever the object's size and nothing is copied or decoded."""
+
+    __slots__ = ("fd", "path", "size")
+
+    def __init__(self, tmp_dir: Path) -> None:
+        self.path = tmp_dir / f".dicom-{secrets.token_hex(12)}.dcm"
+        self.size = 0
+        try:
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            raise _translated(err) from err
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view) :]
+        except OSError as err:
+            raise _translated(err) from err
+        self.size += len(data)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def abort(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _translated(err: OSError) -> Exception:
+    if err.errno in _FULL:
+        return StorageFull("No space left on the archive filesystem for this object.")
+    return err
+
+
+@dataclass
+class _Item:
+    path: Path
+    size: int
+    keys: FileKeys
+
+
+@dataclass
+class _Association:
+    receiver: Receiver
+    calling_ae: str
+    items: list[_Item] = field(default_factory=list)
+    ended: bool = False
+    refs: dict[tuple[str | None, str, str], ingest.SessionRef] = field(default_factory=dict)
+
+
+class Intake:
+    """The filing side of one receiver process: associations open, queue files, end."""
+
+    def __init__(self, ctx: Context, flush_seconds: float = FLUSH_SECONDS) -> None:
+        self.ctx = ctx
+        self.tmp_dir = ctx.settings.tmp_dir
+        self.flush_seconds = flush_seconds
+        self._ids = itertools.count(1)
+        self._assocs: dict[int, _Association] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="dicom-intake", daemon=True)
+        self._thread.start()
+
+    # --- called by the network threads ---------------------------------------------------------
+
+    def open(self, receiver: Receiver, calling_ae: str) -> int:
+        aid = next(self._ids)
+        with self._lock:
+            self._assocs[aid] = _Association(receiver, calling_ae)
+        return aid
+
+    def sink(self) -> Sink:
+        return Sink(self.tmp_dir)
+
+    @staticmethod
+    def check(sink: Sink, prefix: bytes) -> FileKeys:
+        """The keys of a received object, or NotDicom (the caller answers 0xC210 and drops it)."""
+        return header.read_keys(sink.path, prefix)
+
+    def received(self, aid: int, sink: Sink, keys: FileKeys) -> None:
+        with self._lock:
+            self._assocs[aid].items.append(_Item(sink.path, sink.size, keys))
+
+    def end(self, aid: int) -> None:
+        with self._lock:
+            self._assocs[aid].ended = True
+        self._wake.set()
+
+    def close(self, timeout: float = 30.0) -> None:
+        """File what is queued, then stop the thread."""
+        self._stop = True
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(len(a.items) for a in self._assocs.values())
+
+    # --- the filing thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        due = time.monotonic()
+        while True:
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+            due = time.monotonic() + self.flush_seconds
+            stopping = self._stop
+            with self._lock:
+                work = [(aid, a, a.items, a.ended) for aid, a in self._assocs.items() if a.items or a.ended]
+                for _aid, a, _items, _ended in work:
+                    a.items = []
+            for aid, assoc, items, ended in work:
+                try:
+                    self._file(assoc, items)
+                    if ended:
+                        self._finish(assoc)
+                except Exception:  # a bad batch must not stop the filing of every other association
+                    log.exception(
+                        "DICOM receiver: filing %d objects from %s failed", len(items), assoc.calling_ae
+                    )
+                if ended:
+                    with self._lock:
+                        self._assocs.pop(aid, None)
+            if stopping and not self.pending():
+                return
+
+    def _file(self, assoc: _Association, items: list[_Item]) -> None:
+        if not items:
+            return
+        groups: dict[Overrides, list[_Item]] = defaultdict(list)
+        projects: dict[str, str | None] = {}
+        for item in items:
+            groups[self._route(assoc.receiver, item.keys, item.path, projects)].append(item)
+        for labels, group in groups.items():
+            self._file_group(assoc, labels, group)
+
+    def _file_group(self, assoc: _Association, labels: Overrides, items: list[_Item]) -> None:
+        """One batch, retried with a fresh batch when a session was archived under it meanwhile;
+        each file keeps a second name until its batch is committed, so a failed batch loses nothing."""
+        staged = [Staged(i.path, i.size, md5_of(i.path)) for i in items]
+        keeps = [_keep(s.path) for s in staged]
+        opts = ImportOptions(labels=labels, source=f"DICOM {assoc.calling_ae}")
+        t0 = time.perf_counter()
+        for attempt in range(1, TRIES + 1):
+            batch = ingest.IngestBatch(self.ctx, SYSTEM, opts)
+            try:
+                for s, item in zip(staged, items, strict=True):
+                    batch.add(s, None, item.keys)
+                refs = batch.finish()
+                break
+            except Exception as exc:  # the database or the disk: the kept names allow another try
+                batch.abort()
+                if attempt == TRIES:
+                    log.error(
+                        "DICOM receiver: %d objects kept in %s (*.keep): %s", len(items), self.tmp_dir, exc
+                    )
+                    return
+                log.warning("DICOM receiver: batch from %s failed (%s); retrying", assoc.calling_ae, exc)
+                time.sleep(0.2 * attempt)
+                for s, keep in zip(staged, keeps, strict=True):
+                    if not s.path.exists():
+                        os.link(keep, s.path)
+        for keep in keeps:
+            keep.unlink(missing_ok=True)
+        for ref in refs:
+            assoc.refs[(ref.project, ref.timestamp, ref.folder)] = ref
+        log.info(
+            "DICOM %s -> %s: %s in %.2f s",
+            assoc.calling_ae,
+            assoc.receiver.ae_title,
+            batch.report.summary(),
+            time.perf_counter() - t0,
+        )
+
+    def _finish(self, assoc: _Association) -> None:
+        """A direct-archive receiver archives what the association sent, merging into what is there."""
+        if not assoc.receiver.direct_archive:
+            return
+        for ref in assoc.refs.values():
+            if ref.project is None:
+                continue  # Unassigned sessions wait in the prearchive for someone to assign them
+            try:
+                done = archiver.archive(
+                    self.ctx,
+                    SYSTEM,
+                    pre.Key(ref.project, ref.timestamp, ref.folder),
+                    ArchiveOptions(overwrite="append"),
+                )
+                log.info("DICOM %s: archived %s", assoc.calling_ae, done.uri)
+            except XnatdError as exc:
+                log.warning("DICOM %s: direct archive of %s failed: %s", assoc.calling_ae, ref.uri, exc)
+
+    # --- routing -------------------------------------------------------------------------------
+
+    def _route(
+        self, receiver: Receiver, keys: FileKeys, path: Path, projects: dict[str, str | None]
+    ) -> Overrides:
+        """Labels the receiver imposes: its fixed project, or what its expressions find in the header.
+
+        A project that does not exist is dropped here, so the header rules (then Unassigned) decide.
+        """
+        project = receiver.project or None
+        subject = session = None
+        if receiver.rules:
+            values = _Values(keys, path)
+            project = project or _first(receiver.rules.get("project", ()), values)
+            subject = _first(receiver.rules.get("subject", ()), values)
+            session = _first(receiver.rules.get("session", ()), values)
+        if project:
+            if project not in projects:
+                with self.ctx.db.read() as conn:
+                    row = q.project(conn, project)
+                projects[project] = str(row["id"]) if row is not None else None
+            project = projects[project]
+        return Overrides(project=project, subject=subject, session=session)
+
+
+def _keep(path: Path) -> Path:
+    """A second name for a staged file: placing it renames the first, a failed batch deletes that."""
+    keep = path.with_name(path.name + ".keep")
+    os.link(path, keep)
+    return keep
+
+
+class _Values:
+    """Header values for routing expressions: the ingest keys where they hold the tag, else pydicom
+    reads the header (once per file, and only for receivers whose expressions need other tags)."""
+
+    def __init__(self, keys: FileKeys, path: Path) -> None:
+        self.keys = keys
+        self.path = path
+        self._ds: Dataset | None = None
+
+    def get(self, tag: int) -> str:
+        attr = header.WANTED.get(tag)
+        if attr is not None:
+            return str(getattr(self.keys, attr))
+        if self._ds is None:
+            self._ds = header.read_dataset(self.path)
+        elem = self._ds.get(tag)
+        return header.text_of(elem.value) if elem is not None and elem.value is not None else ""
+
+
+def _first(rules: tuple[Rule, ...], values: _Values) -> str | None:
+    for rule in rules:
+        match = rule.pattern.search(values.get(rule.tag))
+        if match is not None and match.group(rule.group):
+            return match.group(rule.group).strip() or None
+    return None

@@ -1,0 +1,308 @@
+"""The DICOM receiver end to end: `xnatd serve` with its receiver processes, real senders.
+
+dcmtk's `storescu`/`echoscu` (Debian package dcmtk) and pynetdicom's `storescu` send studies from
+shared/testdata; pynetdicom as an in-process SCU sends raw file bytes (and a malformed object). Every
+receiver of the tests shares one port, told apart by the called AE title (settings-defined receivers).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pydicom
+import pytest
+from pynetdicom import AE, _config
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
+from tests.support.live_server import LiveServer, free_port, live_server, python
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk missing")]
+CT = dicom_files(TESTDATA / "dcm_qa_ct_philips")
+TS = dicom_files(TESTDATA / "dcm_qa_ts")
+SIEMENS = dicom_files(TESTDATA / "dcm_qa_nih" / "20180918Si")
+RECEIVERS = [
+    {"aeTitle": "AUTO4", "project": "RCVAUTO"},
+    {"aeTitle": "NOPROJ", "project": "DOES_NOT_EXIST"},
+    {"aeTitle": "DIRECT", "project": "RCVDIRECT", "directArchive": True},
+    {"aeTitle": "GUARDED", "project": "RCVGUARD", "whitelistEnabled": True, "whitelist": ["GOODAE"]},
+    {"aeTitle": "PLAIN", "project": "RCVPLAIN"},
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    port = free_port()
+    receivers = json.dumps([{**r, "port": port} for r in RECEIVERS])
+    env = {
+        "XNATD_PREARCHIVE_IDLE_BUILD": "2",
+        "XNATD_DICOM_RECEIVERS": receivers,
+        "XNATD_DICOM_PROCESSES": "2",
+    }
+    with live_server(tmp_path_factory.mktemp("dicom") / "data", "--dicom-port", str(port), env=env) as srv:
+        srv.dicom_port = port  # type: ignore[attr-defined]
+        with srv.client() as http:
+            for p in ("RCVAUTO", "RCVDIRECT", "RCVGUARD", "RCVPLAIN", "ZIPREF"):
+                assert http.put(f"/data/projects/{p}").status_code == 200
+            assert http.put("/data/projects/RCVAUTO/prearchive_code/4").status_code == 200
+        yield srv
+
+
+@pytest.fixture
+def http(server: LiveServer) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def dport(server: LiveServer) -> int:
+    return int(server.dicom_port)  # type: ignore[attr-defined]
+
+
+def storescu(server: LiveServer, called: str, files: list[Path], calling: str = "STORESCU") -> None:
+    args = ["storescu", "-aet", calling, "-aec", called, "127.0.0.1", str(dport(server)), *map(str, files)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=300, env={"TCP_NODELAY": "1"})
+    assert out.returncode == 0, out.stderr
+
+
+def rows(r: httpx.Response) -> list[dict[str, str]]:
+    assert r.status_code == 200, r.text
+    return list(r.json()["ResultSet"]["Result"])
+
+
+def wait_for(probe: object, timeout: float = 30.0) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()  # type: ignore[operator]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
+def prearchive(http: httpx.Client, project: str) -> list[dict[str, str]]:
+    return rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"}))
+
+
+def experiments(http: httpx.Client, project: str) -> list[dict[str, str]]:
+    return rows(http.get(f"/data/projects/{project}/experiments", params={"format": "json"}))
+
+
+def archived_summary(http: httpx.Client, project: str, label: str) -> dict[str, object]:
+    """What must be the same whichever way a study came in: type, fields, scans and their files."""
+    exp = f"/data/projects/{project}/experiments/{label}"
+    item = http.get(exp, params={"format": "json"}).json()["items"][0]
+    fields = {
+        k: v
+        for k, v in item["data_fields"].items()
+        if k not in ("ID", "id", "project", "label", "subject_ID")
+    }
+    scans = {}
+    for s in rows(http.get(f"{exp}/scans", params={"format": "json"})):
+        files = rows(http.get(f"{exp}/scans/{s['ID']}/files", params={"format": "json"}))
+        scans[s["ID"]] = (s["xsiType"], s["type"], s["series_description"], len(files))
+    return {"xsiType": item["meta"]["xsi:type"], "fields": fields, "scans": scans}
+
+
+def test_echo_with_dcmtk_and_pynetdicom(server: LiveServer) -> None:
+    out = subprocess.run(["echoscu", "-aec", "PLAIN", "127.0.0.1", str(dport(server))], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    ae = AE("PYECHO")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", dport(server), ae_title="XNAT")
+    assert assoc.is_established
+    assert assoc.send_c_echo().Status == 0x0000
+    assoc.release()
+
+
+def test_dcmtk_storescu_auto_archives_like_a_zip_import(server: LiveServer, http: httpx.Client) -> None:
+    storescu(server, "AUTO4", CT)
+    assert wait_for(lambda: prearchive(http, "RCVAUTO") or experiments(http, "RCVAUTO"))  # filed at once
+    assert wait_for(lambda: experiments(http, "RCVAUTO")), "built after the idle interval, auto-archived"
+    zip_body = _zip(CT)
+    r = http.post(
+        "/data/services/import",
+        params={"dest": "/archive/projects/ZIPREF"},
+        content=zip_body,
+        headers={"Content-Type": "application/zip"},
+    )
+    assert r.status_code == 200, r.text
+    received = archived_summary(http, "RCVAUTO", "PLASTIC")
+    imported = archived_summary(http, "ZIPREF", "PLASTIC")
+    assert received == imported
+    assert received["xsiType"] == "xnat:ctSessionData" and len(received["scans"]) == 2  # type: ignore[arg-type]
+    assert prearchive(http, "RCVAUTO") == []
+
+
+def _zip(files: list[Path]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for f in files:
+            zf.write(f, f"{f.parent.name}/{f.name}")
+    return buf.getvalue()
+
+
+def _send_raw(server: LiveServer, called: str, paths: list[Path], calling: str = "PYSCU") -> list[int]:
+    """pynetdicom as the SCU, sending each file's encoded dataset as it is on disk."""
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    ae = AE(calling)
+    for p in paths:
+        meta = pydicom.dcmread(p, stop_before_pixels=True, force=True).file_meta
+        ae.add_requested_context(meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", dport(server), ae_title=called, max_pdu=16382)
+    assert assoc.is_established
+    try:
+        return [int(assoc.send_c_store(p).Status) for p in paths]
+    finally:
+        assoc.release()
+
+
+def _dataset_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    assert data[128:132] == b"DICM"
+    group_length = int.from_bytes(data[140:144], "little")
+    return data[144 + group_length :]
+
+
+def test_objects_are_stored_as_sent_in_every_transfer_syntax(server: LiveServer, http: httpx.Client) -> None:
+    statuses = _send_raw(server, "PLAIN", TS)
+    assert statuses == [0] * len(TS)
+    stored = wait_for(lambda: prearchive(http, "RCVPLAIN"))
+    assert stored
+    folder = server.data / "prearchive" / "RCVPLAIN"
+    by_sop = {}
+    for f in folder.rglob("*.dcm"):
+        by_sop[str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID)] = f
+    for src in TS:
+        ds = pydicom.dcmread(src, stop_before_pixels=True)
+        dest = by_sop[str(ds.SOPInstanceUID)]
+        assert _dataset_bytes(dest) == _dataset_bytes(src), src.name  # never decoded, never re-encoded
+        meta = pydicom.dcmread(dest, stop_before_pixels=True).file_meta
+        assert meta.TransferSyntaxUID == ds.file_meta.TransferSyntaxUID
+        assert meta.SourceApplicationEntityTitle.strip() == "PYSCU"
+
+
+def test_malformed_object_mid_series_fails_alone(
+    server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    series = copy_study(SIEMENS, tmp_path / "ok", "MALFORMED")
+    bad = tmp_path / "bad.dcm"
+    good = series[0].read_bytes()
+    head = 144 + int.from_bytes(good[140:144], "little")
+    bad.write_bytes(good[:head] + b"\x08\x00\x18\x00UI\xff\xff" + b"garbage" * 20)  # a value past the end
+    statuses = _send_raw(server, "NOPROJ", [*series[:4], bad, *series[4:]])
+    assert statuses[4] & 0xF000 == 0xC000 and statuses[4] == 0xC210
+    assert statuses[:4] + statuses[5:] == [0] * len(series)
+    log = server.log.read_text()
+    assert "refused with 0xC210" in log
+
+    def unassigned() -> list[dict[str, str]]:
+        return [r for r in prearchive(http, "Unassigned") if r["name"] == "MALFORMED"]
+
+    found = wait_for(unassigned)
+    assert found, "a study for a project that does not exist lands in Unassigned"
+    scans = rows(http.get(f"/data{found[0]['url']}/scans", params={"format": "json"}))
+    assert sum(int(s["file_count"]) for s in scans) == len(series)
+
+
+def test_four_senders_at_once_and_pynetdicom_storescu(
+    server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    studies = [copy_study(SIEMENS, tmp_path / f"s{i}", f"FOUR{i}") for i in range(3)]
+    folder = tmp_path / "s3"
+    copy_study(SIEMENS, folder, "FOUR3")
+
+    def send(i: int) -> None:
+        if i < 3:
+            storescu(server, "PLAIN", studies[i])
+            return
+        args = [python(), "-m", "pynetdicom", "storescu", "127.0.0.1", str(dport(server)), str(folder)]
+        out = subprocess.run([*args, "-aec", "PLAIN", "-r"], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(send, range(4)))
+
+    def sessions() -> dict[str, dict[str, str]]:
+        return {r["name"]: r for r in prearchive(http, "RCVPLAIN") if r["name"].startswith("FOUR")}
+
+    found = wait_for(lambda: len(sessions()) == 4 and sessions())
+    assert found and sorted(found) == ["FOUR0", "FOUR1", "FOUR2", "FOUR3"]  # type: ignore[arg-type]
+    for row in sessions().values():
+        scans = rows(http.get(f"/data{row['url']}/scans", params={"format": "json"}))
+        assert sum(int(s["file_count"]) for s in scans) == len(SIEMENS)
+
+
+def test_one_study_over_two_associations_is_one_session(
+    server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    files = copy_study(CT, tmp_path / "split", "SPLIT")
+    storescu(server, "PLAIN", files[:12])
+    storescu(server, "PLAIN", files[12:])
+
+    def built() -> list[dict[str, str]]:
+        return [r for r in prearchive(http, "RCVPLAIN") if r["name"] == "SPLIT" and r["status"] == "READY"]
+
+    found = wait_for(built)
+    assert found and len(found) == 1
+    assert [r for r in prearchive(http, "RCVPLAIN") if r["name"] == "SPLIT"] == found
+    scans = rows(http.get(f"/data{found[0]['url']}/scans", params={"format": "json"}))
+    assert sum(int(s["file_count"]) for s in scans) == len(files)
+
+
+def test_whitelist_rejects_other_calling_ae_titles(server: LiveServer) -> None:
+    def echo(calling: str) -> subprocess.CompletedProcess[str]:
+        args = ["echoscu", "-aet", calling, "-aec", "GUARDED", "127.0.0.1", str(dport(server))]
+        return subprocess.run(args, capture_output=True, text=True, timeout=60)
+
+    refused = echo("BADAE")
+    assert refused.returncode != 0 and "Rejected" in refused.stderr + refused.stdout
+    assert echo("GOODAE").returncode == 0
+    unknown = subprocess.run(
+        ["echoscu", "-aec", "NOSUCHAE", "127.0.0.1", str(dport(server))], capture_output=True, text=True
+    )
+    assert unknown.returncode != 0
+    assert "calling AE 'BADAE' is not on the whitelist" in server.log.read_text()
+
+
+def test_direct_archive_receiver(server: LiveServer, http: httpx.Client, tmp_path: Path) -> None:
+    files = copy_study(SIEMENS, tmp_path / "direct", "DIRECT1")
+    storescu(server, "DIRECT", files)
+    found = wait_for(lambda: experiments(http, "RCVDIRECT"), timeout=15)
+    assert found and found[0]["label"] == "DIRECT1"  # type: ignore[index]
+    assert prearchive(http, "RCVDIRECT") == []
+
+
+def test_receivers_api_and_a_new_receiver(server: LiveServer, http: httpx.Client) -> None:
+    listed = http.get("/xapi/dicomscp").json()
+    assert {r["aeTitle"] for r in listed} >= {"XNAT", "AUTO4", "GUARDED"}
+    assert all(r["source"] == "settings" for r in listed)
+    port = free_port()
+    doc = {"aeTitle": "NEWAE", "port": port, "project": "RCVPLAIN", "whitelistEnabled": False}
+    r = http.post("/xapi/dicomscp", json=doc)
+    assert r.status_code == 201, r.text
+    rid = r.json()["id"]
+    assert http.post("/xapi/dicomscp", json=doc).status_code == 409
+    assert http.post("/xapi/dicomscp", json={**doc, "aeTitle": "X" * 17}).status_code == 400
+    with server.client(auth=None) as anon:
+        assert anon.get("/xapi/dicomscp").status_code == 401
+
+    def echo() -> bool:
+        args = ["echoscu", "-aec", "NEWAE", "127.0.0.1", str(port)]
+        return subprocess.run(args, capture_output=True, timeout=30).returncode == 0
+
+    assert wait_for(echo, timeout=15), "the receiver processes pick up a new receiver within seconds"
+    r = http.put(f"/xapi/dicomscp/{rid}", json={"whitelistEnabled": True, "whitelist": ["ONLYME"]})
+    assert r.status_code == 200 and r.json()["whitelist"] == ["ONLYME"]
+    assert wait_for(lambda: not echo(), timeout=10)
+    assert http.put(f"/xapi/dicomscp/{rid}/enabled/false").json() is False
+    assert http.delete(f"/xapi/dicomscp/{rid}").status_code == 200
+    assert http.get(f"/xapi/dicomscp/{rid}").status_code == 404
