@@ -200,9 +200,10 @@ def label_taken(conn: Connection, kind: str, project_id: str, label: str) -> boo
     return conn.execute(shared).first() is not None
 
 
-def insert_object(conn: Connection, kind: str, **values: Any) -> None:
+def insert_object(conn: Connection, kind: str, **values: Any) -> bool:
+    """Insert a subject or experiment; False if a concurrent writer took its label first."""
     stamp = now()
-    conn.execute(insert(_TABLES[kind]).values(insert_date=stamp, last_modified=stamp, **values))
+    return insert_if_absent(conn, _TABLES[kind], insert_date=stamp, last_modified=stamp, **values)
 
 
 def update_object(conn: Connection, kind: str, object_id: str, **values: Any) -> None:

@@ -8,6 +8,7 @@ when one tries to upgrade a read lock. PostgreSQL needs none of this.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from xnatd.errors import Conflict
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 0x786E617464  # "xnatd": one advisory lock for schema upgrades
 
 
 class Database:
@@ -46,12 +48,31 @@ class Database:
             raise Conflict(f"A concurrent change conflicts with this one; retry it ({exc.orig})") from exc
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision (idempotent; safe on every start)."""
+        """Bring the schema to the newest revision (idempotent; safe on every start).
+
+        Several server processes (``--workers``, other hosts) start at once: they take turns, under
+        a PostgreSQL advisory lock or, for SQLite, a lock file beside the database.
+        """
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with self._migration_lock(), self.engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        path = self.engine.url.database if self.is_sqlite else None
+        if not path or path == ":memory:":
+            yield
+            return
+        with open(f"{path}.migrate.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -14,7 +14,7 @@ from typing import Any
 from xnatd.auth import passwords
 from xnatd.db import users as qu
 from xnatd.db.archive import now
-from xnatd.errors import Unauthenticated
+from xnatd.errors import Conflict, Unauthenticated
 from xnatd.services.context import Actor, Context
 
 log = logging.getLogger("xnatd.auth")
@@ -23,18 +23,25 @@ TOUCH_EVERY = _dt.timedelta(seconds=30)
 
 
 def bootstrap(ctx: Context) -> None:
-    """Create ``admin`` on first start, so a new site can be used at once."""
-    with ctx.db.write() as conn:
-        if qu.count_users(conn) > 0:
-            return
-        qu.insert_user(
-            conn,
-            username="admin",
-            password_hash=passwords.hash_password(ctx.settings.admin_password),
-            is_admin=True,
-            first_name="Site",
-            last_name="Administrator",
-        )
+    """Create ``admin`` on first start, so a new site can be used at once.
+
+    Several processes may start together on an empty database; one creates the user, the others
+    find it (a uniqueness clash is the Conflict the database layer raises).
+    """
+    try:
+        with ctx.db.write() as conn:
+            if qu.count_users(conn) > 0:
+                return
+            qu.insert_user(
+                conn,
+                username="admin",
+                password_hash=passwords.hash_password(ctx.settings.admin_password),
+                is_admin=True,
+                first_name="Site",
+                last_name="Administrator",
+            )
+    except Conflict:
+        return
     if ctx.settings.admin_password == "admin":
         log.warning("Created user 'admin' with password 'admin': change it (XNATD_ADMIN_PASSWORD sets it).")
 

@@ -239,9 +239,11 @@ def _put_subject(
     label = _param(params, "label") or addr.subject
     labels.check_label(label, "subject")
     if q.label_taken(conn, "subject", t.project_id, label):
+        if label == addr.subject and q.in_project(conn, "subject", t.project_id, label) is not None:
+            return _put_subject(ctx, conn, actor, addr, t, params, xml)  # created concurrently just now
         raise Conflict("Specified label is already in use.")
     new_id = _new_id(ctx, conn, "subject")
-    q.insert_object(
+    inserted = q.insert_object(
         conn,
         "subject",
         id=new_id,
@@ -250,6 +252,8 @@ def _put_subject(
         fields=_merge({}, values),
         insert_user=actor.username,
     )
+    if not inserted:  # a concurrent PUT created it a moment ago: this one is now an update
+        return _put_subject(ctx, conn, actor, addr, t, params, xml)
     return PutResult(True, new_id)
 
 
@@ -300,13 +304,15 @@ def _create_experiment(
     label = str(values.pop("label", None) or _param(params, "label") or key)
     labels.check_label(label, "experiment")
     if q.label_taken(conn, "experiment", t.project_id, label):
+        if label == key and q.in_project(conn, "experiment", t.project_id, label) is not None:
+            return _put_experiment(ctx, conn, actor, addr, t, params, xml)  # created concurrently just now
         raise Conflict("Specified label is already in use.")
     subject_id, session_id = _experiment_parents(conn, addr, t, params)
     cols, rest = records.split_columns("experiment", values)
     for k in ("id", "label", "project_id", "subject_id", "session_id"):
         cols.pop(k, None)
     new_id = _new_id(ctx, conn, "experiment")
-    q.insert_object(
+    inserted = q.insert_object(
         conn,
         "experiment",
         id=new_id,
@@ -319,6 +325,8 @@ def _create_experiment(
         insert_user=actor.username,
         **cols,
     )
+    if not inserted:  # a concurrent PUT created it a moment ago: this one is now an update
+        return _put_experiment(ctx, conn, actor, addr, t, params, xml)
     _put_xml_scans(conn, new_id, xml)
     return PutResult(True, new_id)
 
