@@ -126,9 +126,10 @@ def _subject(ctx: Context, conn: Connection, actor: Actor, pid: str, label: str)
     if found is not None:
         return str(found[0]["id"])
     new_id = objects.new_id(ctx, conn, "subject")
-    q.insert_object(
+    if not q.insert_object(
         conn, "subject", id=new_id, project_id=pid, label=label, fields={}, insert_user=actor.username
-    )
+    ):  # created by a concurrent archive a moment ago
+        return _subject(ctx, conn, actor, pid, label)
     return new_id
 
 
@@ -151,11 +152,14 @@ def _experiment(
     found = q.in_project(conn, "experiment", pid, label)
     if found is None:
         new_id = objects.new_id(ctx, conn, "experiment")
-        q.insert_object(
+        if q.insert_object(
             conn, "experiment", id=new_id, project_id=pid, subject_id=subject_id, label=label,
             xsi_type=xsi_type, date=date, time=time, fields=fitted, insert_user=actor.username,
-        )  # fmt: skip
-        return q.by_id(conn, "experiment", new_id), True
+        ):  # fmt: skip
+            return q.by_id(conn, "experiment", new_id), True
+        found = q.in_project(conn, "experiment", pid, label)  # archived concurrently a moment ago
+        if found is None:
+            raise Conflict(f"Session label {label} is taken in project {pid}")
     exp = found[0]
     if opts.overwrite == "none":
         raise Conflict("Session already exists, retry with overwrite enabled")
