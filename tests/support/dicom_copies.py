@@ -14,7 +14,9 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import generate_uid
 
-TESTDATA = Path("/work/shared/testdata/dicom")
+from tests.support.testdata import DICOM
+
+TESTDATA = DICOM
 
 
 def dicom_files(folder: Path) -> list[Path]:
