@@ -32,8 +32,10 @@ ARGS = [
 LAPTOP = {"width": 1280, "height": 800}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread while it is
+    open, and later tests that call ``asyncio.run`` must not find it there."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: `make install-system` installs Debian's chromium package")
     with sync_playwright() as pw:

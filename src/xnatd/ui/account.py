@@ -75,7 +75,14 @@ async def token_page(p: Page) -> Response:
             await p.call(token_admin.revoke, p.field("alias"))
             return p.redirect("/app/tokens", f"Token {p.field('alias')} no longer works.")
     mine = await p.call(tokens.show)
-    return p.render("tokens.html", issued=issued, tokens=mine, lifetime=p.ctx.settings.token_timeout // 3600)
+    return p.render(
+        "tokens.html",
+        issued=issued,
+        tokens=mine,
+        lifetime=p.ctx.settings.token_timeout // 3600,
+        rest="/data/services/tokens/show",
+        rest_query="",
+    )
 
 
 @page
@@ -87,7 +94,7 @@ async def users_page(p: Page) -> Response:
         return await _change_user(p)
     table = await p.call(users.table, ListQuery())
     details = {row["login"]: await p.call(users.get, row["login"]) for row in table.rows}
-    return p.render("users.html", users=list(details.values()))
+    return p.render("users.html", users=list(details.values()), rest="/xapi/users", rest_query="")
 
 
 async def _change_user(p: Page) -> Response:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.responses import Response
 
@@ -229,4 +230,12 @@ async def session_page(p: Page) -> Response:
 async def search_page(p: Page) -> Response:
     text = p.param("q")
     subjects, sessions = await p.call(browse.search, text)
-    return p.render("search.html", q=text, subjects=subjects, sessions=sessions, rest="")
+    query = f"?format=json&label=*{quote(text)}*" if text else "?format=json"
+    return p.render(
+        "search.html",
+        q=text,
+        subjects=subjects,
+        sessions=sessions,
+        rest="/data/experiments",
+        rest_query=query,
+    )
