@@ -163,6 +163,11 @@ def test_prearchive_archive_thumbnails_and_conversion(
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
     expect(page.locator("table.scans")).to_contain_text("150")  # frames
     shots.take(page, "session")
+    with page.expect_download() as download:
+        page.click("a:has-text('Download zip')")
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert sum("/scans/4-" in n and "/resources/DICOM/files/" in n for n in names) == 150
+    assert "Sub02_MR1/scans/4-Axial_EPI_FMRI__Interleaved_I_to_S_/resources/SNAPSHOTS/files/4_qc.png" in names
 
     page.locator("table.scans button:has-text('dcm2niix')").first.click()
     page.wait_for_url("**/app/jobs/*")
