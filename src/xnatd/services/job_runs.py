@@ -287,10 +287,17 @@ def release(ctx: Context, job_id: int, rel: str, reason: str) -> None:
 
 def recover(ctx: Context, is_gone: Callable[[str], bool], lost_after: float) -> list[int]:
     """Requeue (or fail, when out of attempts) running jobs whose dispatcher is gone; returns their IDs."""
+
+    def is_lost(row: Any) -> bool:
+        return is_gone(row["worker"]) or qj.older_than(row["heartbeat"], lost_after)
+
+    with ctx.db.read() as conn:  # the usual answer, none, takes no write lock
+        if not any(is_lost(row) for row in qj.running(conn)):
+            return []
     lost: list[tuple[int, str]] = []
     with ctx.db.write() as conn:
         for row in qj.running(conn):
-            if not (is_gone(row["worker"]) or qj.older_than(row["heartbeat"], lost_after)):
+            if not is_lost(row):
                 continue
             rel = row["run_dir"]
             note = f"# run {row['attempts']} lost: {row['worker'] or 'its dispatcher'} stopped while it ran\n"
