@@ -136,6 +136,7 @@ def test_what_may_not_be_read_is_404(server: LiveServer, admin: httpx.Client) ->
             f"/app/projects/{pid}/subjects/Secret1",
             f"/app/projects/{pid}/subjects/Secret1/experiments/E1",
             f"/app/files/projects/{pid}/subjects/Secret1",
+            f"/app/jobs?project={pid}",
             "/app/admin/users",
             "/app/no/such/page",
         ):

@@ -4,12 +4,13 @@ conversion on a scan or a session, follow its status and log, cancel)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from starlette.responses import Response
 
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services import archiver, jobs, snapshots, users
+from xnatd.services import archiver, browse, jobs, snapshots, users
 from xnatd.services import prearchive as pre
 from xnatd.services.import_options import OVERWRITE, ArchiveOptions
 from xnatd.ui.web import Page, page
@@ -91,8 +92,12 @@ async def jobs_page(p: Page) -> Response:
         if len(launched) == 1:
             return p.redirect(f"/app/jobs/{launched[0]['id']}", "Job queued.")
         return p.redirect("/app/jobs", f"{len(launched)} jobs queued.")
-    found = await p.call(jobs.list_jobs, p.param("project") or None, None, 200)
-    return p.render("jobs.html", jobs=found, rest="/xapi/jobs")
+    project = p.param("project") or None
+    if project is not None:
+        await p.call(browse.rights, project)  # a project the user may not see is not found, as any other
+    found = await p.call(jobs.list_jobs, project, None, 200)
+    query = f"?project={quote(project)}" if project else ""
+    return p.render("jobs.html", jobs=found, project=project, rest="/xapi/jobs", rest_query=query)
 
 
 @page
