@@ -121,8 +121,12 @@ def _find(conn: Connection, t: Target, kind: str, key: str) -> tuple[Row, str]:
     if t.project is None:
         row = q.by_id(conn, kind, key)
         if row is None:
-            hint = "" if _ACCESSION.match(key) else (
-                f": at /data/{kind}s/... you must specify the accession number and not the {kind} label"
+            hint = (
+                ""
+                if _ACCESSION.match(key)
+                else (
+                    f": at /data/{kind}s/... you must specify the accession number and not the {kind} label"
+                )
             )
             raise NotFound(f"{name} {key} not found{hint}")
         return row, row["label"]
