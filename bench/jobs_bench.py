@@ -40,7 +40,7 @@ SERIES = [
     "studyforrest_func_1block",
 ]
 N_SERIES = 20
-REPEATS = 3
+REPEATS = 5
 PROJECT = "BENCHJOBS"
 DCM2NIIX_ARGS = ["-b", "y", "-z", "y", "-f", "%s_%d"]
 
