@@ -4,13 +4,16 @@ CSRF refusals, escaping of hostile text, 404 for what may not be read, and pagin
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import uuid
+import zipfile
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.support.dicom_copies import TESTDATA
 from tests.support.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.slow
@@ -198,3 +201,41 @@ def test_owner_settings(server: LiveServer, admin: httpx.Client) -> None:
         )
         assert r.status_code == 403
     assert admin.get(f"/data/projects/{pid}/accessibility").text.strip() == "protected"
+
+
+def test_prearchive_move_and_delete_with_confirmation_page(server: LiveServer, admin: httpx.Client) -> None:
+    first, second = new_project(admin), new_project(admin)
+    body = io.BytesIO()
+    with zipfile.ZipFile(body, "w") as zf:
+        zf.write(TESTDATA / "dcm_qa_ts" / "1.dcm", "1.dcm")
+    r = admin.post(
+        "/data/services/import",
+        params={"import-handler": "DICOM-zip", "dest": f"/prearchive/projects/{first}"},
+        content=body.getvalue(),
+        headers={"Content-Type": "application/zip"},
+    )
+    assert r.status_code == 200, r.text
+    url = r.text.strip().removeprefix("/data")
+
+    def listed(project: str) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = admin.get(f"/data/prearchive/projects/{project}").json()["ResultSet"][
+            "Result"
+        ]
+        return rows
+
+    with browser(server) as web:
+        page = web.get("/app/prearchive").text
+        assert url in page and first in page
+        token = csrf(page)
+        r = web.post(
+            "/app/prearchive", data={"csrf": token, "action": "move", "session": url, "project": second}
+        )
+        assert r.status_code == 303 and listed(first) == [] and len(listed(second)) == 1
+        moved = "/" + listed(second)[0]["url"].lstrip("/")
+        asked = web.post("/app/prearchive", data={"csrf": token, "action": "delete", "session": moved})
+        assert asked.status_code == 200 and "Please confirm" in asked.text  # nothing deleted yet
+        assert len(listed(second)) == 1
+        done = web.post(
+            "/app/prearchive", data={"csrf": token, "action": "delete", "session": moved, "confirmed": "yes"}
+        )
+        assert done.status_code == 303 and listed(second) == []
