@@ -94,3 +94,31 @@ def test_conversions_on_a_dask_cluster(tmp_path: Path) -> None:
                 volume = next(u for n, u in names.items() if n.endswith(".nii.gz"))
                 assert _shape(http.get(volume).content, tmp_path) == shape
                 assert any(n.endswith(".json") for n in names)
+
+
+def test_a_dask_worker_that_dies_mid_run_does_not_lose_the_job(tmp_path: Path) -> None:
+    tool, pidfile = tmp_path / "sleeper.py", tmp_path / "pids"
+    tool.write_text(SLEEPER)
+    with dask_cluster(tmp_path / "dask", n_workers=2) as cluster:
+        by_pid = {p.pid: p for p in cluster.workers}
+        server = live_server(tmp_path / "data", "--executor", cluster.url)
+        with server as srv, srv.client() as http:
+            argv = [sys.executable, str(tool), "{output}", str(pidfile), "2"]
+            doc = {"name": "sleep", "command": argv, "output": {"resource": "SLEPT"}}
+            assert http.post("/xapi/jobs/commands", json=doc).status_code == 201
+            exp = make_session(http)
+            job = launch(http, add_scan(http, exp, "9", GE / "mr_0006"), command="sleep")[0]
+            wait_status(http, job["id"], "running")
+            while not pidfile.exists():
+                time.sleep(0.05)
+            log = http.get(f"/xapi/jobs/{job['id']}/log").text
+            first = int(re.findall(r"\(pid (\d+)\)", log)[0])
+            by_pid[first].kill()  # SIGKILL the Dask worker running it (a process this test started)
+            by_pid[first].wait()
+            psutil.Process(int(pidfile.read_text().split()[0])).kill()  # and the command it had started
+            doc = wait_jobs(http, [job["id"]], timeout=60)[0]
+            assert doc["status"] == "complete", doc
+            pids = [
+                int(p) for p in re.findall(r"\(pid (\d+)\)", http.get(f"/xapi/jobs/{job['id']}/log").text)
+            ]
+            assert pids[0] == first and pids[-1] != first and pids[-1] in by_pid

@@ -203,7 +203,7 @@ def _outcome(handle: Handle) -> Outcome:
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as exc:  # the executor lost the task (worker died; Dask's cancel is a BaseException)
-        return Outcome(None, error=f"the executor lost the run: {type(exc).__name__}: {exc}")
+        return Outcome(None, error=f"the executor lost the run ({type(exc).__name__}: {exc})", lost=True)
     return Outcome(result.exit_code, result.cancelled, result.timed_out, result.error, result.host)
 
 

@@ -81,6 +81,8 @@ def run(spec: RunSpec) -> RunResult:
         log.flush()
         if (folder / CANCEL).exists():
             return RunResult(None, cancelled=True, host=host)
+        if _empty_output(folder / OUT):
+            log.write(b"# out/ emptied: an earlier try of this run (a worker that died) left files\n")
         try:
             proc = subprocess.Popen(
                 argv,
@@ -123,6 +125,18 @@ def _watch(
         if time.monotonic() - started > timeout:
             _stop(proc)
             return RunResult(proc.returncode, timed_out=True, error=f"timed out after {timeout:.0f} s")
+
+
+def _empty_output(out: Path) -> bool:
+    """Dask re-runs a task whose worker died; the new try must not see the old one's partial files."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return False
+    for entry in out.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return True
 
 
 class _ExitWatch:

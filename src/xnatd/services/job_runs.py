@@ -60,6 +60,7 @@ class Outcome:
     timed_out: bool = False
     error: str = ""
     host: str = ""
+    lost: bool = False  # the executor lost the run (not the command's fault): retried while attempts remain
 
 
 def run_folder(ctx: Context, rel: str) -> Path:
@@ -143,6 +144,10 @@ def finish(ctx: Context, job_id: int, rel: str, outcome: Outcome) -> str:
         if row is None or row["run_dir"] != rel or row["status"] != J.RUNNING:
             _keep_log(ctx, job_id, rel, folder)  # cancelled or requeued meanwhile: keep only the log
             return str(row["status"]) if row is not None else "gone"
+        if outcome.lost:  # the executor lost the run (a cluster worker died): the restart rule applies
+            with ctx.db.write() as conn:
+                _lose(ctx, conn, row, outcome.error)
+                return str(qj.job(conn, job_id)["status"])  # type: ignore[index]
         log_text = row["log"] + _tail(folder / LOG)
         failure = _failure(row, outcome)
         if failure is None:
@@ -299,21 +304,26 @@ def recover(ctx: Context, is_gone: Callable[[str], bool], lost_after: float) -> 
         for row in qj.running(conn):
             if not is_lost(row):
                 continue
-            rel = row["run_dir"]
-            note = f"# run {row['attempts']} lost: {row['worker'] or 'its dispatcher'} stopped while it ran\n"
-            text = _trim(row["log"] + _tail(run_folder(ctx, rel) / LOG) + note) if rel else row["log"] + note
-            if row["attempts"] < row["max_attempts"]:
-                message = f"run {row['attempts']} lost; queued again"
-                qj.move_run(conn, row["id"], rel, J.QUEUED, log=text, message=message, **_IDLE)
-            else:
-                message = f"lost {row['attempts']} times (the server stopped while it ran)"
-                qj.move_run(conn, row["id"], rel, J.FAILED, finished=q.now(), log=text, message=message)
-            lost.append((row["id"], rel))
+            _lose(ctx, conn, row, f"{row['worker'] or 'its dispatcher'} stopped while it ran")
+            lost.append((row["id"], row["run_dir"]))
     for _, rel in lost:
         if rel:
             stop_run(ctx, rel)  # a straggler on a cluster node stops too
             drop_run(ctx, rel)
     return [job_id for job_id, _ in lost]
+
+
+def _lose(ctx: Context, conn: Connection, row: Any, why: str) -> None:
+    """The restart rule for one lost run: queued again while attempts remain, else failed."""
+    rel = row["run_dir"]
+    note = f"# run {row['attempts']} lost: {why}\n"
+    text = _trim(row["log"] + _tail(run_folder(ctx, rel) / LOG) + note) if rel else row["log"] + note
+    if row["attempts"] < row["max_attempts"]:
+        message = f"run {row['attempts']} lost; queued again"
+        qj.move_run(conn, row["id"], rel, J.QUEUED, log=text, message=message, **_IDLE)
+    else:
+        message = f"lost {row['attempts']} times ({why})"
+        qj.move_run(conn, row["id"], rel, J.FAILED, finished=q.now(), log=text, message=message)
 
 
 def sweep(ctx: Context) -> int:

@@ -97,3 +97,12 @@ def test_a_finished_job_cannot_be_cancelled(ctx: Context) -> None:
         assert not qj.move(conn, job_id, J.sources_of(J.COMPLETE), J.COMPLETE)  # the loser touches no row
     with pytest.raises(Conflict):
         job_service.cancel(ctx, SYSTEM, job_id)
+
+
+def test_a_run_the_executor_lost_follows_the_restart_rule(ctx: Context) -> None:
+    lost = job_runs.Outcome(None, error="the executor lost the run (KilledWorker: w0)", lost=True)
+    again = running_job(ctx, "me:1:a", age=1)
+    assert job_runs.finish(ctx, again, "x/1-tok", lost) == J.QUEUED
+    spent = running_job(ctx, "me:1:a", age=1, attempts=3)
+    assert job_runs.finish(ctx, spent, "x/3-tok", lost) == J.FAILED
+    assert "KilledWorker" in status(ctx, spent)[2]

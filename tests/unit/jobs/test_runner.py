@@ -60,3 +60,13 @@ def test_dcm2niix_resolves_to_the_packaged_binary() -> None:
 
     assert resolve_program("dcm2niix") == dcm2niix.bin
     assert resolve_program("/bin/true") == "/bin/true"
+
+
+def test_a_second_try_of_a_run_starts_from_an_empty_output_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "again"
+    (folder / "out" / "sub").mkdir(parents=True)
+    (folder / "out" / "partial.nii").write_bytes(b"half")
+    code = "import os; print(sorted(os.listdir('out')))"
+    assert run(spec(folder, code)).exit_code == 0
+    log = (folder / LOG).read_text()
+    assert "out/ emptied" in log and "[]" in log
