@@ -48,9 +48,9 @@ test-postgresql: install install-system
 	  -m "not sqlite_only" --deselect tests/integration/test_bench_quick.py
 
 bench: install
-	@command -v Orthanc >/dev/null && command -v unzip >/dev/null || \
-		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q orthanc unzip)
-	$(BIN)/python -m bench.run --out bench/out --only upload,zip,listing,import_zip,import_files
+	@command -v Orthanc >/dev/null && command -v unzip >/dev/null && command -v storescp >/dev/null || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q orthanc unzip dcmtk)
+	$(BIN)/python -m bench.run --out bench/out --only upload,zip,listing,import_zip,import_files,cstore
 
 clean:
 	rm -rf $(VENV) build *.egg-info

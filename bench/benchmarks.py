@@ -734,4 +734,15 @@ def _register_job_benchmarks() -> None:
 
 _register_job_benchmarks()
 
+
+def _register_cstore_benchmark() -> None:
+    """The DICOM receiver benchmark lives in bench/cstore_bench.py."""
+    from bench import cstore_bench
+
+    ALL.append(("cstore", cstore_bench.bench_cstore))
+    TITLES["cstore"] = "7. C-STORE ingest vs storescp and Orthanc; receiver RSS"
+
+
+_register_cstore_benchmark()
+
 __all__ = ["ALL", "FAIL", "PASS", "Config", "Context"]
