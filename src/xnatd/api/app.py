@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
 from xnatd.api import archive, dicomscp, jobs, site, users
+from xnatd.api import search as search_api
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
 from xnatd.jobs import dispatcher
@@ -58,6 +59,7 @@ def routes() -> list[Route]:
             Route(f"{root}/version", site.version, methods=["GET"]),
             Route(f"{root}/search/elements", site.search_element_list, methods=["GET"]),
             Route(f"{root}/search/elements/{{element}}", site.search_element_list, methods=["GET"]),
+            Route(f"{root}/search", search_api.search, methods=ALL),  # before the catch-all
             Route(f"{root}/{{rest:path}}", archive.endpoint, methods=ALL),
         ]
     out += [

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from xnatd.domain import types
+from xnatd.domain import display_fields, types
 from xnatd.domain.types import DataType, Field
 from xnatd.errors import InvalidInput, NotFound
 
@@ -87,7 +87,30 @@ def field_rows(element: str) -> tuple[list[str], list[dict[str, str]]]:
                     "VALUE": "",
                 }
             )
+        rows.extend(_display_rows(t, {r["FIELD_ID"] for r in rows if r["ELEMENT_NAME"] == t.xsi_type}))
     return list(FIELD_COLUMNS), rows
+
+
+def _display_rows(t: DataType, taken: set[str]) -> list[dict[str, str]]:
+    """XNAT's computed display fields of a type (``PROJECT_OWNERS``, ``SUBJECT_LABEL``...): the search
+    service answers them, and pyxnat's ``repr()`` reads them from a search over every listed field."""
+    return [
+        {
+            "FIELD_ID": d.id,
+            "HEADER": d.header,
+            "SUMMARY": d.header,
+            "TYPE": d.kind,
+            "REQUIRES_VALUE": "false",
+            "DESC": d.header,
+            "ELEMENT_NAME": t.xsi_type,
+            "SRC": "0",
+            "VISIBLE": "true",
+            "SEARCHABLE": "true",
+            "VALUE": "",
+        }
+        for d in display_fields.extra_fields(t.xsi_type)
+        if d.id not in taken
+    ]
 
 
 def search_fields(xsi_type: str) -> list[tuple[str, Field]]:
