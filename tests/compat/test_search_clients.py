@@ -76,7 +76,7 @@ def test_pyxnat_repr_and_print_of_project_subject_experiment_scan(
 
     experiment = subject.experiment("E1")
     text = repr(experiment)
-    assert text.startswith(f"<Experiment Object> {experiment.id()} `E1` (subject: {subject.id()} ")
+    assert text.startswith(f"<Experiment Object> {experiment.id()} `E1` (subject: {subject.id()} `S1`)")
     assert f"(project: {pid}) 2 scans 0 resource (created on " in text
 
     assert repr(experiment.scan("1")).startswith("<Scan Object> 1 (`T1` 176 frames) ")

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from xnatd.db import archive as q
+from xnatd.db import browse as browse_queries
 from xnatd.domain import types
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.services import access
@@ -200,11 +201,12 @@ def experiments(
     page = ((query.offset or 0), query.limit) if fast and query.paged else None
     rows, total = q.experiments_query(conn, project_id, subject_id, assessors_of, kinds, page)
     readable = None if project_id or actor.is_admin else readable_project_ids(conn, actor)
+    subject_labels = _subject_labels(conn, query, rows)
     records = []
     for row, proj, label in rows:
         if readable is not None and proj not in readable:
             continue
-        base = experiment_base(row, proj, label)
+        base = experiment_base(row, proj, label, subject_labels.get(row["subject_id"] or "", ""))
         records.append(_record("experiment", row, row["xsi_type"], base))
     namer = make_namer(xsi_type or "xnat:imageSessionData", set(EXPERIMENT_BASE_KEYS))
     return shape(
@@ -217,6 +219,19 @@ def experiments(
         namer=namer,
         always=("ID", "xsiType", "URI"),  # XNAT adds the type to every experiment query
     )
+
+
+def _subject_labels(conn: Connection, query: ListQuery, rows: list[tuple[Any, str, str]]) -> dict[str, str]:
+    """Labels of the rows' subjects, looked up only when a column, filter or sort names ``subject_label``
+    (pyxnat's experiment ``repr()`` asks ``/data/experiments?columns=subject_label``)."""
+    asked = [*(query.columns or []), *query.filters, *query.sort_by]
+    if not any(c.lower() == "subject_label" for c in asked):
+        return {}
+    ids = sorted({row["subject_id"] for row, _, _ in rows if row["subject_id"]})
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        out.update(browse_queries.subject_labels(conn, ids[start : start + 500]))
+    return out
 
 
 def _sql_pageable(query: ListQuery, project_id: str | None, assessors_of: str | None) -> bool:
