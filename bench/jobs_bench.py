@@ -122,13 +122,18 @@ def _measure(ctx: Context, workers: int, binary: str) -> tuple[float, float, int
     ):
         inputs = [data / rel for rel in _fill(api)]
         t_jobs, t_direct = [], []
-        for r in range(REPEATS):
+        for r in range(_rounds(ctx)):
             t_direct.append(_direct(binary, inputs, ctx.scratch / "dcm2niix", workers))
             t_jobs.append(_run_jobs(api, overwrite=r > 0))
             log(f"{workers} worker(s), run {r + 1}: jobs {t_jobs[-1]:.2f} s, direct {t_direct[-1]:.2f} s")
         files = sum(1 for p in (data / "archive" / PROJECT).rglob("*") if p.is_file() and "NIFTI" in p.parts)
     shutil.rmtree(data.parent, ignore_errors=True)
     return statistics.median(t_jobs), statistics.median(t_direct), files
+
+
+def _rounds(ctx: Context) -> int:
+    """One round in the quick smoke run (recognised by its small DICOM size), else REPEATS."""
+    return 1 if ctx.config.dicom_files < 1000 else REPEATS
 
 
 def bench_jobs(ctx: Context) -> Section:
@@ -144,7 +149,7 @@ def bench_jobs(ctx: Context) -> Section:
     sec.notes.append(
         f"{N_SERIES} series cycled from {len(SERIES)} real ones (GE and Siemens EPI, Philips CT, GE SPGR "
         f"with duplicates, a 630-file Philips fMRI run); {files} NIfTI and JSON files stored per run; "
-        f"dcm2niix {dcm2niix.__version__}; {REPEATS} runs each, median."
+        f"dcm2niix {dcm2niix.__version__}; {_rounds(ctx)} run(s) each, median."
     )
     _rows(sec, one, two, direct1, direct2)
     per_job = (one - direct1) / N_SERIES
