@@ -122,3 +122,25 @@ def test_a_dask_worker_that_dies_mid_run_does_not_lose_the_job(tmp_path: Path) -
                 int(p) for p in re.findall(r"\(pid (\d+)\)", http.get(f"/xapi/jobs/{job['id']}/log").text)
             ]
             assert pids[0] == first and pids[-1] != first and pids[-1] in by_pid
+
+
+def test_a_clean_stop_hands_running_jobs_back_without_counting_the_attempt(tmp_path: Path) -> None:
+    tool, pidfile = tmp_path / "sleeper.py", tmp_path / "pids"
+    tool.write_text(SLEEPER)
+    data = tmp_path / "data"
+    with live_server(data) as srv, srv.client() as http:
+        argv = [sys.executable, str(tool), "{output}", str(pidfile), "120"]
+        doc = {"name": "long", "command": argv, "output": {"resource": "L"}}
+        assert http.post("/xapi/jobs/commands", json=doc).status_code == 201
+        exp = make_session(http)
+        job = launch(http, add_scan(http, exp, "9", GE / "mr_0006"), command="long")[0]
+        wait_status(http, job["id"], "running")
+        while not pidfile.exists():
+            time.sleep(0.05)
+    # the block's end sent SIGTERM and waited for the server to exit
+    command_pid = int(pidfile.read_text().split()[0])
+    assert not psutil.pid_exists(command_pid) or psutil.Process(command_pid).status() == psutil.STATUS_ZOMBIE
+    with live_server(data, "--job-workers", "0") as srv, srv.client() as http:
+        doc = http.get(f"/xapi/jobs/{job['id']}").json()
+        assert doc["status"] == "queued" and doc["attempts"] == 0, doc
+        assert "queued again" in http.get(f"/xapi/jobs/{job['id']}/log").text
