@@ -310,7 +310,7 @@ def test_automation_queues_conversions_when_a_session_is_archived(
     assert r.status_code == 200 and r.json()["commands"] == ["dcm2niix"]
     assert http.get(f"/xapi/jobs/auto/{project}").json()["commands"] == ["dcm2niix"]
     exp_id = http.get(exp, params={"format": "json"}).json()["items"][0]["data_fields"]["ID"]
-    ctx = open_context(config.load({"data": server.data}, environ={}))
+    ctx = open_context(config.load({"data": server.data, "database_url": server.database}, environ={}))
     try:
         ids = job_service.on_session_archived(ctx, exp_id)
     finally:

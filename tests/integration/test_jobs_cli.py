@@ -27,26 +27,27 @@ def test_cli_queues_and_follows_jobs_that_a_separate_worker_runs(tmp_path: Path)
         exp = make_session(http)
         project = exp.split("/")[3]
         scan = add_scan(http, exp, "4", GE / "mr_0004")
-        queued = xnatd("job", "run", "dcm2niix", scan, "--data", str(data))
+        site = ("--data", str(data), "--database", srv.database)  # the server's database, SQLite or not
+        queued = xnatd("job", "run", "dcm2niix", scan, *site)
         assert queued.returncode == 0, queued.stderr
         assert "queued" in queued.stdout and scan in queued.stdout
         log = (tmp_path / "worker.log").open("wb")
         worker = subprocess.Popen(
-            [str(XNATD), "worker", "--data", str(data), "--workers", "1"],
+            [str(XNATD), "worker", *site, "--workers", "1"],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         try:
             add_scan(http, exp, "5", GE / "mr_0005")
-            done = xnatd("job", "run", "dcm2niix", exp, "--wait", "--data", str(data))
+            done = xnatd("job", "run", "dcm2niix", exp, "--wait", *site)
             assert done.returncode == 0, done.stdout + done.stderr
-            listed = xnatd("job", "list", "--project", project, "--data", str(data))
+            listed = xnatd("job", "list", "--project", project, *site)
             lines = [ln for ln in listed.stdout.splitlines() if ln.strip()]
             assert len(lines) == 2 and all(" complete " in ln for ln in lines), listed.stdout
             job_id = lines[-1].split()[0]
-            shown = xnatd("job", "log", job_id, "--data", str(data))
+            shown = xnatd("job", "log", job_id, *site)
             assert "Convert 150 DICOM" in shown.stdout
-            again = xnatd("job", "run", "dcm2niix", scan, "--data", str(data))
+            again = xnatd("job", "run", "dcm2niix", scan, *site)
             assert again.returncode != 0 and "overwrite" in again.stderr
         finally:
             worker.send_signal(signal.SIGTERM)

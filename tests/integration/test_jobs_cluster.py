@@ -58,10 +58,11 @@ def test_a_killed_server_runs_its_lost_and_queued_jobs_after_a_restart(tmp_path:
             time.sleep(0.05)
         srv.process.kill()  # SIGKILL: no shutdown code runs
         srv.process.wait()
+        database = srv.database
     for pid in map(int, pidfile.read_text().split()):  # the orphaned command of the lost run
         if psutil.pid_exists(pid):
             psutil.Process(pid).kill()
-    with live_server(data) as srv, srv.client() as http:
+    with live_server(data, "--database", database) as srv, srv.client() as http:
         docs = wait_jobs(http, [sleeper["id"]] + [j["id"] for j in queued], timeout=90)
         assert [d["status"] for d in docs] == ["complete"] * 3, docs
         assert docs[0]["attempts"] == 2 and docs[1]["attempts"] == 1
@@ -137,10 +138,11 @@ def test_a_clean_stop_hands_running_jobs_back_without_counting_the_attempt(tmp_p
         wait_status(http, job["id"], "running")
         while not pidfile.exists():
             time.sleep(0.05)
+        database = srv.database
     # the block's end sent SIGTERM and waited for the server to exit
     command_pid = int(pidfile.read_text().split()[0])
     assert not psutil.pid_exists(command_pid) or psutil.Process(command_pid).status() == psutil.STATUS_ZOMBIE
-    with live_server(data, "--job-workers", "0") as srv, srv.client() as http:
+    with live_server(data, "--job-workers", "0", "--database", database) as srv, srv.client() as http:
         doc = http.get(f"/xapi/jobs/{job['id']}").json()
         assert doc["status"] == "queued" and doc["attempts"] == 0, doc
         assert "queued again" in http.get(f"/xapi/jobs/{job['id']}/log").text
