@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import statistics
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from bench import data
 from bench.results import FAIL, INFO, PASS, Row, Section, fmt_mb, fmt_ms, fmt_rate, mb
-from bench.server import ADMIN, RssSampler, Server
+from bench.server import ADMIN, RssSampler, Server, cpu_seconds
 from bench.xnat import Api, BenchError
 
 RSS_LIMIT = 200 * 1024 * 1024
@@ -127,8 +128,11 @@ def bench_upload(ctx: Context) -> Section:
     data.evict(big)
     data.quiesce()
     log("upload")
+    cpu0 = cpu_seconds(ctx.server.pid), cpu_seconds(os.getpid())
     with ctx.sampler.phase("upload 1: PUT big file") as ph:
         up = api.upload_file(f"{EXP}/resources/{RESOURCE}/files/big.bin", big, {"inbody": "true"})
+    cpu_server = cpu_seconds(ctx.server.pid) - cpu0[0]
+    cpu_client = cpu_seconds(os.getpid()) - cpu0[1]
     max_rss = ctx.sampler.max_in(ph)
     log(f"upload took {up:.2f} s; cp baseline (2/3)")
     data.quiesce()
@@ -199,6 +203,13 @@ def bench_upload(ctx: Context) -> Section:
             None,
             "equal",
             Row.verdict_of(ok),
+        )
+    )
+    sec.add(
+        Row(
+            "CPU time during the upload (info)",
+            f"server {cpu_server:.1f} s ({mb(size) / max(cpu_server, 1e-9):,.0f} MB per CPU-second), "
+            f"client {cpu_client:.1f} s, wall {up:.1f} s",
         )
     )
     sec.rows += curl.rows
@@ -356,6 +367,7 @@ def bench_zip(ctx: Context) -> Section:
     # download vs zipfile, alternating
     server_times: list[float] = []
     first_bytes: list[float] = []
+    server_cpu: list[float] = []
     base_times: list[float] = []
     zip_bytes = 0
     entries = (0, 0, [""])
@@ -367,8 +379,10 @@ def bench_zip(ctx: Context) -> Section:
         dl = ctx.downloads / f"dicom{i}.zip"
         data.quiesce()
         log(f"zip download {i + 1}/{cfg.zip_repeats}")
+        cpu0 = cpu_seconds(ctx.server.pid)
         with ctx.sampler.phase(f"DICOM zip download {i + 1}") as ph:
             got = api.download(f"{scan}/resources/DICOM/files", {"format": "zip"}, dl)
+        server_cpu.append(cpu_seconds(ctx.server.pid) - cpu0)
         max_rss = max(max_rss, ctx.sampler.max_in(ph))
         server_times.append(got.seconds)
         first_bytes.append(got.first_byte)
@@ -399,8 +413,8 @@ def bench_zip(ctx: Context) -> Section:
     )
     sec.add(
         Row(
-            "Zip download: time to the first byte (info, median)",
-            fmt_ms(statistics.median(first_bytes)),
+            "Zip download: time to the first byte; server CPU time per download (info, medians)",
+            f"{fmt_ms(statistics.median(first_bytes))}; {statistics.median(server_cpu):.2f} s",
             "—",
             None,
             "—",

@@ -233,6 +233,16 @@ class CpuSnapshot:
         return wall, others, self.steal - before.steal
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its descendants (live ones, and reaped ones)."""
+    total = 0.0
+    for proc in _tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            c = proc.cpu_times()
+            total += c.user + c.system + c.children_user + c.children_system
+    return total
+
+
 def _tree(pid: int) -> list[psutil.Process]:
     try:
         root = psutil.Process(pid)
