@@ -64,6 +64,7 @@ def run(
 def _follow(ctx: Context, ids: list[int]) -> int:
     """A progress bar until every job is final; returns how many did not complete."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    started, warned = time.monotonic(), False
     with Progress(*columns) as bar:
         task = bar.add_task("jobs", total=len(ids))
         while True:
@@ -73,6 +74,9 @@ def _follow(ctx: Context, ids: list[int]) -> int:
             bar.update(task, completed=len(done), description=f"jobs ({running} running)")
             if len(done) == len(ids):
                 break
+            if not warned and time.monotonic() - started > 15 and all(d["status"] == "queued" for d in docs):
+                bar.console.print("Nothing has started yet: is `xnatd serve` or `xnatd worker` running?")
+                warned = True
             time.sleep(0.5)
     for d in docs:
         if d["status"] != "complete":
