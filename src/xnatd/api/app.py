@@ -12,11 +12,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
-from xnatd.api import archive, dicomscp, jobs, site, users
+from xnatd.api import archive, dicomscp, jobs, prearchive, site, users
 from xnatd.api import search as search_api
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
 from xnatd.jobs import dispatcher
+from xnatd.services import rebuilder
 from xnatd.services.bootstrap import open_context
 from xnatd.ui import routes as ui_routes
 
@@ -60,6 +61,10 @@ def routes() -> list[Route]:
             Route(f"{root}/search/elements", site.search_element_list, methods=["GET"]),
             Route(f"{root}/search/elements/{{element}}", site.search_element_list, methods=["GET"]),
             Route(f"{root}/search", search_api.search, methods=ALL),  # before the catch-all
+            Route(f"{root}/services/import", prearchive.services_import, methods=ALL),
+            Route(f"{root}/services/archive", prearchive.services_archive, methods=ALL),
+            Route(f"{root}/services/prearchive/{{op}}", prearchive.services_prearchive, methods=ALL),
+            Route(f"{root}/prearchive/{{rest:path}}", prearchive.prearchive_endpoint, methods=ALL),
             Route(f"{root}/{{rest:path}}", archive.endpoint, methods=ALL),
         ]
     out += [
@@ -92,12 +97,16 @@ def create_app(settings: Settings) -> ASGIApp:
         ctx = open_context(settings)
         app.state.ctx = ctx
         app.state.realm = settings.site_id
+        builder = asyncio.create_task(rebuilder.run(ctx))  # builds idle prearchive sessions
         jobs_loop = dispatcher.start_in_server(ctx)  # runs queued jobs (see docs/jobs.md)
         try:
             yield
         finally:
             if jobs_loop is not None:
                 await asyncio.to_thread(jobs_loop.stop)
+            builder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await builder
             ctx.db.dispose()
 
     app = Starlette(
