@@ -286,10 +286,16 @@ def test_a_project_target_queues_each_scan_of_each_session_once(http: httpx.Clie
     add_scan(http, exp1, "4", GE / "mr_0004")
     add_scan(http, exp2, "3", SIEMENS / "mr_0005")
     assert http.put(f"{exp2}/scans/99", params={"xsiType": "xnat:mrScanData"}).status_code in (200, 201)
+    subject = exp1.rsplit("/experiments/", 1)[0]
+    first = launch(http, subject)
+    assert [j["target"] for j in first] == [f"{exp1}/scans/4"]
+    wait_jobs(http, [j["id"] for j in first])
     jobs = launch(http, f"/data/projects/{project}")
-    assert len(jobs) == 2  # scan 99 has no DICOM resource
-    assert {j["target"] for j in jobs} == {f"{exp1}/scans/4", f"{exp2}/scans/3"}
+    assert [j["target"] for j in jobs] == [f"{exp2}/scans/3"]  # scan 4 is done, scan 99 has no DICOM
     wait_jobs(http, [j["id"] for j in jobs])
+    redo = launch(http, f"/data/projects/{project}", overwrite=True)
+    assert {j["target"] for j in redo} == {f"{exp1}/scans/4", f"{exp2}/scans/3"}
+    wait_jobs(http, [j["id"] for j in redo])
     none_left = http.post("/xapi/jobs", json={"command": "dcm2niix", "target": f"/data/projects/{project}"})
     assert none_left.status_code == 400 and "Nothing to run" in none_left.text
     assert http.post("/xapi/jobs", json={"command": "nope", "target": exp1}).status_code == 404

@@ -86,7 +86,8 @@ def _scans(conn: Connection, addr: A.Address, t: Target) -> list[Scan]:
     if t.experiment is not None:
         exps = [t.experiment]
     elif t.subject is not None:
-        exps = [r for r, _, _ in q.experiments_query(conn, None, t.subject["id"], None, None)[0]]
+        found = q.experiments_query(conn, None, t.subject["id"], None, None)[0]
+        exps = [r for r, _, _ in found if r["project_id"] == t.subject["project_id"]]  # the one we may edit
     else:
         exps = [r for r, _, _ in q.experiments_query(conn, t.project_id, None, None, None)[0]]
         exps = [e for e in exps if e["project_id"] == t.project_id]  # shared-in sessions are not ours
