@@ -39,6 +39,7 @@ OPS = (
     "zip",
     "accessibility",
     "membership",
+    "list_prearchive",
 )
 
 _ALL_OK = {
@@ -57,9 +58,17 @@ _ALL_OK = {
     "zip": (OK,) * 3,
     "accessibility": (OK,) * 3,
     "membership": (OK,) * 3,
+    "list_prearchive": (OK,) * 3,
 }
 _MEMBER = {**_ALL_OK, "delete": (403,) * 3, "accessibility": (403,) * 3, "membership": (403,) * 3}
-_COLLABORATOR = {**_MEMBER, "create": (403,) * 3, "update": (403,) * 3, "upload": (403,) * 3}
+# The prearchive is for those who may add data to the project (XNAT: "editable projects").
+_COLLABORATOR = {
+    **_MEMBER,
+    "create": (403,) * 3,
+    "update": (403,) * 3,
+    "upload": (403,) * 3,
+    "list_prearchive": (403,) * 3,
+}
 # Someone with no role: private is invisible, protected is described only, public is readable.
 _STRANGER = {
     "list_projects": (HIDDEN, LISTED, LISTED),
@@ -77,6 +86,7 @@ _STRANGER = {
     "zip": (404, 404, OK),
     "accessibility": (404, 403, 403),
     "membership": (404, 403, 403),
+    "list_prearchive": (404, 403, 403),
 }
 _NOBODY = {op: (401,) * 3 for op in OPS}
 
@@ -214,6 +224,7 @@ def _perform(w: World, c: httpx.Client, op: str, level: str) -> object:
         ),
         "accessibility": lambda: c.put(f"{base}/accessibility/{level}"),
         "membership": lambda: c.put(f"{base}/users/Collaborators/extra"),
+        "list_prearchive": lambda: c.get(f"/data/prearchive/projects/{p}", params={"format": "json"}),
     }
     r = requests[op]()
     if r.status_code >= 400:
