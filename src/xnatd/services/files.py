@@ -32,7 +32,7 @@ from xnatd.services.resources import (
 )
 from xnatd.services.threads import run_in_threadpool
 from xnatd.storage import archives, bundles
-from xnatd.storage.files import Staged, stage_fileobj, stage_stream
+from xnatd.storage.files import Staged, stage_fileobj, stage_stream, sync_filesystem
 from xnatd.storage.paths import safe_relpath
 from xnatd.storage.placement import Placement, drop
 
@@ -287,7 +287,8 @@ def _extract(ctx: Context, archive: Staged, kind: str, base: str) -> list[tuple[
     try:
         for member, stream in archives.iter_members(archive.path, kind, limits):
             rel = str(member.name) if base in ("", ".") else f"{base}/{member.name}"
-            out.append((str(safe_relpath(rel)), stage_fileobj(s.tmp_dir, stream)))
+            # not fsynced one by one: the commit flushes the filesystem once for all of them
+            out.append((str(safe_relpath(rel)), stage_fileobj(s.tmp_dir, stream, sync=False)))
     except BaseException:
         drop([st for _, st in out])
         raise
@@ -312,8 +313,9 @@ def _commit_upload(
             if existing and not opts.overwrite:
                 dupes = ", ".join(sorted(existing)[:10])
                 raise Conflict(f"File already exists: {dupes}. Retry with overwrite=true to replace it.")
+            folder = archive_path(ctx, res["directory"])  # checked once; names were checked on arrival
             for name, item in staged:
-                placement.put(item, archive_path(ctx, res["directory"], name))
+                placement.put(item, folder / name, sync=not opts.extract)
                 q.upsert_file(
                     conn,
                     res["pk"],
@@ -325,6 +327,8 @@ def _commit_upload(
                     tags=opts.tags,
                     created_by=actor.username,
                 )
+            if opts.extract:
+                sync_filesystem(folder)  # the extracted files and their folders, durable before commit
     except BaseException:
         placement.rollback()
         raise

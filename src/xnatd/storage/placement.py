@@ -21,12 +21,14 @@ class Placement:
         self._backups: list[tuple[Path, Path]] = []
         self._prune: list[tuple[Path, Path]] = []
 
-    def put(self, staged: Staged, dest: Path) -> None:
+    def put(self, staged: Staged, dest: Path, sync: bool = True) -> None:
+        """Rename ``staged`` to ``dest``; ``sync=False`` leaves the folder fsyncs to one
+        ``sync_filesystem`` by the caller before it commits (thousands of extracted files)."""
         if dest.exists():
             backup = self.tmp_dir / f"backup-{uuid.uuid4().hex}"
             os.replace(dest, backup)
             self._backups.append((dest, backup))
-        place(staged, dest, overwrite=True)
+        place(staged, dest, overwrite=True, sync=sync)
         self._placed.append(dest)
 
     def remove(self, path: Path, stop_at: Path) -> None:
