@@ -87,6 +87,7 @@ def test_session_expires_after_idle_timeout(tmp_path: Path) -> None:
             assert c.get("/data/auth").status_code == 401
 
 
+@pytest.mark.sqlite_only  # the server's own behaviour; once per `make test` is enough (80 s)
 def test_hundred_thousand_basic_auth_requests_leave_no_sessions(server: LiveServer) -> None:
     before = stored_sessions(server)
     failures = 0
