@@ -209,8 +209,14 @@ def test_malformed_object_mid_series_fails_alone(
 
     found = wait_for(unassigned)
     assert found, "a study for a project that does not exist lands in Unassigned"
-    scans = rows(http.get(f"/data{found[0]['url']}/scans", params={"format": "json"}))
-    assert sum(int(s["file_count"]) for s in scans) == len(series)
+
+    def filed() -> int:
+        # the receiver files what it got in batches every half second: wait for all of them
+        scans = rows(http.get(f"/data{found[0]['url']}/scans", params={"format": "json"}))
+        count = sum(int(s["file_count"]) for s in scans)
+        return count if count == len(series) else 0
+
+    assert wait_for(filed) == len(series)
 
 
 def test_four_senders_at_once_and_pynetdicom_storescu(
