@@ -114,6 +114,13 @@ class Settings:
         default=60,
         metadata={"doc": "Seconds without a heartbeat after which a running job's dispatcher is gone."},
     )
+    recover_after: int = field(
+        default=3600,
+        metadata={
+            "doc": "Seconds after which start-up recovery deletes a temporary file or resets a prearchive "
+            "session stuck in a transient status (younger ones may belong to a live process)."
+        },
+    )
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
 
     @property

@@ -79,6 +79,7 @@ def _register() -> None:
     from xnatd.cli.dicom import dicom_command
     from xnatd.cli.importer import import_command
     from xnatd.cli.jobs import job, worker
+    from xnatd.cli.reliability import backup_command, restore_command, verify_command
     from xnatd.cli.users import user
 
     main.add_command(user)
@@ -86,6 +87,9 @@ def _register() -> None:
     main.add_command(job)
     main.add_command(worker)
     main.add_command(dicom_command)
+    main.add_command(verify_command)
+    main.add_command(backup_command)
+    main.add_command(restore_command)
 
 
 _register()

@@ -1,0 +1,214 @@
+"""``xnatd verify``: hold the database and the data folder against each other.
+
+Reports archive and prearchive files that a row names but the disk lacks (missing), files on disk
+no row names (orphans), size and MD5 mismatches, temporaries a dead process left behind and
+prearchive sessions stuck in a transient status. ``repair`` fixes only what is safe: temporaries are
+deleted, stuck sessions reset, orphans moved to ``DATA/quarantine`` (data is never deleted); missing
+files and mismatches are reported for a human. ``recover`` is the safe part alone, run at every
+server start so a crashed server heals itself.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from xnatd.db import archive as q
+from xnatd.db import prearchive as pq
+from xnatd.db import verify as qv
+from xnatd.services.context import Context
+from xnatd.storage import inventory
+from xnatd.storage.files import md5_of
+
+log = logging.getLogger("xnatd.verify")
+
+# A temporary or a transient session younger than this may belong to a live process.
+STALE_AFTER = 3600.0
+
+
+@dataclass
+class Problem:
+    kind: str  # missing | orphan | size | md5 | temporary | stuck
+    where: str  # a path relative to DATA, or a prearchive session
+    detail: str = ""
+    fixed: str = ""  # what --repair did, empty when nothing
+
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+    checked_files: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+    @property
+    def unfixed(self) -> list[Problem]:
+        return [p for p in self.problems if not p.fixed]
+
+    def add(self, kind: str, where: str, detail: str = "", fixed: str = "") -> None:
+        self.problems.append(Problem(kind, where, detail, fixed))
+
+
+def verify(
+    ctx: Context,
+    project: str | None = None,
+    *,
+    md5: bool = True,
+    repair: bool = False,
+    stale_after: float = STALE_AFTER,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    report = Report()
+    quarantine = ctx.settings.data / "quarantine" / time.strftime("%Y%m%d-%H%M%S")
+    _check_archive(ctx, project, md5, repair, stale_after, quarantine, report, progress)
+    _check_prearchive(ctx, project, md5, repair, stale_after, quarantine, report, progress)
+    _temporaries(ctx, repair, stale_after, report)
+    _stuck(ctx, project, repair, stale_after, report)
+    return report
+
+
+def recover(ctx: Context, stale_after: float = STALE_AFTER) -> Report:
+    """The safe part of a repair, for server start-up: old temporaries go, stuck sessions are reset.
+    Several processes may run it at once: a deletion that finds nothing and a reset that matches no
+    row are fine, and only entries older than ``stale_after`` are touched, so work a live process is
+    doing right now is left alone."""
+    report = Report()
+    _temporaries(ctx, True, stale_after, report)
+    _stuck(ctx, None, True, stale_after, report)
+    for p in report.problems:
+        log.warning("start-up recovery: %s %s %s -> %s", p.kind, p.where, p.detail, p.fixed or "left")
+    return report
+
+
+def _compare(report: Report, where: str, path: Path, size: int, digest: str, md5: bool) -> None:
+    try:
+        actual = path.stat().st_size
+    except FileNotFoundError:
+        report.add("missing", where, "no file on disk", "")
+        return
+    if actual != size:
+        report.add("size", where, f"database says {size} bytes, disk has {actual}")
+    elif md5 and md5_of(path) != digest:
+        report.add("md5", where, f"database says MD5 {digest}, the file differs")
+
+
+def _check_archive(
+    ctx: Context,
+    project: str | None,
+    md5: bool,
+    repair: bool,
+    stale_after: float,
+    quarantine: Path,
+    report: Report,
+    progress: Callable[[int], None] | None,
+) -> None:
+    root = ctx.settings.archive_dir
+    known: set[str] = set()
+    with ctx.db.read() as conn:
+        for row in qv.archive_files(conn, project):
+            rel = str(PurePosixPath(row["directory"]) / row["path"])
+            known.add(rel)
+            _compare(report, f"archive/{rel}", root / rel, int(row["size"]), str(row["md5"]), md5)
+            report.checked_files += 1
+            if progress:
+                progress(1)
+    walked = inventory.walk(root, project or "")
+    _orphans(report, root, "archive", walked.files, known, repair, quarantine / "archive")
+    _old_temporaries(report, walked.temporaries, ctx.settings.data, repair, stale_after)
+
+
+def _check_prearchive(
+    ctx: Context,
+    project: str | None,
+    md5: bool,
+    repair: bool,
+    stale_after: float,
+    quarantine: Path,
+    report: Report,
+    progress: Callable[[int], None] | None,
+) -> None:
+    root = ctx.settings.prearchive_dir
+    known: set[str] = set()
+    with ctx.db.read() as conn:
+        for row in qv.prearchive_files_of(conn, project):
+            rel = f"{row['directory']}/SCANS/{row['scan_dir']}/DICOM/{row['name']}"
+            known.add(rel)
+            _compare(report, f"prearchive/{rel}", root / rel, int(row["size"]), str(row["md5"]), md5)
+            report.checked_files += 1
+            if progress:
+                progress(1)
+    walked = inventory.walk(root, project or "")
+    _orphans(report, root, "prearchive", walked.files, known, repair, quarantine / "prearchive")
+    _old_temporaries(report, walked.temporaries, ctx.settings.data, repair, stale_after)
+
+
+def _orphans(
+    report: Report, root: Path, label: str, on_disk: list[str], known: set[str], repair: bool, into: Path
+) -> None:
+    for rel in on_disk:
+        if rel in known:
+            continue
+        fixed = ""
+        if repair:
+            try:
+                dest = inventory.quarantine(root / rel, root, into)
+                fixed = f"moved to {dest}"
+            except FileNotFoundError:
+                fixed = "gone meanwhile"
+        report.add("orphan", f"{label}/{rel}", "no database row names this file", fixed)
+
+
+def _old_temporaries(report: Report, found: list[Path], data: Path, repair: bool, stale_after: float) -> None:
+    for path in found:
+        try:
+            age = inventory.age_of(path)
+        except FileNotFoundError:
+            continue
+        if age < stale_after:
+            continue
+        fixed = ""
+        if repair:
+            fixed = "deleted" if inventory.remove_entry(path) else "gone meanwhile"
+        report.add("temporary", str(path.relative_to(data)), f"left {age / 3600:.1f} h ago", fixed)
+
+
+def _temporaries(ctx: Context, repair: bool, stale_after: float, report: Report) -> None:
+    _old_temporaries(
+        report, inventory.temporaries(ctx.settings.tmp_dir), ctx.settings.data, repair, stale_after
+    )
+
+
+def _stuck(ctx: Context, project: str | None, repair: bool, stale_after: float, report: Report) -> None:
+    """A session a dead process left BUILDING goes back to RECEIVING (the idle builder takes it up
+    again); any other transient status becomes READY when every file is still in the prearchive
+    (archive again), else ERROR (the log says why; verify lists the missing files)."""
+    before = q.now() - _dt.timedelta(seconds=stale_after)
+    with ctx.db.read() as conn:
+        rows = qv.stuck_sessions(conn, before, project)
+    for row in rows:
+        where = f"prearchive session {row['directory']}"
+        detail = f"{row['status']} since {row['lastmod']:%Y-%m-%d %H:%M:%S}"
+        fixed = ""
+        if repair:
+            status = "RECEIVING" if row["status"] == "BUILDING" else _after_interrupt(ctx, row)
+            note = f"{row['status']} interrupted (the process died); reset to {status}\n"
+            with ctx.db.write() as conn:
+                done = qv.reset_stuck(conn, int(row["pk"]), status, before, note)
+            fixed = f"reset to {status}" if done else "taken by another process"
+        report.add("stuck", where, detail, fixed)
+
+
+def _after_interrupt(ctx: Context, row: Any) -> str:
+    base = ctx.settings.prearchive_dir / str(row["directory"])
+    with ctx.db.read() as conn:
+        scan_dirs = {s["pk"]: s["scan_dir"] for s in pq.series_of(conn, int(row["pk"]))}
+        names = [(scan_dirs[f["series_pk"]], f["name"]) for f in pq.files_of(conn, int(row["pk"]))]
+    whole = all((base / "SCANS" / d / "DICOM" / n).exists() for d, n in names)
+    return "READY" if whole else "ERROR"

@@ -1,0 +1,131 @@
+"""``xnatd verify`` on a real SQLite site: clean when nothing is wrong, each kind of damage reported,
+``repair`` fixing only what is safe; then a backup and a restore round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.dicom_copies import copy_study, dicom_files
+from tests.support.testdata import DICOM
+from xnatd import config
+from xnatd.db import archive as q
+from xnatd.db import prearchive as pq
+from xnatd.services import backup, importer
+from xnatd.services import import_options as io
+from xnatd.services import verify as v
+from xnatd.services.bootstrap import open_context
+from xnatd.services.context import SYSTEM, Context
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Context]:
+    context = open_context(config.load({"data": tmp_path / "data"}, environ={}))
+    with context.db.write() as conn:
+        q.insert_project(conn, id="P", name="P", accessibility="private")
+    files = dicom_files(DICOM / "dcm_qa_ts")[:3]
+    archived = copy_study(files, tmp_path / "a", "A", patient="S1")
+    held = copy_study(files, tmp_path / "b", "B", patient="S2")
+    importer.import_path(context, SYSTEM, tmp_path / "a", io.for_local_import("P", "S1", "E1", True), None)
+    importer.import_path(context, SYSTEM, tmp_path / "b", io.for_local_import("P", "S2", "E2", False), None)
+    assert archived and held
+    yield context
+    context.db.dispose()
+
+
+def archive_files(ctx: Context) -> list[Path]:
+    return sorted(p for p in ctx.settings.archive_dir.rglob("*") if p.is_file())
+
+
+def kinds(report: v.Report) -> list[str]:
+    return sorted(p.kind for p in report.problems)
+
+
+STALE = 0.5  # seconds; a temporary's age counts from its last change (ctime), which utime cannot fake
+
+
+def make_old(path: Path) -> None:
+    time.sleep(STALE + 0.1)
+
+
+def test_clean_site_verifies_clean(ctx: Context) -> None:
+    report = v.verify(ctx)
+    assert report.clean, report.problems
+    assert report.checked_files == 6
+    assert v.verify(ctx, "P", md5=False).clean
+
+
+def test_damage_is_reported_and_repaired_where_safe(ctx: Context) -> None:
+    a, b, c = archive_files(ctx)
+    a.unlink()  # missing
+    with open(b, "r+b") as f:  # one byte flipped: same size, other MD5
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    orphan = c.parent / "stray.dcm"
+    shutil.copy(c, orphan)
+    stale = ctx.settings.tmp_dir / ".stage-dead.part"
+    stale.write_bytes(b"x")
+    make_old(stale)
+    fresh = ctx.settings.tmp_dir / ".stage-live.part"  # a live upload's: left alone
+    fresh.write_bytes(b"y")
+    with ctx.db.write() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+        pq.update_session(conn, row["pk"], status="ARCHIVING", lastmod=q.now() - _dt.timedelta(hours=3))
+
+    report = v.verify(ctx, md5=False, stale_after=STALE)
+    assert kinds(report) == ["missing", "orphan", "stuck", "temporary"]
+    report = v.verify(ctx, stale_after=STALE)
+    assert kinds(report) == ["md5", "missing", "orphan", "stuck", "temporary"]
+    assert stale.exists()
+
+    report = v.verify(ctx, repair=True, stale_after=STALE)
+    assert sorted(p.kind for p in report.unfixed) == ["md5", "missing"]
+    assert not stale.exists() and fresh.exists() and not orphan.exists()
+    assert list((ctx.settings.data / "quarantine").rglob("stray.dcm"))
+    with ctx.db.read() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+    assert row["status"] == "READY" and "interrupted" in row["log"]
+    assert kinds(v.verify(ctx)) == ["md5", "missing"]
+
+
+def test_start_up_recovery_resets_stuck_sessions_and_old_temporaries(ctx: Context) -> None:
+    stale = ctx.settings.tmp_dir / "backup-0123"
+    stale.mkdir()
+    (stale / "f").write_bytes(b"z")
+    time.sleep(1.1)
+    with ctx.db.write() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+        pq.update_session(conn, row["pk"], status="BUILDING", lastmod=q.now() - _dt.timedelta(hours=3))
+    again = open_context(dataclasses.replace(ctx.settings, recover_after=1))  # what a restarted server does
+    again.db.dispose()
+    assert not stale.exists()
+    with ctx.db.read() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+    assert row["status"] == "RECEIVING"
+    assert v.verify(ctx).clean
+
+
+def test_backup_and_restore_round_trip(ctx: Context, tmp_path: Path) -> None:
+    out = backup.backup(ctx, tmp_path / "bk")
+    assert out.files == 6 and not out.problems
+    assert out.linked == 6  # same filesystem: hard links
+    with pytest.raises(Exception, match="empty"):
+        backup.backup(ctx, tmp_path / "bk")
+    done = backup.restore(tmp_path / "bk", tmp_path / "restored")
+    assert done.files == 6 and not done.problems
+    restored = open_context(config.load({"data": tmp_path / "restored"}, environ={}))
+    try:
+        assert v.verify(restored).clean
+        before = {p.relative_to(ctx.settings.data): p.read_bytes() for p in archive_files(ctx)}
+        after = {p.relative_to(restored.settings.data): p.read_bytes() for p in archive_files(restored)}
+        assert before == after
+    finally:
+        restored.db.dispose()
