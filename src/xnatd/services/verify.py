@@ -110,6 +110,7 @@ def _check_archive(
     progress: Callable[[int], None] | None,
 ) -> None:
     root = ctx.settings.archive_dir
+    walked = inventory.walk(root, project or "")  # before the rows: a file committed meanwhile is no orphan
     known: set[str] = set()
     with ctx.db.read() as conn:
         for row in qv.archive_files(conn, project):
@@ -119,8 +120,7 @@ def _check_archive(
             report.checked_files += 1
             if progress:
                 progress(1)
-    walked = inventory.walk(root, project or "")
-    _orphans(report, root, "archive", walked.files, known, repair, quarantine / "archive")
+    _orphans(report, root, "archive", walked.files, known, repair, stale_after, quarantine / "archive")
     _old_temporaries(report, walked.temporaries, ctx.settings.data, repair, stale_after)
 
 
@@ -135,6 +135,7 @@ def _check_prearchive(
     progress: Callable[[int], None] | None,
 ) -> None:
     root = ctx.settings.prearchive_dir
+    walked = inventory.walk(root, project or "")
     known: set[str] = set()
     with ctx.db.read() as conn:
         for row in qv.prearchive_files_of(conn, project):
@@ -144,25 +145,38 @@ def _check_prearchive(
             report.checked_files += 1
             if progress:
                 progress(1)
-    walked = inventory.walk(root, project or "")
-    _orphans(report, root, "prearchive", walked.files, known, repair, quarantine / "prearchive")
+    _orphans(report, root, "prearchive", walked.files, known, repair, stale_after, quarantine / "prearchive")
     _old_temporaries(report, walked.temporaries, ctx.settings.data, repair, stale_after)
 
 
 def _orphans(
-    report: Report, root: Path, label: str, on_disk: list[str], known: set[str], repair: bool, into: Path
+    report: Report,
+    root: Path,
+    label: str,
+    on_disk: list[str],
+    known: set[str],
+    repair: bool,
+    stale_after: float,
+    into: Path,
 ) -> None:
+    """Files no row names. A young one may be an upload placed a moment before its row commits:
+    it is reported but never moved (that would lose an acknowledged file)."""
     for rel in on_disk:
         if rel in known:
             continue
-        fixed = ""
-        if repair:
+        try:
+            age = inventory.age_of(root / rel)
+        except FileNotFoundError:
+            continue  # deleted meanwhile (with its row)
+        fixed, detail = "", "no database row names this file"
+        if age < stale_after:
+            detail += f" (changed {age:.0f} s ago: may be in flight, left in place)"
+        elif repair:
             try:
-                dest = inventory.quarantine(root / rel, root, into)
-                fixed = f"moved to {dest}"
+                fixed = f"moved to {inventory.quarantine(root / rel, root, into)}"
             except FileNotFoundError:
-                fixed = "gone meanwhile"
-        report.add("orphan", f"{label}/{rel}", "no database row names this file", fixed)
+                continue
+        report.add("orphan", f"{label}/{rel}", detail, fixed)
 
 
 def _old_temporaries(report: Report, found: list[Path], data: Path, repair: bool, stale_after: float) -> None:
