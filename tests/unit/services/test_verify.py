@@ -8,6 +8,7 @@ import datetime as _dt
 import shutil
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,17 @@ def test_backup_and_restore_round_trip(ctx: Context, tmp_path: Path) -> None:
         assert before == after
     finally:
         restored.db.dispose()
+
+
+def test_processes_starting_at_once_reset_a_stuck_session_once(ctx: Context) -> None:
+    with ctx.db.write() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+        pq.update_session(conn, row["pk"], status="MOVING", lastmod=q.now() - _dt.timedelta(hours=3))
+    with ThreadPoolExecutor(4) as pool:
+        reports = list(pool.map(lambda _: v.recover(ctx, 60), range(4)))
+    fixes = [p.fixed for r in reports for p in r.problems]
+    assert fixes.count("reset to READY") == 1
+    assert all(f == "taken by another process" for f in fixes if f != "reset to READY")
+    with ctx.db.read() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+    assert row["status"] == "READY" and row["log"].count("interrupted") == 1
