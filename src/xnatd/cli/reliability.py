@@ -55,14 +55,15 @@ def verify_command(
 
 @click.command("backup")
 @click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--no-md5", is_flag=True, help="Check each copy's size only (faster on a large archive)")
 @_data
 @_database
-def backup_command(dest: Path, data: Path | None, database_url: str | None) -> None:
+def backup_command(dest: Path, no_md5: bool, data: Path | None, database_url: str | None) -> None:
     """Copy the database (a consistent snapshot) and every file it names into DEST, while the
     server runs; DEST must be new or empty."""
     ctx = open_context(config.load({"data": data, "database_url": database_url}), recover=False)
     try:
-        out = backups.backup(ctx, dest)
+        out = backups.backup(ctx, dest, md5=not no_md5)
     except XnatdError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
