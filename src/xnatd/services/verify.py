@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ class Problem:
 class Report:
     problems: list[Problem] = field(default_factory=list)
     checked_files: int = 0
+    # Missing prearchive files by name: (problem, path under DATA/prearchive, size, MD5). An archive
+    # killed between its renames and its commit left them in the archive as orphans (see _orphans).
+    missing_pre: dict[str, list[tuple[Problem, str, int, str]]] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -67,8 +71,8 @@ def verify(
 ) -> Report:
     report = Report()
     quarantine = ctx.settings.data / "quarantine" / time.strftime("%Y%m%d-%H%M%S")
-    _check_archive(ctx, project, md5, repair, stale_after, quarantine, report, progress)
     _check_prearchive(ctx, project, md5, repair, stale_after, quarantine, report, progress)
+    _check_archive(ctx, project, md5, repair, stale_after, quarantine, report, progress)
     _temporaries(ctx, repair, stale_after, report)
     _stuck(ctx, project, repair, stale_after, report)
     return report
@@ -92,6 +96,10 @@ def _compare(report: Report, where: str, path: Path, size: int, digest: str, md5
         actual = path.stat().st_size
     except FileNotFoundError:
         report.add("missing", where, "no file on disk", "")
+        if where.startswith("prearchive/"):
+            rel = where.removeprefix("prearchive/")
+            entry = (report.problems[-1], rel, size, digest)
+            report.missing_pre.setdefault(PurePosixPath(rel).name, []).append(entry)
         return
     if actual != size:
         report.add("size", where, f"database says {size} bytes, disk has {actual}")
@@ -120,7 +128,10 @@ def _check_archive(
             report.checked_files += 1
             if progress:
                 progress(1)
-    _orphans(report, root, "archive", walked.files, known, repair, stale_after, quarantine / "archive")
+    into = quarantine / "archive"
+    _orphans(
+        report, root, "archive", walked.files, known, repair, stale_after, into, ctx.settings.prearchive_dir
+    )
     _old_temporaries(report, walked.temporaries, ctx.settings.data, repair, stale_after)
 
 
@@ -158,6 +169,7 @@ def _orphans(
     repair: bool,
     stale_after: float,
     into: Path,
+    give_back_to: Path | None = None,
 ) -> None:
     """Files no row names. A young one may be an upload placed a moment before its row commits:
     it is reported but never moved (that would lose an acknowledged file)."""
@@ -173,10 +185,33 @@ def _orphans(
             detail += f" (changed {age:.0f} s ago: may be in flight, left in place)"
         elif repair:
             try:
-                fixed = f"moved to {inventory.quarantine(root / rel, root, into)}"
+                fixed = _give_back(report, root / rel, give_back_to) if give_back_to else ""
+                fixed = fixed or f"moved to {inventory.quarantine(root / rel, root, into)}"
             except FileNotFoundError:
                 continue
         report.add("orphan", f"{label}/{rel}", detail, fixed)
+
+
+def _give_back(report: Report, path: Path, prearchive: Path) -> str:
+    """An archive orphan with the name, size and MD5 of a missing prearchive file is that file, moved
+    by an archive operation that died before its commit: rename it back (the session is then reset
+    to READY and can be archived again)."""
+    candidates = report.missing_pre.get(path.name, [])
+    size = path.stat().st_size
+    digest = ""
+    for i, (problem, rel, want_size, want_md5) in enumerate(candidates):
+        if want_size != size:
+            continue
+        digest = digest or md5_of(path)
+        if digest != want_md5:
+            continue
+        dest = prearchive / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(path, dest)
+        problem.fixed = f"moved back from the archive ({path})"
+        del candidates[i]
+        return f"moved back to prearchive/{rel}"
+    return ""
 
 
 def _old_temporaries(report: Report, found: list[Path], data: Path, repair: bool, stale_after: float) -> None:

@@ -144,3 +144,23 @@ def test_processes_starting_at_once_reset_a_stuck_session_once(ctx: Context) -> 
     with ctx.db.read() as conn:
         (row,) = pq.sessions(conn, ["P"])
     assert row["status"] == "READY" and row["log"].count("interrupted") == 1
+
+
+def test_files_an_interrupted_archive_moved_go_back_to_the_prearchive(ctx: Context) -> None:
+    pre = sorted(p for p in ctx.settings.prearchive_dir.rglob("*") if p.is_file())
+    moved = [ctx.settings.archive_dir / "P/arc001/E2/SCANS/1/DICOM" / p.name for p in pre[:2]]
+    for src, dest in zip(pre, moved, strict=False):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        src.rename(dest)  # what SIGKILL between the renames and the commit leaves
+    with ctx.db.write() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+        pq.update_session(conn, row["pk"], status="ARCHIVING", lastmod=q.now() - _dt.timedelta(hours=3))
+    time.sleep(STALE + 0.1)
+    report = v.verify(ctx, repair=True, stale_after=STALE)
+    assert kinds(report) == ["missing", "missing", "orphan", "orphan", "stuck"]
+    assert not report.unfixed, report.unfixed
+    assert all(p.exists() for p in pre) and not any(p.exists() for p in moved)
+    with ctx.db.read() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+    assert row["status"] == "READY"
+    assert v.verify(ctx).clean
