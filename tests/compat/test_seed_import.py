@@ -81,7 +81,9 @@ def test_seed_000_one_file_per_request_then_build_commit_archive(
     exp = "/data/projects/ADCSFlorDicom/subjects/P0001/experiments/P0001_01"
     scans = http.get(f"{exp}/scans", params={"format": "json"}).json()["ResultSet"]["Result"]
     assert [(s["ID"], s["type"]) for s in scans] == [("401", "func_task-oneback_run-1")]
-    files = http.get(f"{exp}/scans/401/files", params={"format": "json"}).json()["ResultSet"]["Result"]
+    files = http.get(f"{exp}/scans/401/resources/DICOM/files", params={"format": "json"}).json()["ResultSet"][
+        "Result"
+    ]
     assert len(files) == 630
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(b"%PDF-1.4 a report made outside XNAT\n%%EOF\n")

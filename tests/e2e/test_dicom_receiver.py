@@ -104,7 +104,7 @@ def archived_summary(http: httpx.Client, project: str, label: str) -> dict[str, 
     }
     scans = {}
     for s in rows(http.get(f"{exp}/scans", params={"format": "json"})):
-        files = rows(http.get(f"{exp}/scans/{s['ID']}/files", params={"format": "json"}))
+        files = rows(http.get(f"{exp}/scans/{s['ID']}/resources/DICOM/files", params={"format": "json"}))
         scans[s["ID"]] = (s["xsiType"], s["type"], s["series_description"], len(files))
     return {"xsiType": item["meta"]["xsi:type"], "fields": fields, "scans": scans}
 
@@ -243,8 +243,13 @@ def test_four_senders_at_once_and_pynetdicom_storescu(
     found = wait_for(lambda: len(sessions()) == 4 and sessions())
     assert found and sorted(found) == ["FOUR0", "FOUR1", "FOUR2", "FOUR3"]  # type: ignore[arg-type]
     for row in sessions().values():
-        scans = rows(http.get(f"/data{row['url']}/scans", params={"format": "json"}))
-        assert sum(int(s["file_count"]) for s in scans) == len(SIEMENS)
+
+        def filed(url: str = row["url"]) -> int:  # filed in half-second batches: wait for all
+            scans = rows(http.get(f"/data{url}/scans", params={"format": "json"}))
+            count = sum(int(s["file_count"]) for s in scans)
+            return count if count == len(SIEMENS) else 0
+
+        assert wait_for(filed) == len(SIEMENS)
 
 
 def test_one_study_over_two_associations_is_one_session(

@@ -106,8 +106,12 @@ def test_archive_then_overwrite_none_append_delete(http: httpx.Client, project: 
     scans = {s["ID"]: s for s in rows(http.get(f"{exp_uri}/scans", params={"format": "json"}))}
     assert set(scans) == {"100", "201"} and scans["201"]["type"] == "STD BRAIN 5MM"
     res = rows(http.get(f"{exp_uri}/scans/201/resources", params={"format": "json"}))
-    assert res[0]["label"] == "DICOM" and res[0]["format"] == "DICOM" and res[0]["content"] == "RAW"
-    names = {f["Name"] for f in rows(http.get(f"{exp_uri}/scans/201/files", params={"format": "json"}))}
+    dicom = [r for r in res if r["label"] == "DICOM"]  # beside it: SNAPSHOTS, made when archived
+    assert dicom and dicom[0]["format"] == "DICOM" and dicom[0]["content"] == "RAW"
+    names = {
+        f["Name"]
+        for f in rows(http.get(f"{exp_uri}/scans/201/resources/DICOM/files", params={"format": "json"}))
+    }
     assert "I10" in names and len(names) == 28  # extension-less names kept, DIRFILE skipped
     again = post_import(http, zip_of(CT), dest=dest).text.strip()
     r = http.post("/data/services/archive", params={"src": again})
@@ -116,11 +120,11 @@ def test_archive_then_overwrite_none_append_delete(http: httpx.Client, project: 
     assert listed[0]["status"] == "CONFLICT"
     r = http.post("/data/services/archive", params={"src": again, "overwrite": "append"})
     assert r.status_code == 200, r.text  # every instance already archived: nothing stored twice
-    assert len(rows(http.get(f"{exp_uri}/scans/201/files", params={"format": "json"}))) == 28
+    assert len(rows(http.get(f"{exp_uri}/scans/201/resources/DICOM/files", params={"format": "json"}))) == 28
     third = post_import(http, zip_of(CT), dest=dest).text.strip()
     r = http.post("/data/services/archive", params={"src": third, "overwrite": "delete"})
     assert r.status_code == 200, r.text
-    assert len(rows(http.get(f"{exp_uri}/scans/201/files", params={"format": "json"}))) == 28
+    assert len(rows(http.get(f"{exp_uri}/scans/201/resources/DICOM/files", params={"format": "json"}))) == 28
     assert rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"})) == []
 
 
@@ -133,7 +137,7 @@ def test_direct_archive_duplicates_and_put_after_archiving(
     assert r.text.strip() == f"/data/archive/projects/{project}/subjects/SUBJ/experiments/DUP1"
     assert "stored=60; duplicates=5" in r.headers["x-xnatd-import"]
     exp = f"/data/projects/{project}/subjects/SUBJ/experiments/DUP1"
-    files = rows(http.get(f"{exp}/scans/5/files", params={"format": "json"}))
+    files = rows(http.get(f"{exp}/scans/5/resources/DICOM/files", params={"format": "json"}))
     assert len(files) == 60
     assert not list((server.data / "prearchive" / project).glob("*/*"))  # nothing left behind
     # seed 000: after archiving, demographics and session/scan fields can still be set and read back

@@ -8,6 +8,7 @@ anything fails, the renames are undone and the prearchive session is marked CONF
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from xnatd.db import prearchive as pq
 from xnatd.dicom import session_builder as sb
 from xnatd.domain import labels
 from xnatd.errors import Conflict, Forbidden, InvalidInput, XnatdError
-from xnatd.services import access, objects
+from xnatd.services import access, jobs, objects, snapshots
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ArchiveOptions
@@ -27,6 +28,8 @@ from xnatd.services.resolve import load_project
 from xnatd.services.resources import Owner, archive_path, ensure_resource, session_dir
 from xnatd.storage.files import sync_filesystem
 from xnatd.storage.moves import Moves
+
+log = logging.getLogger("xnatd.archiver")
 
 DICOM_PARAMS = [("format", "DICOM"), ("content", "RAW")]
 
@@ -78,7 +81,19 @@ def archive_claimed(ctx: Context, actor: Actor, row: Any, opts: ArchiveOptions) 
         raise
     moves.commit()
     pre.remove_session_folder(ctx, row)
+    after_archive(ctx, done.experiment_id)
     return done
+
+
+def after_archive(ctx: Context, experiment_id: str) -> None:
+    """What follows every archive, whichever door it came through (REST, auto-archive, direct
+    import, the DICOM receiver): scan thumbnails, then the project's automatic conversions. Both
+    are extras: a failure is logged and never undoes or fails the archive."""
+    try:
+        snapshots.make_for_session(ctx, experiment_id)
+    except Exception:
+        log.exception("Thumbnails of session %s could not be made", experiment_id)
+    jobs.on_session_archived(ctx, experiment_id)
 
 
 def _archive(

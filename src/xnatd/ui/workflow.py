@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services import archiver, browse, jobs, snapshots, users
+from xnatd.services import archiver, browse, jobs, users
 from xnatd.services import prearchive as pre
 from xnatd.services.import_options import OVERWRITE, ArchiveOptions
 from xnatd.ui.web import Page, page
@@ -54,7 +54,6 @@ async def _prearchive_action(p: Page) -> Response:
             overwrite=overwrite,
         )
         done = await p.call(archiver.archive, key, opts)
-        await p.call(_after_archive, done.experiment_id)
         target = f"/app/projects/{done.project}/subjects/{done.subject_label}/experiments/{done.label}"
         return p.redirect(target, f"Archived as {done.label}.")
     if action == "move":
@@ -67,16 +66,6 @@ async def _prearchive_action(p: Page) -> Response:
         await p.call(pre.delete, key)
         return p.redirect("/app/prearchive", f"Deleted {key.folder}.")
     raise InvalidInput(f"Unknown action {action}")
-
-
-def _after_archive(ctx: Any, actor: Any, experiment_id: str) -> None:
-    """What should follow every archive: snapshots, and the project's automatic conversions.
-
-    Both are idempotent (scans with snapshots are skipped; a scan with a queued job or an output is
-    not queued again), so this stays harmless once the archive service does it for every path.
-    """
-    snapshots.make_for_session(ctx, experiment_id)
-    jobs.on_session_archived(ctx, experiment_id)
 
 
 @page
