@@ -178,9 +178,15 @@ def test_objects_are_stored_as_sent_in_every_transfer_syntax(server: LiveServer,
     stored = wait_for(lambda: prearchive(http, "RCVPLAIN"))
     assert stored
     folder = server.data / "prearchive" / "RCVPLAIN"
-    by_sop = {}
-    for f in folder.rglob("*.dcm"):
-        by_sop[str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID)] = f
+
+    def filed() -> dict[str, Path]:  # the receiver files in half-second batches: wait for all nine
+        found = {
+            str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID): f for f in folder.rglob("*.dcm")
+        }
+        wanted = {str(pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID) for src in TS}
+        return found if wanted <= set(found) else {}
+
+    by_sop: dict[str, Path] = wait_for(filed)  # type: ignore[assignment]
     for src in TS:
         ds = pydicom.dcmread(src, stop_before_pixels=True)
         dest = by_sop[str(ds.SOPInstanceUID)]
