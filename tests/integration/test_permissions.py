@@ -282,3 +282,13 @@ def test_repeated_failures_lock_the_account_only(world: World) -> None:
         assert unknown.get("/data/auth").text == r.text  # no hint whether a user exists
     with _client(server, ("stranger", "stranger-pw")) as other:
         assert other.get("/data/auth").status_code == 200
+
+
+def test_job_listing_of_a_private_project_reads_like_a_missing_one(world: World) -> None:
+    p = world.projects["private"]
+    with world.callers["stranger"]() as c:
+        private = c.get("/xapi/jobs", params={"project": p})
+        missing = c.get("/xapi/jobs", params={"project": "NoSuchProject"})
+    assert (private.status_code, missing.status_code) == (404, 404)
+    with world.callers["member"]() as c:
+        assert c.get("/xapi/jobs", params={"project": p}).status_code == 200

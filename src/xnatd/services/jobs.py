@@ -24,7 +24,7 @@ from xnatd.services import access
 from xnatd.services.context import SYSTEM, Actor, Context
 from xnatd.services.job_commands import lookup
 from xnatd.services.job_runs import cancel_run, read_log
-from xnatd.services.resolve import Target, resolve, role_of
+from xnatd.services.resolve import Target, load_project, resolve, role_of
 
 log = logging.getLogger("xnatd.jobs")
 _listeners: list[Callable[[], None]] = []
@@ -196,9 +196,9 @@ def list_jobs(
     projects: list[str] | None
     with ctx.db.read() as conn:
         if project is not None:
-            row = q.project(conn, project)
-            if row is None:
-                raise NotFound(f"Project {project} not found")
+            # the same check as every other read: a project the caller may not read is "not found",
+            # exactly like one that does not exist
+            row, _role = load_project(conn, actor, project, access.READ)
             projects = [row["id"]]
         else:
             projects = None if actor.is_admin else _readable_projects(conn, actor)
