@@ -759,4 +759,15 @@ def _register_cstore_benchmark() -> None:
 
 _register_cstore_benchmark()
 
+
+def _register_load_benchmark() -> None:
+    """The load test (50 clients; 1, 2, 4 workers; SQLite and PostgreSQL) lives in bench/load_bench.py."""
+    from bench import load_bench
+
+    ALL.append(("load", load_bench.bench_load))
+    TITLES["load"] = "8. Load test: 50 concurrent clients, 1/2/4 worker processes, SQLite and PostgreSQL"
+
+
+_register_load_benchmark()
+
 __all__ = ["ALL", "FAIL", "PASS", "Config", "Context"]

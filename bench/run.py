@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only",
         default="upload,zip,listing,jobs",
-        help="comma list of benchmarks to run: upload, zip, listing, import_zip, import_files, jobs",
+        help="comma list of benchmarks: upload, zip, listing, import_zip, import_files, jobs, cstore, load",
     )
     p.add_argument(
         "--workdir",
