@@ -770,4 +770,15 @@ def _register_load_benchmark() -> None:
 
 _register_load_benchmark()
 
+
+def _register_catalogue_benchmark() -> None:
+    """The large-catalogue listing latency benchmark lives in bench/catalogue_bench.py."""
+    from bench import catalogue_bench
+
+    ALL.append(("catalogue", catalogue_bench.bench_catalogue))
+    TITLES["catalogue"] = "9. Large catalogue: listing latency with 100,000 experiments and 1,000,000 files"
+
+
+_register_catalogue_benchmark()
+
 __all__ = ["ALL", "FAIL", "PASS", "Config", "Context"]
