@@ -58,6 +58,9 @@ def _run_http(uvicorn: Any, settings: config.Settings) -> None:
         http="httptools",
         log_level=settings.log_level,
         timeout_graceful_shutdown=10,
+        # Longer than clients keep idle connections (httpx and requests: 5 s; nginx: 60 s), so a
+        # client never sends on a connection the server is closing at that very moment.
+        timeout_keep_alive=75,
         factory=False,
     )
 
