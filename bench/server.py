@@ -1,16 +1,14 @@
 """Start one `xnatd serve` process for the benchmarks, sample its memory, stop it by its PID.
 
-This mirrors tests/support/live_server.py (free loopback port, admin/admin, readiness on
-`/xapi/siteConfig/buildInfo`), but lets the benchmark choose the executable and extra options, and keeps
-the log next to the report.
+It shares tests/support/live_server.py's pieces (free loopback port, readiness on
+`/xapi/siteConfig/buildInfo`, stop by PID), but lets the benchmark choose the executable and extra
+options, and keeps the log next to the report.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -18,19 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psutil
+
+from tests.support.live_server import free_port, stop_process, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_XNATD = REPO / ".venv" / "bin" / "xnatd"
 ADMIN = ("admin", "admin")
 MB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -55,35 +48,6 @@ class Server:
             return ""
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"xnatd exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
-            )
-        try:
-            r = httpx.get(url + "/xapi/siteConfig/buildInfo", timeout=2)
-            if r.status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"xnatd not ready after {timeout}s:\n{log.read_text(errors='replace')[-4000:]}")
-
-
-def stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
-    """SIGTERM the process we started (by its PID), then SIGKILL it if it does not exit in time."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=grace)
-
-
 @contextlib.contextmanager
 def running_server(
     data: Path,
@@ -106,7 +70,7 @@ def running_server(
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc, log, ready_timeout)
+        wait_ready(url, proc, log, ready_timeout)
         yield Server(url=url, port=port, data=data, log=log, process=proc)
     finally:
         stop_process(proc)

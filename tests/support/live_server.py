@@ -46,11 +46,14 @@ class LiveServer:
         return httpx.Client(base_url=self.url, auth=auth, timeout=120, **kw)  # type: ignore[arg-type]
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    """Until ``GET /xapi/siteConfig/buildInfo`` answers 200; fail with the log if the process exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"xnatd exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+            raise RuntimeError(
+                f"xnatd exited with {proc.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
+            )
         try:
             r = httpx.get(url + "/xapi/siteConfig/buildInfo", timeout=2)
             if r.status_code == 200:
@@ -58,7 +61,19 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"xnatd not ready after {timeout}s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(f"xnatd not ready after {timeout}s:\n{log.read_text(errors='replace')[-4000:]}")
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """SIGTERM the process we started (by its PID), then SIGKILL it if it does not exit in time."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace)
 
 
 def backend() -> str:
@@ -93,7 +108,7 @@ def live_server(data: Path, *extra_args: str, env: dict[str, str] | None = None)
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc, log)
+        wait_ready(url, proc, log)
         args_list = list(extra_args)
         database = (
             args_list[args_list.index("--database") + 1]
@@ -102,13 +117,7 @@ def live_server(data: Path, *extra_args: str, env: dict[str, str] | None = None)
         )
         yield LiveServer(url=url, port=port, data=data, process=proc, log=log, database=database)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
 
 
 def python() -> str:
