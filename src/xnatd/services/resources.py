@@ -257,9 +257,7 @@ def create_resource(ctx: Context, actor: Actor, addr: Address, params: Params) -
     with ctx.db.write() as conn:
         t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
         owner = _single_owner(conn, addr, t)
-        if q.resources_of(conn, [owner.key]) and any(
-            r["label"] == addr.resource for r in q.resources_of(conn, [owner.key])
-        ):
+        if any(r["label"] == addr.resource for r in q.resources_of(conn, [owner.key])):
             raise Conflict("Specified resource already exists.")
         ensure_resource(ctx, conn, owner, t.owner_project_id, addr.resource, params)
 
