@@ -295,7 +295,7 @@ def bench_zip(ctx: Context) -> Section:
     sec = Section(
         "zip",
         f"2. Zip download of a scan's {n:,} DICOM files",
-        f"The {n:,} files are copies of the real DICOM files in /work/shared/testdata/dicom, cycled, "
+        f"The {n:,} files are copies of the real DICOM files in shared/testdata/dicom, cycled, "
         f"uploaded with one `PUT {scan}/resources/DICOM/files/upload.zip?extract=true&inbody=true`. Then "
         f"`GET {scan}/resources/DICOM/files?format=zip` is streamed to a file, {cfg.zip_repeats} times, "
         "alternating with the baseline: Python's `zipfile` writing a ZIP_STORED zip of the same files to "
@@ -710,75 +710,4 @@ def bench_listing(ctx: Context) -> Section:
     return sec
 
 
-ALL: list[tuple[str, Callable[[Context], Section]]] = [
-    ("upload", bench_upload),
-    ("zip", bench_zip),
-    ("listing", bench_listing),
-]
-
-TITLES = {
-    "upload": "1. Upload of a big file",
-    "zip": "2. Zip download of a scan's DICOM files",
-    "listing": "3. Listing a project with many experiments",
-}
-
-
-def _register_import_benchmarks() -> None:
-    """The DICOM import benchmarks live in bench/import_bench.py (they use this module's helpers)."""
-    from bench import import_bench
-
-    ALL.extend(
-        [("import_zip", import_bench.bench_import_zip), ("import_files", import_bench.bench_import_files)]
-    )
-    TITLES.update(
-        {"import_zip": "4. Zip import of DICOM files", "import_files": "5. One DICOM file per request"}
-    )
-
-
-_register_import_benchmarks()
-
-
-def _register_job_benchmarks() -> None:
-    """The processing-job benchmark lives in bench/jobs_bench.py."""
-    from bench import jobs_bench
-
-    ALL.append(("jobs", jobs_bench.bench_jobs))
-    TITLES["jobs"] = "6. dcm2niix jobs: 1 and 2 local workers, and overhead over dcm2niix alone"
-
-
-_register_job_benchmarks()
-
-
-def _register_cstore_benchmark() -> None:
-    """The DICOM receiver benchmark lives in bench/cstore_bench.py."""
-    from bench import cstore_bench
-
-    ALL.append(("cstore", cstore_bench.bench_cstore))
-    TITLES["cstore"] = "7. C-STORE ingest vs storescp and Orthanc; receiver RSS"
-
-
-_register_cstore_benchmark()
-
-
-def _register_load_benchmark() -> None:
-    """The load test (50 clients; 1, 2, 4 workers; SQLite and PostgreSQL) lives in bench/load_bench.py."""
-    from bench import load_bench
-
-    ALL.append(("load", load_bench.bench_load))
-    TITLES["load"] = "8. Load test: 50 concurrent clients, 1/2/4 worker processes, SQLite and PostgreSQL"
-
-
-_register_load_benchmark()
-
-
-def _register_catalogue_benchmark() -> None:
-    """The large-catalogue listing latency benchmark lives in bench/catalogue_bench.py."""
-    from bench import catalogue_bench
-
-    ALL.append(("catalogue", catalogue_bench.bench_catalogue))
-    TITLES["catalogue"] = "9. Large catalogue: listing latency with 100,000 experiments and 1,000,000 files"
-
-
-_register_catalogue_benchmark()
-
-__all__ = ["ALL", "FAIL", "PASS", "Config", "Context"]
+__all__ = ["FAIL", "PASS", "Config", "Context"]

@@ -11,8 +11,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.testdata import DICOM
+
 CHUNK = 1024 * 1024
-TESTDATA = Path("/work/shared/testdata/dicom")
+TESTDATA = DICOM
 
 
 def evict(path: Path) -> bool:

@@ -2,7 +2,7 @@
 dcm2niix called directly on the very same archive folders (same disk, same run).
 
 For each worker count a fresh server (``--job-workers N``) gets one session of 20 scans whose DICOM
-resources are real series from /work/shared/testdata/dicom (cycled to make 20). Timed: one
+resources are real series from shared/testdata/dicom (cycled to make 20). Timed: one
 ``POST /xapi/jobs`` on the project (20 jobs) until the last job is complete, i.e. queueing, dispatch,
 conversion, MD5, the atomic move into the archive and the database commit. Baseline: the same
 ``dcm2niix`` binary and arguments on the same 20 input folders, one after the other (and 2 at a time
@@ -24,8 +24,9 @@ from bench.benchmarks import Context, log
 from bench.results import Row, Section
 from bench.server import running_server
 from bench.xnat import Api, BenchError, check
+from tests.support.testdata import DICOM
 
-TESTDATA = Path("/work/shared/testdata/dicom")
+TESTDATA = DICOM
 SERIES = [
     "dcm_qa_nih/20180918GE/mr_0004",
     "dcm_qa_nih/20180918GE/mr_0005",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from bench import benchmarks, data
+from bench import benchmarks, data, registry
 from bench.benchmarks import Config, Context, log
 from bench.report import write_report
 from bench.results import FAIL, Section
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = make_config(a)
     quiet_wait = a.wait_quiet if a.wait_quiet is not None else (0.0 if a.quick else 60.0)
     wanted = [w.strip() for w in a.only.split(",") if w.strip()]
-    unknown = set(wanted) - {k for k, _ in benchmarks.ALL}
+    unknown = set(wanted) - {k for k, _ in registry.ALL}
     if unknown:
         print(f"unknown benchmark(s): {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             ctx = Context(server=server, sampler=sampler, api=api, work=work, config=cfg)
             try:
-                for key, fn in benchmarks.ALL:
+                for key, fn in registry.ALL:
                     if key not in wanted:
                         continue
                     log(f"=== benchmark: {key}")
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                             raise RuntimeError(f"the server (PID {server.pid}) is no longer running")
                         sec = fn(ctx)
                     except Exception as e:
-                        sec = Section(key, benchmarks.TITLES[key], "")
+                        sec = Section(key, registry.TITLES[key], "")
                         sec.error = (
                             f"{type(e).__name__}: {e}\n\n{traceback.format_exc(limit=4)}\n"
                             f"--- server log (tail) ---\n{server.log_tail()}"

@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 
-TESTDATA = Path("/work/shared/testdata/dicom")
+from tests.support.testdata import DICOM
+
+TESTDATA = DICOM
 GE = TESTDATA / "dcm_qa_nih/20180918GE"
 SIEMENS = TESTDATA / "dcm_qa_nih/20180918Si"
 CT = TESTDATA / "dcm_qa_ct_philips/S21570/S2010"
