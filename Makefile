@@ -50,7 +50,7 @@ test-postgresql: install install-system
 bench: install
 	@command -v Orthanc >/dev/null && command -v unzip >/dev/null && command -v storescp >/dev/null || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q orthanc unzip dcmtk)
-	$(BIN)/python -m bench.run --out bench/out --only upload,zip,listing,import_zip,import_files,cstore,load,catalogue
+	$(BIN)/python -m bench.run --out bench/out --only upload,zip,listing,import_zip,import_files,jobs,cstore,load,catalogue
 
 clean:
 	rm -rf $(VENV) build *.egg-info
