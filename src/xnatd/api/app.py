@@ -12,7 +12,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
-from xnatd.api import archive, dicomscp, jobs, prearchive, site, users
+from xnatd.api import archive, dicomscp, jobs, openapi, prearchive, site, users
 from xnatd.api import search as search_api
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
@@ -87,6 +87,8 @@ def routes() -> list[Route]:
         Route("/xapi/jobs/{job_id}", jobs.job, methods=["GET"]),
         Route("/xapi/jobs/{job_id}/log", jobs.job_log, methods=["GET"]),
         Route("/xapi/jobs/{job_id}/cancel", jobs.job_cancel, methods=["POST"]),
+        Route("/xapi/openapi.json", openapi.document, methods=["GET"]),
+        Route("/xapi/v2/api-docs", openapi.document, methods=["GET"]),  # where XNAT serves its Swagger
     ]
     return out
 

@@ -38,6 +38,8 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidInput(
             f"Malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except (UnicodeDecodeError, RecursionError):  # bytes that are no UTF-8/16/32 text; absurd nesting
+        raise InvalidInput("Malformed JSON body: not UTF-8 text, or nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidInput("The body must be a JSON object")
     return data

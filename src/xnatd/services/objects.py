@@ -75,6 +75,9 @@ def put(ctx: Context, actor: Actor, addr: Address, params: Params, xml: bytes | 
     with ctx.db.write() as conn:
         if addr.level == "project":
             return _put_project(ctx, conn, actor, addr, params, xml)
+        if addr.project is None and addr.level in ("subject", "experiment"):
+            # ``/data/subjects/{ID}``, ``/data/experiments/{ID}``: update the object in its own project.
+            addr = replace(addr, project=resolve(conn, actor, addr, access.EDIT).project_id)
         if addr.level == "experiment" and addr.subject and addr.project:
             t = resolve(conn, actor, addr, access.EDIT, upto="project")
             _subject_for_experiment(ctx, conn, actor, addr, t)
