@@ -143,11 +143,19 @@ def _keys_from_dataset(ds: Dataset) -> FileKeys:
         if elem is not None and elem.value is not None:
             values[attr] = text_of(elem.value)
     if not values.get("sop_instance_uid"):
-        meta = getattr(ds, "file_meta", None)
-        sop = getattr(meta, "MediaStorageSOPInstanceUID", "") if meta is not None else ""
-        values["sop_instance_uid"] = str(sop or "")
-        values.setdefault("sop_class_uid", str(getattr(meta, "MediaStorageSOPClassUID", "") or ""))
+        values["sop_instance_uid"] = _meta_text(ds, "MediaStorageSOPInstanceUID")
+        values.setdefault("sop_class_uid", _meta_text(ds, "MediaStorageSOPClassUID"))
     return FileKeys(**values)
+
+
+def _meta_text(ds: Dataset, keyword: str) -> str:
+    """A file meta attribute, "" when absent or undecodable (pydicom decodes lazily and raises
+    NotImplementedError, not AttributeError, for a damaged VR, which getattr's default misses)."""
+    try:
+        meta = getattr(ds, "file_meta", None)
+        return str(getattr(meta, keyword, "") or "") if meta is not None else ""
+    except Exception:
+        return ""
 
 
 def text_of(value: Any) -> str:
@@ -245,35 +253,41 @@ def _header(data: bytes, pos: int, explicit: bool) -> tuple[int, int, bytes]:
 
 
 def _skip_undefined(data: bytes, pos: int, explicit: bool) -> int:
-    """Skip a sequence (or UN) of undefined length: items until the sequence delimiter."""
+    """Skip a sequence (or UN) of undefined length: items until the sequence delimiter.
+
+    Iterative, with an explicit stack: a file nesting sequences thousands deep (fuzzing made one)
+    must not exhaust Python's recursion limit.
+    """
     unpack = struct.unpack_from
-    while pos + 8 <= len(data):
+    stack: list[tuple[bool, bool]] = [(True, explicit)]  # (in a sequence, not an item; explicit VR)
+    while stack and pos + 8 <= len(data):
+        in_sequence, exp = stack[-1]
         group, elem = unpack("<HH", data, pos)
         tag = group << 16 | elem
-        length = unpack("<I", data, pos + 4)[0]
-        pos += 8
-        if tag == SEQ_END:
-            return pos
-        if tag != ITEM:
-            raise _Fallback
-        if length != UNDEFINED:
-            pos += length
-            continue
-        pos = _skip_item(data, pos, explicit)
-    raise _Fallback
-
-
-def _skip_item(data: bytes, pos: int, explicit: bool) -> int:
-    unpack = struct.unpack_from
-    while pos + 8 <= len(data):
-        group, elem = unpack("<HH", data, pos)
-        if group << 16 | elem == ITEM_END:
-            return pos + 8
-        length, start, vr = _header(data, pos, explicit)
-        pos = (
-            _skip_undefined(data, start, explicit and vr != b"UN") if length == UNDEFINED else start + length
-        )
-    raise _Fallback
+        if in_sequence:
+            length = unpack("<I", data, pos + 4)[0]
+            pos += 8
+            if tag == SEQ_END:
+                stack.pop()
+            elif tag != ITEM:
+                raise _Fallback
+            elif length != UNDEFINED:
+                pos += length
+            else:
+                stack.append((False, exp))
+        elif tag == ITEM_END:
+            pos += 8
+            stack.pop()
+        else:
+            length, start, vr = _header(data, pos, exp)
+            if length == UNDEFINED:
+                stack.append((True, exp and vr != b"UN"))
+                pos = start
+            else:
+                pos = start + length
+    if stack:
+        raise _Fallback
+    return pos
 
 
 def _decode(raw: bytes, charset: bytes) -> str:
