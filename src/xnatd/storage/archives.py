@@ -257,7 +257,8 @@ def iter_members(path: Path, kind: str, limits: ExtractLimits) -> Iterator[tuple
 def _zip_entry_kind(info: zipfile.ZipInfo) -> str:
     mode = info.external_attr >> 16
     fmt = stat.S_IFMT(mode)
-    if info.is_dir() or fmt == stat.S_IFDIR:
+    # Not info.is_dir(): it indexes the name's last character, and an entry may have an empty name.
+    if info.filename.endswith("/") or fmt == stat.S_IFDIR:
         return "dir"
     if fmt == stat.S_IFLNK:
         return "link"
