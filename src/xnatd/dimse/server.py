@@ -86,8 +86,8 @@ def worker_main(settings: Settings, channel: socket.socket, parent: int, inherit
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctx = worker_context(settings)
-    intake = Intake(ctx)
     receivers = _Receivers(lambda: dicom_receivers.effective(ctx))
+    intake = Intake(ctx, lambda port, called: dicom_receivers.find(receivers.get(), port, called))
     timeout = float(settings.dicom_timeout)
     send_lock = threading.Lock()
 

@@ -150,7 +150,7 @@ class _Association:
         )
         self.prefix, self.kept = [head], 0
         try:
-            self.sink = self.intake.sink()
+            self.sink = self.intake.sink(self.aid)
             self.sink.write(head)
         except Exception as exc:
             self._fail(exc)

@@ -1,25 +1,29 @@
 """Objects received over DICOM associations, handed to the one ingest path in batches.
 
 The network side (``xnatd.dimse``) must answer each C-STORE quickly, so it only streams the object
-into a ``Sink`` (a new file in ``DATA/tmp``, the encoded dataset exactly as received behind its file
-meta information), checks that its header can be read (``check``) and queues it (``received``).
+into a ``Sink`` (a new file in this process's spool folder, ``services/dicom_spool.py``: the encoded
+dataset exactly as received behind its file meta information), checks that its header can be read
+(``check``), gives it its spool name and flushes it (``received``): only then is Success answered.
 A filing thread per receiver process then takes the queue every ``FLUSH_SECONDS`` and, per
 association, runs the files through ``IngestBatch`` (header → prearchive session → one transaction),
-exactly as a REST import does. The MD5 is computed there too, off the network thread (hashlib
-releases the GIL). Sessions stay RECEIVING until the idle builder (``services/rebuilder.py``) builds
-them; a direct-archive receiver archives them when its association ends.
+exactly as a REST import does; a spool file is deleted only once its batch is committed, and what a
+dead process left in its spool is filed by the next one (``Spool.adopt_dead``). The MD5 is computed
+on the filing thread too, off the network thread (hashlib releases the GIL). Sessions stay RECEIVING
+until the idle builder (``services/rebuilder.py``) builds them; a direct-archive receiver archives
+them when its association ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import logging
 import os
-import secrets
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,13 +33,14 @@ from xnatd.config import Settings
 from xnatd.db import archive as q
 from xnatd.db.engine import Database
 from xnatd.dicom import header
-from xnatd.dicom.header import FileKeys
+from xnatd.dicom.header import FileKeys, NotDicom
 from xnatd.dicom.identify import Overrides
 from xnatd.errors import StorageFull, XnatdError
 from xnatd.services import archiver, ingest
 from xnatd.services import prearchive as pre
 from xnatd.services.context import SYSTEM, Context
 from xnatd.services.dicom_receivers import Receiver, Rule
+from xnatd.services.dicom_spool import RESCAN_SECONDS, Orphan, Spool, quarantine_dir, spool_root
 from xnatd.services.import_options import ArchiveOptions, ImportOptions
 from xnatd.storage.files import Staged, md5_of
 
@@ -56,8 +61,8 @@ class Sink:
 
     __slots__ = ("fd", "path", "size")
 
-    def __init__(self, tmp_dir: Path) -> None:
-        self.path = tmp_dir / f".dicom-{secrets.token_hex(12)}.dcm"
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self.size = 0
         try:
             self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
@@ -102,15 +107,22 @@ class _Association:
     calling_ae: str
     items: list[_Item] = field(default_factory=list)
     ended: bool = False
+    seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     refs: dict[tuple[str | None, str, str], ingest.SessionRef] = field(default_factory=dict)
+
+
+Lookup = Callable[[int, str], Receiver | None]  # (port, called AE title) -> the receiver, if it still is
 
 
 class Intake:
     """The filing side of one receiver process: associations open, queue files, end."""
 
-    def __init__(self, ctx: Context, flush_seconds: float = FLUSH_SECONDS) -> None:
+    def __init__(
+        self, ctx: Context, lookup: Lookup | None = None, flush_seconds: float = FLUSH_SECONDS
+    ) -> None:
         self.ctx = ctx
-        self.tmp_dir = ctx.settings.tmp_dir
+        self.spool = Spool(spool_root(ctx.settings))
+        self.lookup = lookup
         self.flush_seconds = flush_seconds
         self._ids = itertools.count(1)
         self._assocs: dict[int, _Association] = {}
@@ -124,12 +136,13 @@ class Intake:
 
     def open(self, receiver: Receiver, calling_ae: str) -> int:
         aid = next(self._ids)
+        self.spool.begin(aid, receiver.ae_title, receiver.port, calling_ae)
         with self._lock:
             self._assocs[aid] = _Association(receiver, calling_ae)
         return aid
 
-    def sink(self) -> Sink:
-        return Sink(self.tmp_dir)
+    def sink(self, aid: int) -> Sink:
+        return Sink(self.spool.part(aid, next(self._assocs[aid].seq)))
 
     @staticmethod
     def check(sink: Sink, prefix: bytes) -> FileKeys:
@@ -137,6 +150,9 @@ class Intake:
         return header.read_keys(sink.path, prefix)
 
     def received(self, aid: int, sink: Sink, keys: FileKeys) -> None:
+        """Acknowledge: the object gets its spool name and is on disk before this returns."""
+        sink.path = self.spool.ready(sink.path)
+        self.spool.flush()
         with self._lock:
             self._assocs[aid].items.append(_Item(sink.path, sink.size, keys))
 
@@ -150,6 +166,8 @@ class Intake:
         self._stop = True
         self._wake.set()
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.spool.close()
 
     def pending(self) -> int:
         with self._lock:
@@ -159,7 +177,11 @@ class Intake:
 
     def _run(self) -> None:
         due = time.monotonic()
+        rescan = 0.0
         while True:
+            if time.monotonic() >= rescan:
+                rescan = time.monotonic() + RESCAN_SECONDS
+                self._adopt()
             self._wake.wait(max(0.0, due - time.monotonic()))
             self._wake.clear()
             due = time.monotonic() + self.flush_seconds
@@ -178,6 +200,7 @@ class Intake:
                         "DICOM receiver: filing %d objects from %s failed", len(items), assoc.calling_ae
                     )
                 if ended:
+                    self.spool.end(aid)
                     with self._lock:
                         self._assocs.pop(aid, None)
             if stopping and not self.pending():
@@ -196,8 +219,7 @@ class Intake:
     def _file_group(self, assoc: _Association, labels: Overrides, items: list[_Item]) -> None:
         """One batch, retried with a fresh batch when a session was archived under it meanwhile;
         each file keeps a second name until its batch is committed, so a failed batch loses nothing."""
-        staged = [Staged(i.path, i.size, md5_of(i.path)) for i in items]
-        keeps = [_keep(s.path) for s in staged]
+        staged = [Staged(_staging_link(i.path), i.size, md5_of(i.path)) for i in items]
         opts = ImportOptions(labels=labels, source=f"DICOM {assoc.calling_ae}")
         t0 = time.perf_counter()
         for attempt in range(1, TRIES + 1):
@@ -210,17 +232,15 @@ class Intake:
             except Exception as exc:  # the database or the disk: the kept names allow another try
                 batch.abort()
                 if attempt == TRIES:
-                    log.error(
-                        "DICOM receiver: %d objects kept in %s (*.keep): %s", len(items), self.tmp_dir, exc
-                    )
+                    self._quarantine([i.path for i in items], str(exc))
                     return
                 log.warning("DICOM receiver: batch from %s failed (%s); retrying", assoc.calling_ae, exc)
                 time.sleep(0.2 * attempt)
-                for s, keep in zip(staged, keeps, strict=True):
+                for s, item in zip(staged, items, strict=True):
                     if not s.path.exists():
-                        os.link(keep, s.path)
-        for keep in keeps:
-            keep.unlink(missing_ok=True)
+                        os.link(item.path, s.path)
+        for item in items:  # committed: the spool names may go
+            item.path.unlink(missing_ok=True)
         for ref in refs:
             assoc.refs[(ref.project, ref.timestamp, ref.folder)] = ref
         log.info(
@@ -249,6 +269,41 @@ class Intake:
             except XnatdError as exc:
                 log.warning("DICOM %s: direct archive of %s failed: %s", assoc.calling_ae, ref.uri, exc)
 
+    # --- what a dead process left, and what cannot be filed --------------------------------------
+
+    def _adopt(self) -> None:
+        """Queue the acknowledged objects of dead processes' spools as ended associations."""
+        try:
+            orphans = self.spool.adopt_dead(self._ids)
+        except OSError:
+            log.exception("DICOM spool: could not take over a dead receiver's spool")
+            return
+        for orphan in orphans:
+            receiver = self._receiver_of(orphan)
+            assoc = _Association(receiver, orphan.calling_ae, ended=True)
+            for path in orphan.files:
+                try:
+                    assoc.items.append(_Item(path, path.stat().st_size, header.read_keys(path)))
+                except (NotDicom, OSError) as exc:
+                    self._quarantine([path], str(exc))
+            with self._lock:
+                self._assocs[orphan.aid] = assoc
+
+    def _receiver_of(self, orphan: Orphan) -> Receiver:
+        """The receiver the objects came to, as it is now; gone or disabled: only the header routes."""
+        found = self.lookup(orphan.port, orphan.ae_title) if self.lookup else None
+        return found or Receiver(orphan.ae_title or "UNKNOWN", orphan.port)
+
+    def _quarantine(self, paths: list[Path], reason: str) -> None:
+        """Never silently dropped: objects that cannot be filed wait in DATA/quarantine for a person."""
+        into = quarantine_dir(self.ctx.settings) / time.strftime("%Y%m%d-%H%M%S")
+        into.mkdir(parents=True, exist_ok=True)
+        for path in paths:
+            path.with_suffix(".filing").unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(path, into / f"{self.spool.dir.name}-{path.name}")
+        log.error("DICOM receiver: %d objects could not be filed, moved to %s: %s", len(paths), into, reason)
+
     # --- routing -------------------------------------------------------------------------------
 
     def _route(
@@ -274,11 +329,13 @@ class Intake:
         return Overrides(project=project, subject=subject, session=session)
 
 
-def _keep(path: Path) -> Path:
-    """A second name for a staged file: placing it renames the first, a failed batch deletes that."""
-    keep = path.with_name(path.name + ".keep")
-    os.link(path, keep)
-    return keep
+def _staging_link(path: Path) -> Path:
+    """A second name for a spooled file, for the batch to place (a rename): the spool name stays
+    until the batch is committed, so a failed batch or a crash loses nothing."""
+    link = path.with_suffix(".filing")
+    link.unlink(missing_ok=True)
+    os.link(path, link)
+    return link
 
 
 class _Values:
