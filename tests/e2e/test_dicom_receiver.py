@@ -7,8 +7,12 @@ receiver of the tests shares one port, told apart by the called AE title (settin
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,7 +26,7 @@ from pynetdicom import AE, _config
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
-from tests.support.live_server import LiveServer, free_port, live_server, python
+from tests.support.live_server import LiveServer, free_port, live_server, python, stop_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk missing")]
 CT = dicom_files(TESTDATA / "dcm_qa_ct_philips")
@@ -166,7 +170,10 @@ def _send_raw(server: LiveServer, called: str, paths: list[Path], calling: str =
 
 
 def _dataset_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
+    return _dataset_bytes_of(path.read_bytes())
+
+
+def _dataset_bytes_of(data: bytes) -> bytes:
     assert data[128:132] == b"DICM"
     group_length = int.from_bytes(data[140:144], "little")
     return data[144 + group_length :]
@@ -323,3 +330,97 @@ def test_receivers_api_and_a_new_receiver(server: LiveServer, http: httpx.Client
     assert http.put(f"/xapi/dicomscp/{rid}/enabled/false").json() is False
     assert http.delete(f"/xapi/dicomscp/{rid}").status_code == 200
     assert http.get(f"/xapi/dicomscp/{rid}").status_code == 404
+
+
+# --- acknowledged means kept: SIGKILL between the Success response and the filing ------------------
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc), children first."""
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids += [int(c) for c in (task / "children").read_text().split()]
+    return [d for k in kids for d in _tree(k)] + [pid]
+
+
+def _start_receiver(data: Path, port: int) -> subprocess.Popen[bytes]:
+    args = [python(), "-c", "from xnatd.cli.main import main; main()", "dicom", "--data", str(data)]
+    args += ["--host", "127.0.0.1"]
+    args += ["--dicom-port", str(port), "--dicom-processes", "2"]
+    log = (data.parent / "receiver.log").open("ab")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+
+    def up() -> bool:
+        ae = AE("PROBE")
+        ae.add_requested_context(Verification)
+        assoc = ae.associate("127.0.0.1", port, ae_title="XNAT")
+        established = bool(assoc.is_established)
+        if established:
+            assoc.release()
+        return established
+
+    if not (wait_for(lambda: proc.poll() is not None or up(), timeout=60) and proc.poll() is None):
+        stop_process(proc)
+        pytest.fail((data.parent / "receiver.log").read_text())
+    return proc
+
+
+def _sent_and_killed(proc: subprocess.Popen[bytes], port: int) -> dict[str, str]:
+    """Send the CT study in one association; SIGKILL every receiver process right after the last
+    Success, before the filing thread's next half-second batch. Returns SOP UID -> dataset MD5."""
+    ae = AE("CRASHSCU")
+    for p in CT:
+        meta = pydicom.dcmread(p, stop_before_pixels=True, force=True).file_meta
+        ae.add_requested_context(meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID)
+    assoc = ae.associate("127.0.0.1", port, ae_title="XNAT")
+    assert assoc.is_established
+    acknowledged = {}
+    for p in CT:
+        assert int(assoc.send_c_store(p).Status) == 0
+        uid = str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+        acknowledged[uid] = hashlib.md5(_dataset_bytes(p)).hexdigest()
+    for pid in _tree(proc.pid):
+        os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assoc.abort()
+    return acknowledged
+
+
+def test_acknowledged_objects_survive_sigkill_before_filing(tmp_path: Path) -> None:
+    data, port = tmp_path / "data", free_port()
+    data.mkdir()
+    proc = _start_receiver(data, port)
+    try:
+        acknowledged = _sent_and_killed(proc, port)
+    finally:
+        stop_process(proc)
+    spooled = list((data / "spool" / "dicom").rglob("*.dcm"))
+    assert spooled, "some acknowledged objects were still waiting in the spool when the process died"
+    dead = spooled[0].parent
+    shutil.copy(spooled[0], dead / "999-1.dcm")  # the same SOP instance twice: stored once
+    (dead / "999-2.dcm").write_bytes(b"not DICOM at all")  # cannot be filed: quarantined, not lost
+    with live_server(data, "--dicom-port", str(port)) as srv, srv.client() as http:
+
+        def filed() -> dict[str, dict[str, str]]:
+            found = {}
+            for session in prearchive(http, "Unassigned"):
+                for scan in rows(http.get(f"/data{session['url']}/scans", params={"format": "json"})):
+                    url = f"/data{session['url']}/scans/{scan['ID']}/resources/DICOM/files"
+                    for f in rows(http.get(url, params={"format": "json"})):
+                        found[f["URI"]] = f
+            return found if len(found) >= len(acknowledged) else {}
+
+        files: dict[str, dict[str, str]] = wait_for(filed, timeout=60)  # type: ignore[assignment]
+        assert len(files) == len(acknowledged), "every acknowledged object once, the duplicate not again"
+        got = {}
+        for f in files.values():
+            body = http.get(f["URI"]).content
+            assert hashlib.md5(body).hexdigest() == f["digest"]
+            ds = pydicom.dcmread(io.BytesIO(body), stop_before_pixels=True)
+            got[str(ds.SOPInstanceUID)] = hashlib.md5(_dataset_bytes_of(body)).hexdigest()
+        assert got == acknowledged
+        assert not list((data / "spool" / "dicom").rglob("*.dcm"))
+        quarantined = [p.read_bytes() for p in (data / "quarantine").rglob("*.dcm")]
+        assert quarantined == [b"not DICOM at all"]
+        assert "left by a dead receiver process" in srv.log.read_text()

@@ -171,7 +171,8 @@ class Spool:
         sync_filesystem(self.dir)  # the moves are durable before the dead folder goes
         shutil.rmtree(folder, ignore_errors=True)
         count = sum(len(o.files) for o in adopted)
-        log.warning(
+        log.log(
+            logging.WARNING if count or dropped else logging.INFO,
             "DICOM spool: %s was left by a dead receiver process: %d acknowledged objects taken over "
             "for filing, %d incomplete (never acknowledged) deleted", folder.name, count, dropped,
         )  # fmt: skip
