@@ -1,0 +1,321 @@
+"""The malformed-DICOM corpus through every door of a real server: no 5xx, no crash, nothing half-written.
+
+Doors: REST import one file per request (gradual-DICOM), REST import as zips (the corpus in batches,
+plus damaged and hostile zips), C-STORE (pynetdicom as the SCU sending each damaged dataset's bytes
+unchanged behind a valid file meta, so the receiver decodes them, not pynetdicom), raw bytes at the
+DICOM port (malformed PDUs built by hand), and hostile query strings and XML bodies at the REST
+archive. The counts per door are printed and written to ``fuzz-summary.json`` in the test's tmp dir.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import socket
+import struct
+import subprocess
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pydicom
+import pytest
+from pydicom.dataset import FileMetaDataset
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE, _config
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+from tests.fuzz.corpus import SCALE, SEED, Case, bundled, dataset_start, malformed
+from tests.support.live_server import XNATD, LiveServer, free_port, live_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
+PROJECT = "FUZZ"
+CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+IMPLICIT_LE = "1.2.840.10008.1.2"
+Tally = dict[str, Counter[str]]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    port = free_port()
+    receivers = json.dumps([{"aeTitle": "FUZZ", "project": PROJECT, "port": port}])
+    env = {
+        "XNATD_DICOM_RECEIVERS": receivers,
+        "XNATD_DICOM_PROCESSES": "1",
+        "XNATD_PREARCHIVE_IDLE_BUILD": "2",
+    }
+    with live_server(tmp_path_factory.mktemp("fuzz") / "data", "--dicom-port", str(port), env=env) as srv:
+        srv.dicom_port = port  # type: ignore[attr-defined]
+        with srv.client() as http:
+            assert http.put(f"/data/projects/{PROJECT}").status_code == 200
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[Case]:
+    return bundled() + malformed()
+
+
+@pytest.fixture(scope="module")
+def tally(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tally]:
+    counts: Tally = {}
+    yield counts
+    out = tmp_path_factory.getbasetemp() / "fuzz-summary.json"
+    out.write_text(json.dumps(counts, indent=1, sort_keys=True))
+    print(f"\nfuzz summary ({out}):")
+    for door, c in sorted(counts.items()):
+        print(f"  {door:14s} " + " ".join(f"{k}={v}" for k, v in sorted(c.items())))
+
+
+def record(tally: Tally, door: str, status: int | str) -> None:
+    c = tally.setdefault(door, Counter())
+    c["tried"] += 1
+    c["5xx" if isinstance(status, int) and status >= 500 else str(status)] += 1
+
+
+def alive(server: LiveServer) -> None:
+    """The server process runs, answers HTTP, and its DICOM receiver answers a C-ECHO."""
+    assert server.process.poll() is None, "the server process died"
+    assert httpx.get(server.url + "/xapi/siteConfig/buildInfo", timeout=30).status_code == 200
+    ae = AE("FUZZSCU")
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", int(server.dicom_port), ae_title="FUZZ")  # type: ignore[attr-defined]
+    assert assoc.is_established, "the DICOM receiver does not associate"
+    assert assoc.send_c_echo().Status == 0
+    assoc.release()
+
+
+def sessions(http: httpx.Client) -> list[dict[str, str]]:
+    r = http.get(f"/data/prearchive/projects/{PROJECT}", params={"format": "json"})
+    assert r.status_code == 200, r.text
+    return list(r.json()["ResultSet"]["Result"])
+
+
+def test_rest_import_one_file_per_request(server: LiveServer, corpus: list[Case], tally: Tally) -> None:
+    with server.client() as http:
+        accepted: set[str] = set()
+        for i, case in enumerate(corpus):
+            label = f"G{i:04d}"
+            params = {"import-handler": "gradual-DICOM", "PROJECT_ID": PROJECT, "SUBJECT_ID": "FZ"}
+            r = http.post(
+                "/data/services/import",
+                params={**params, "EXPT_LABEL": label},
+                content=case.data,
+                headers={"Content-Type": "application/dicom"},
+            )
+            record(tally, "rest-gradual", r.status_code)
+            assert r.status_code < 500, f"{case.name}: {r.status_code} {r.text[:300]}"
+            if r.status_code == 200:
+                accepted.add(label)
+        alive(server)
+        filed = {s["name"] for s in sessions(http) if s["name"].startswith("G")}
+        assert filed <= accepted, f"sessions left by refused files: {sorted(filed - accepted)[:5]}"
+        assert tally["rest-gradual"]["200"] > 20 and tally["rest-gradual"]["400"] > 20
+
+
+def _zip(cases: list[Case], names: list[str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for j, case in enumerate(cases):
+            info = zipfile.ZipInfo(names[j] if names else f"s/{j:03d}.dcm")  # ZipInfo takes an empty name
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, case.data)
+    return buf.getvalue()
+
+
+def zips(corpus: list[Case]) -> list[tuple[str, bytes]]:
+    """The corpus in zips of 12, then damaged zips and zips with hostile member names."""
+    rng = random.Random(SEED)
+    out = [(f"batch{i}", _zip(corpus[i : i + 12])) for i in range(0, len(corpus), 12)]
+    good = _zip(corpus[:6])
+    for k in range(8 * SCALE):
+        cut = rng.randrange(1, len(good))
+        out.append((f"truncated@{cut}", good[:cut]))
+        flipped = bytearray(good)
+        for _ in range(4):
+            flipped[rng.randrange(len(flipped))] ^= 0xFF
+        out.append((f"flipped#{k}", bytes(flipped)))
+    for name in ("../../evil.dcm", "/tmp/evil.dcm", "a\\..\\evil.dcm", "", "ok/\x01.dcm"):
+        out.append((f"name {name!r}", _zip(corpus[:1] + corpus[:1], ["ok.dcm", name])))
+    out.append(("bomb", _zip([Case("zeros", bytes(64 << 20))])))
+    return out
+
+
+def test_rest_import_as_zips(server: LiveServer, corpus: list[Case], tally: Tally) -> None:
+    with server.client() as http:
+        before = {s["name"] for s in sessions(http)}
+        for name, body in zips(corpus):
+            r = http.post(
+                "/data/services/import",
+                params={"import-handler": "DICOM-zip", "dest": f"/prearchive/projects/{PROJECT}"},
+                content=body,
+                headers={"Content-Type": "application/zip"},
+            )
+            record(tally, "rest-zip", r.status_code)
+            assert r.status_code < 500, f"{name}: {r.status_code} {r.text[:300]}"
+            if name.startswith("name"):
+                assert r.status_code in (400, 413), f"{name} accepted: {r.text[:200]}"
+        alive(server)
+        assert {s["name"] for s in sessions(http)} >= before
+        assert tally["rest-zip"]["5xx"] == 0 and tally["rest-zip"]["200"] > 0
+
+
+def _syntax(case: Case, start: int) -> str:
+    """The transfer syntax the case's own meta names, else a guess from its first element."""
+    if start:
+        try:
+            meta = pydicom.dcmread(io.BytesIO(case.data), stop_before_pixels=True).file_meta
+            return str(meta.TransferSyntaxUID)
+        except Exception:
+            return str(ExplicitVRLittleEndian)
+    return str(ExplicitVRLittleEndian) if case.data[4:6].isalpha() else IMPLICIT_LE
+
+
+def cstore_file(case: Case, folder: Path, index: int) -> tuple[Path, str]:
+    """``case``'s dataset bytes behind a fresh, valid file meta; returns the file and its syntax."""
+    start = dataset_start(case.data)
+    syntax = _syntax(case, start)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(CT_STORAGE)
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = UID(syntax)
+    buf = io.BytesIO()
+    buf.write(b"\x00" * 128 + b"DICM")
+    write_file_meta_info(buf, meta, enforce_standard=True)  # type: ignore[arg-type]
+    path = folder / f"c{index:04d}.dcm"
+    path.write_bytes(buf.getvalue() + case.data[start:])
+    return path, syntax
+
+
+def test_cstore(server: LiveServer, corpus: list[Case], tally: Tally, tmp_path: Path) -> None:
+    _config.STORE_SEND_CHUNKED_DATASET = True  # send the file's bytes as they are, never re-encoded
+    files = [cstore_file(case, tmp_path, i) for i, case in enumerate(corpus)]
+    syntaxes = sorted({s for _, s in files})
+    ae = AE("FUZZSCU")
+    for syntax in syntaxes:
+        ae.add_requested_context(CT_STORAGE, syntax)
+    assoc = None
+    try:
+        for path, _ in files:
+            if assoc is None or not assoc.is_established:
+                assoc = ae.associate("127.0.0.1", int(server.dicom_port), ae_title="FUZZ", max_pdu=16382)  # type: ignore[attr-defined]
+                assert assoc.is_established
+            try:
+                status = assoc.send_c_store(path)
+            except Exception as exc:  # pynetdicom refusing to send it is no answer from the server
+                record(tally, "cstore", f"not sent: {type(exc).__name__}")
+                print(f"pynetdicom did not send {path.name}: {exc}")
+                continue
+            code = int(status.Status) if "Status" in status else "aborted"
+            record(tally, "cstore", f"0x{code:04X}" if isinstance(code, int) else code)
+            assert code != "aborted" or not assoc.is_established
+    finally:
+        if assoc is not None and assoc.is_established:
+            assoc.release()
+    alive(server)
+    c = tally["cstore"]
+    assert c["0x0000"] > 20 and c["aborted"] == 0, dict(c)
+
+
+def raw_pdus() -> list[tuple[str, bytes]]:
+    """Hand-made PDUs at the upper layer: garbage, lies about lengths, a P-DATA with no association."""
+    rng = random.Random(SEED)
+    called, calling = b"FUZZ".ljust(16), b"RAW".ljust(16)
+    app = b"\x10\x00\x00\x15" + b"1.2.840.10008.3.1.1.1"
+    rq = b"\x00\x01\x00\x00" + called + calling + b"\x00" * 32 + app
+    assoc_rq = b"\x01\x00" + struct.pack(">I", len(rq)) + rq
+    pdata = b"\x04\x00" + struct.pack(">I", 12) + struct.pack(">I", 6) + b"\x01\x03" + b"\x00\x00\x00\x00"
+    cases = [
+        ("empty", b""),
+        ("http", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ("huge length", b"\x01\x00\xff\xff\xff\xff" + rq),
+        ("truncated rq", assoc_rq[: len(assoc_rq) // 2]),
+        ("rq without contexts", assoc_rq),
+        ("pdata first", pdata),
+        ("unknown pdu", b"\x09\x00\x00\x00\x00\x04abcd"),
+        ("release first", b"\x05\x00\x00\x00\x00\x04\x00\x00\x00\x00"),
+    ]
+    cases += [(f"random#{i}", rng.randbytes(rng.randint(1, 512))) for i in range(10 * SCALE)]
+    cases += [(f"rq-flipped#{i}", _flip(assoc_rq + pdata, rng)) for i in range(10 * SCALE)]
+    return cases
+
+
+def _flip(data: bytes, rng: random.Random) -> bytes:
+    buf = bytearray(data)
+    for _ in range(3):
+        buf[rng.randrange(len(buf))] = rng.randrange(256)
+    return bytes(buf)
+
+
+def test_raw_bytes_at_the_dicom_port(server: LiveServer, tally: Tally) -> None:
+    for name, data in raw_pdus():
+        with socket.create_connection(("127.0.0.1", int(server.dicom_port)), timeout=10) as s:  # type: ignore[attr-defined]
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            try:
+                answer = s.recv(6)
+            except (TimeoutError, ConnectionResetError):
+                answer = b""
+        record(tally, "dicom-raw", f"pdu{answer[0]:02x}" if answer else "closed")
+        assert server.process.poll() is None, f"server died on {name}"
+    alive(server)
+
+
+HOSTILE_VALUES = ["", "'", '"', "%00", "\x00", "\\", "../..", "-1", "1e999", "NaN", "x" * 5000, "<x>", "{}"]
+
+
+def test_query_strings_and_xml_bodies(server: LiveServer, tally: Tally) -> None:
+    rng = random.Random(SEED)
+    keys = ["format", "columns", "xsiType", "label", "offset", "limit", "sortBy", "src", "overwrite", "dest"]
+    paths = [
+        "/data/projects",
+        f"/data/projects/{PROJECT}/subjects",
+        f"/data/projects/{PROJECT}/experiments",
+        "/data/experiments",
+        f"/data/prearchive/projects/{PROJECT}",
+        "/data/search/elements",
+    ]
+    xml = [
+        b"",
+        b"<",
+        b"<?xml version='1.0'?><xnat:Subject xmlns:xnat='http://nrg.wustl.edu/xnat'",
+        b"<!DOCTYPE x [<!ENTITY a 'aaaaaaaaaa'><!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>"
+        b"<!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'>]><x>&c;&c;&c;&c;</x>",
+        b"<!DOCTYPE x [<!ENTITY e SYSTEM 'file:///etc/passwd'>]><x>&e;</x>",
+        b"<x>" * 5000,
+        "<xnat:Subject xmlns:xnat='http://nrg.wustl.edu/xnat' label='\u00e9\udcff'/>".encode(
+            "utf-8", "replace"
+        ),
+    ]
+    with server.client() as http:
+        for _ in range(60 * SCALE):
+            params = {rng.choice(keys): rng.choice(HOSTILE_VALUES) for _ in range(rng.randint(1, 4))}
+            r = http.get(rng.choice(paths), params=params)
+            record(tally, "rest-query", r.status_code)
+            assert r.status_code < 500, f"{params}: {r.status_code} {r.text[:300]}"
+        for j, body in enumerate(xml):
+            for url in (f"/data/projects/{PROJECT}/subjects/X{j}", "/data/search"):
+                method = "PUT" if "subjects" in url else "POST"
+                r = http.request(method, url, content=body, headers={"Content-Type": "text/xml"})
+                record(tally, "rest-xml", r.status_code)
+                assert r.status_code < 500, f"{body[:60]!r} at {url}: {r.status_code} {r.text[:300]}"
+    alive(server)
+
+
+def test_nothing_half_written(server: LiveServer, tally: Tally) -> None:
+    """Last: the receiver has filed what it accepted, and `xnatd verify` finds database and files agree."""
+    time.sleep(3)  # the receiver files in batches and the idle builder runs every 2 s
+    out = subprocess.run(
+        [str(XNATD), "verify", "--data", str(server.data), "--database", server.database],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert sum(c["5xx"] for c in tally.values()) == 0
+    assert server.process.poll() is None
