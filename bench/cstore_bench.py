@@ -98,6 +98,17 @@ class _Receiver:
                 raise BenchError(f"xnatd dicom did not start: {self.log.read_text()[-2000:]}")
             time.sleep(0.1)
 
+    def cpu(self) -> float:
+        """CPU seconds (user + system) used so far by the receiver's whole process tree: the machine is
+        shared, so this is steadier than wall-clock time."""
+        root = psutil.Process(self.proc.pid)
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
     def filed(self) -> int:
         with contextlib.closing(sqlite3.connect(self.data / "xnatd.db", timeout=30)) as db:
             return int(db.execute("select count(*) from prearchive_files").fetchone()[0])
@@ -115,12 +126,16 @@ class _Receiver:
         shutil.rmtree(self.data, ignore_errors=True)
 
 
-def _xnatd_round(work: Path, groups: list[list[Path]], nodelay: bool) -> tuple[float, float]:
-    """(seconds to the last response, seconds more until every object is indexed)."""
+def _xnatd_round(work: Path, groups: list[list[Path]], nodelay: bool) -> tuple[float, float, float]:
+    """(seconds to the last response, seconds more until every object is indexed, receiver CPU
+    milliseconds per object from the first connection until all are indexed)."""
     rcv = _Receiver(work)
     try:
+        count = sum(len(g) for g in groups)
+        cpu0 = rcv.cpu()
         sent = _send(rcv.port, "XNAT", groups, nodelay)
-        return sent, rcv.wait_filed(sum(len(g) for g in groups))
+        filed = rcv.wait_filed(count)
+        return sent, filed, (rcv.cpu() - cpu0) * 1000 / count
     finally:
         rcv.stop()
 
@@ -208,14 +223,18 @@ def bench_cstore(ctx: Context) -> Section:
         f"storescp {t_scp:.2f} s, Orthanc {t_orth:.2f} s (Nagle {t_orth_nagle:.2f} s/200, 4x {t_orth4:.2f} s)"
     )
 
-    t1, f1 = _xnatd_round(work, [files], True)
-    t2, f2 = _xnatd_round(work, [files], False)
-    t4, f4 = _xnatd_round(work, _quarters(files), True)
+    t1, f1, c1 = _xnatd_round(work, [files], True)
+    t2, f2, c2 = _xnatd_round(work, [files], False)
+    t4, f4, c4 = _xnatd_round(work, _quarters(files), True)
     log(f"xnatd: nodelay {t1:.2f}+{f1:.2f} s, Nagle {t2:.2f}+{f2:.2f} s, 4 assoc {t4:.2f}+{f4:.2f} s")
+    log(f"xnatd CPU per object: nodelay {c1:.2f} ms, Nagle {c2:.2f} ms, 4 assoc {c4:.2f} ms")
     mbs = size / 2**20
+    cpu = {"1": c1, "N": c2, "4": c4}
 
     def row(label: str, t: float, filed: float, base: str, ratio: float, target: str, ok: bool) -> None:
-        value = f"{_rate(len(files), t)}, {mbs / t:,.0f} MB/s; all indexed +{filed:.2f} s"
+        key = "4" if label.startswith("4") else "N" if "Nagle" in label else "1"
+        value = f"{_rate(len(files), t)}, {mbs / t:,.0f} MB/s; all indexed +{filed:.2f} s; "
+        value += f"receiver CPU {cpu[key]:.2f} ms/object"
         sec.add(Row(label, value, base, ratio, target, Row.verdict_of(ok)))
 
     orth = f"Orthanc: {_rate(len(files), t_orth)}"
