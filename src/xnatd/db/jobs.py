@@ -4,10 +4,11 @@ two processes racing to move the same job cannot both win: the loser's update to
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from xnatd.db.archive import Row, now
 from xnatd.db.schema import job_automations, job_commands, jobs, scans
@@ -88,6 +89,16 @@ def scan(conn: Connection, pk: int) -> Row | None:
 
 
 def active_for_scan(conn: Connection, scan_pk: int, command: str) -> Row | None:
+    """The queued or running job of ``command`` on a scan, if any; the caller queues one only if not.
+
+    Its transaction keeps the scan and command to itself until it ends: on PostgreSQL two launchers
+    (HTTP workers, an archive's automatic jobs) would otherwise both find none and both queue one;
+    the second now waits, and its query (a fresh snapshot) sees the first's job. SQLite's write lock
+    already does this.
+    """
+    if conn.dialect.name == "postgresql":
+        key = hashlib.sha1(f"job|{scan_pk}|{command}".encode()).digest()[:8]
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(key, "big", signed=True)})
     stmt = select(jobs).where(
         jobs.c.scan_pk == scan_pk, jobs.c.command == command, jobs.c.status.in_(["queued", "running"])
     )

@@ -82,17 +82,21 @@ def claim(ctx: Context, worker: str, limit: int) -> list[Claim]:
         for row in qj.queued(conn, limit):
             attempt = row["attempts"] + 1
             rel = f"{row['id']}/{attempt}-{secrets.token_hex(4)}"
+            now = q.now()
+            values = {"attempts": attempt, "worker": worker, "run_dir": rel, "started": now, "heartbeat": now}
+            # The claim first, its run folder after: on PostgreSQL another dispatcher may have listed
+            # the same job, and the loser must leave nothing behind (it waits for the winner's
+            # commit, then its conditional update touches no row).
+            if not qj.move(conn, row["id"], [J.QUEUED], J.RUNNING, exit_code=None, **values):
+                continue
             try:
                 argv = _argv(ctx, conn, row, run_folder(ctx, rel))
             except XnatdError as exc:
-                qj.move(conn, row["id"], [J.QUEUED], J.FAILED, finished=q.now(), message=str(exc))
+                undo = {"attempts": row["attempts"], "started": row["started"], **_IDLE}
+                qj.move_run(conn, row["id"], rel, J.FAILED, finished=q.now(), message=str(exc), **undo)
                 continue
-            now = q.now()
-            values = {"attempts": attempt, "worker": worker, "run_dir": rel, "started": now, "heartbeat": now}
-            if qj.move(conn, row["id"], [J.QUEUED], J.RUNNING, exit_code=None, **values):
-                timeout = float(from_spec(row["spec"]).timeout)
-                folder = str(run_folder(ctx, rel).resolve())
-                out.append(Claim(row["id"], rel, folder, tuple(argv), timeout))
+            timeout = float(from_spec(row["spec"]).timeout)
+            out.append(Claim(row["id"], rel, str(run_folder(ctx, rel).resolve()), tuple(argv), timeout))
     return out
 
 

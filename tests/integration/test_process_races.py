@@ -1,0 +1,294 @@
+"""Races across processes (issue #8): several processes receive one study at once, and several job
+dispatchers claim from one queue. Both run on SQLite in the first run of `make test` and on a real
+PostgreSQL server in the second (XNATD_TEST_BACKEND=postgresql).
+
+The processes share one data folder and one database, as in docs/deploy.md: `xnatd serve --workers 3`
+(three HTTP worker processes), two separate `xnatd dicom` receivers, and two `xnatd worker`s.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pydicom
+import pytest
+
+from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
+from tests.support.jobs import SIEMENS, add_scan, make_session, series_zip, uid, wait_jobs
+from tests.support.live_server import LiveServer, live_server
+from tests.support.processes import dicom_receiver, xnatd_process
+
+pytestmark = pytest.mark.slow
+GE = TESTDATA / "dcm_qa_nih" / "20180918GE"
+PER_SERIES = 10  # files of each of the four GE series: 40 instances per study
+ROUTES = ("rest", "zip", "dicom_a", "dicom_b")
+
+
+# --- one study from several processes ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def receiving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, int, int]]:
+    """The HTTP server (3 worker processes, no job runs) and two `xnatd dicom` processes beside it."""
+    data = tmp_path_factory.mktemp("process-races") / "data"
+    with (
+        live_server(data, "--workers", "3", "--job-workers", "0") as srv,
+        dicom_receiver(srv, "dicom-a") as port_a,
+        dicom_receiver(srv, "dicom-b") as port_b,
+    ):
+        yield srv, port_a, port_b
+
+
+def _study(out: Path, project: str, tag: str) -> dict[str, Path]:
+    """A fresh copy of four GE series naming ``project`` in PatientComments (how a receiver routes
+    it); SOP instance UID -> file."""
+    source = [f for d in sorted(GE.glob("mr_*")) for f in dicom_files(d)[:PER_SERIES]]
+    by_sop = {}
+    for path in copy_study(source, out, tag):
+        ds = pydicom.dcmread(path)
+        ds.PatientComments = f"Project: {project}"
+        ds.save_as(path, enforce_file_format=False)
+        by_sop[str(ds.SOPInstanceUID)] = path
+    return by_sop
+
+
+def _split(files: list[Path], round_no: int) -> dict[str, list[Path]]:
+    """Round 0: files dealt at random, a fifth sent twice; round 1: whole series per route, with
+    overlaps; round 2: every file through two routes."""
+    rng = random.Random(round_no)
+    parts: dict[str, list[Path]] = {r: [] for r in ROUTES}
+    for i, f in enumerate(files):
+        if round_no == 1:
+            first = ROUTES[i // PER_SERIES % len(ROUTES)]
+            chosen = [first] + ([rng.choice([r for r in ROUTES if r != first])] if i % 4 == 0 else [])
+        else:
+            chosen = rng.sample(ROUTES, 2 if round_no == 2 or rng.random() < 0.2 else 1)
+        for r in chosen:
+            parts[r].append(f)
+    for r in ROUTES:
+        rng.shuffle(parts[r])
+    assert all(parts.values()), parts
+    return parts
+
+
+def _zip(files: list[Path]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for f in files:
+            zf.write(f, f.name)
+    return buf.getvalue()
+
+
+def _storescu(port: int, files: list[Path]) -> None:
+    args = ["storescu", "-aet", "RACER", "-aec", "XNAT", "127.0.0.1", str(port), *map(str, files)]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, env={"TCP_NODELAY": "1"})
+    assert out.returncode == 0, out.stderr
+
+
+def _send_all(srv: LiveServer, ports: tuple[int, int], project: str, parts: dict[str, list[Path]]) -> None:
+    """Every part at the same moment: three threads posting one file per request (a new connection
+    each, so the three HTTP workers share them), one zip, and storescu to each receiver."""
+    dest = {"dest": f"/prearchive/projects/{project}"}
+    rest = [parts["rest"][i::3] for i in range(3)]
+    tasks: list[Callable[[], None]] = []
+
+    def one_by_one(files: list[Path]) -> None:
+        for f in files:
+            r = httpx.post(
+                f"{srv.url}/data/services/import", params=dest, content=f.read_bytes(),
+                headers={"Content-Type": "application/dicom"}, auth=("admin", "admin"), timeout=120,
+            )  # fmt: skip
+            assert r.status_code == 200, r.text
+
+    def zipped() -> None:
+        r = httpx.post(
+            f"{srv.url}/data/services/import", params=dest, content=_zip(parts["zip"]),
+            headers={"Content-Type": "application/zip"}, auth=("admin", "admin"), timeout=120,
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+
+    tasks += [lambda fs=fs: one_by_one(fs) for fs in rest if fs]  # type: ignore[misc]
+    tasks += [
+        zipped,
+        lambda: _storescu(ports[0], parts["dicom_a"]),
+        lambda: _storescu(ports[1], parts["dicom_b"]),
+    ]
+    start = threading.Barrier(len(tasks))
+
+    def run(task: Callable[[], None]) -> None:
+        start.wait(timeout=60)
+        task()
+
+    with ThreadPoolExecutor(len(tasks)) as pool:
+        list(pool.map(run, tasks))
+
+
+def _rows(r: httpx.Response) -> list[dict[str, str]]:
+    assert r.status_code == 200, r.text
+    return list(r.json()["ResultSet"]["Result"])
+
+
+def _sessions_of(http: httpx.Client, project: str, study_uid: str) -> list[dict[str, str]]:
+    listing = _rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"}))
+    return [s for s in listing if s["tag"] == study_uid]
+
+
+def _filed(http: httpx.Client, session_url: str) -> int:
+    scans = _rows(http.get(f"/data{session_url}/scans", params={"format": "json"}))
+    return sum(int(s["file_count"]) for s in scans)
+
+
+def _wait_filed(http: httpx.Client, project: str, study_uid: str, expected: int) -> list[dict[str, str]]:
+    """Until the receivers (which file asynchronously) have filed everything; then a little longer,
+    so a late duplicate would still show."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sessions = _sessions_of(http, project, study_uid)
+        if sum(_filed(http, s["url"]) for s in sessions) >= expected:
+            break
+        time.sleep(0.3)
+    time.sleep(1.5)
+    return _sessions_of(http, project, study_uid)
+
+
+def _sops_on_disk(folder: Path) -> Counter[str]:
+    return Counter(
+        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+        for p in folder.rglob("*")
+        if p.is_file() and p.parent.name == "DICOM"
+    )
+
+
+def _file_rows(http: httpx.Client, base: str, scans: list[dict[str, str]]) -> dict[str, list[str]]:
+    """scan ID -> the names of its DICOM file rows."""
+    return {
+        s["ID"]: [f["Name"] for f in _rows(http.get(f"{base}/scans/{s['ID']}/resources/DICOM/files",
+                                                     params={"format": "json"}))]
+        for s in scans
+    }  # fmt: skip
+
+
+def _check_exactly_once(
+    folder: Path, rows: dict[str, list[str]], scans: list[dict[str, str]], expected: set[str]
+) -> None:
+    on_disk = _sops_on_disk(folder)
+    assert set(on_disk) == expected and max(on_disk.values()) == 1, on_disk.most_common(3)
+    assert sorted(s["ID"] for s in scans) == ["4", "5", "6", "7"], scans  # one scan per series
+    for scan_id, names in rows.items():
+        assert len(names) == len(set(names)) == PER_SERIES, (scan_id, names)
+        assert {p.name for p in (folder / "SCANS").glob(f"{scan_id}/DICOM/*")} == set(names)
+
+
+@pytest.mark.parametrize("round_no", [0, 1, 2])
+def test_one_study_from_several_processes_at_once(
+    receiving: tuple[LiveServer, int, int], tmp_path: Path, round_no: int
+) -> None:
+    srv, port_a, port_b = receiving
+    project, label = f"PR{uuid.uuid4().hex[:6]}", f"RACE{round_no}"
+    with srv.client() as http:
+        assert http.put(f"/data/projects/{project}").status_code == 200
+        by_sop = _study(tmp_path / "study", project, label)
+        study_uid = str(pydicom.dcmread(next(iter(by_sop.values()))).StudyInstanceUID)
+        _send_all(srv, (port_a, port_b), project, _split(list(by_sop.values()), round_no))
+
+        sessions = _wait_filed(http, project, study_uid, len(by_sop))
+        assert [s["name"] for s in sessions] == [label], sessions  # exactly one session for the study
+        url = sessions[0]["url"]
+        folder = srv.data / "prearchive" / project / sessions[0]["timestamp"] / sessions[0]["folderName"]
+        assert http.post(f"/data{url}", params={"action": "build"}).status_code == 200
+        scans = _rows(http.get(f"/data{url}/scans", params={"format": "json"}))
+        _check_exactly_once(folder, _file_rows(http, f"/data{url}", scans), scans, set(by_sop))
+
+        r = http.post("/data/services/archive", params={"src": url})
+        assert r.status_code == 200, r.text
+        exp = f"/data/projects/{project}/experiments/{label}"
+        assert r.text.strip().endswith(f"/experiments/{label}")
+        experiments = _rows(http.get(f"/data/projects/{project}/experiments", params={"format": "json"}))
+        assert [e["label"] for e in experiments] == [label]
+        assert _sessions_of(http, project, study_uid) == []
+        scans = _rows(http.get(f"{exp}/scans", params={"format": "json"}))
+        archived = srv.data / "archive" / project / "arc001" / label
+        _check_exactly_once(archived, _file_rows(http, exp, scans), scans, set(by_sop))
+
+
+# --- job claiming across processes ---------------------------------------------------------------
+
+N_SCANS, N_COMMANDS = 8, 4
+
+
+def _command(name: str, resource: str, ledger: Path) -> dict[str, Any]:
+    """A cheap command that says which job ran, in a ledger shared by every run and in its output."""
+    script = f"echo {{job}} >> {ledger}; sleep 0.2; echo {{job}} > {{output}}/job.txt"
+    return {"name": name, "command": ["/bin/sh", "-c", script], "output": {"resource": resource}}
+
+
+def _launch_at_once(srv: LiveServer, docs: list[dict[str, str]]) -> None:
+    """Every launch at the same moment, each on its own connection (so on several HTTP workers)."""
+    start = threading.Barrier(len(docs))
+
+    def launch(doc: dict[str, str]) -> None:
+        start.wait(timeout=60)
+        r = httpx.post(f"{srv.url}/xapi/jobs", json=doc, auth=("admin", "admin"), timeout=120)
+        assert r.status_code == 201, r.text
+
+    with ThreadPoolExecutor(len(docs)) as pool:
+        list(pool.map(launch, docs))
+
+
+def _wait_folders_gone(jobs_dir: Path, timeout: float = 20.0) -> list[str]:
+    """Run folders are removed just after a job's final status is committed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = sorted(p.name for p in jobs_dir.iterdir() if p.name.isdigit()) if jobs_dir.is_dir() else []
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
+
+
+def test_job_claiming_across_processes(tmp_path: Path) -> None:
+    """The server's dispatcher and two `xnatd worker`s (two runs at a time each) take 32 jobs, launched
+    three times over at once: each (scan, command) is queued once, runs once and is stored once."""
+    ledger = tmp_path / "ledger"
+    ledger.touch()
+    with (
+        live_server(tmp_path / "data", "--workers", "3", "--job-workers", "2") as srv,
+        xnatd_process(srv, "worker-a", "worker", "--workers", "2"),
+        xnatd_process(srv, "worker-b", "worker", "--workers", "2"),
+        srv.client() as http,
+    ):
+        names = [uid(f"race{i}-") for i in range(N_COMMANDS)]
+        for i, name in enumerate(names):
+            r = http.post("/xapi/jobs/commands", json=_command(name, f"OUT{i}", ledger))
+            assert r.status_code == 201, r.text
+        exp = make_session(http)
+        project = exp.split("/")[3]
+        body = series_zip(SIEMENS / "mr_0003")
+        scans = [add_scan(http, exp, str(n), SIEMENS / "mr_0003", zipped=body) for n in range(1, N_SCANS + 1)]
+        _launch_at_once(srv, [{"command": n, "target": f"/data/projects/{project}"} for n in names * 3])
+
+        listing = http.get("/xapi/jobs", params={"project": project}).json()
+        keys = Counter((j["target"], j["command"]) for j in listing)
+        assert keys == Counter({(s, n): 1 for s in scans for n in names}), keys  # queued once each
+        docs = wait_jobs(http, [j["id"] for j in listing], timeout=120)
+        assert {(d["status"], d["attempts"]) for d in docs} == {("complete", 1)}, docs
+        ran = Counter(int(line) for line in ledger.read_text().split())
+        assert ran == Counter({d["id"]: 1 for d in docs}), ran  # one run per job
+        workers = {d["worker"].rsplit(":", 1)[0] for d in docs}
+        assert len(workers) >= 2, workers  # the processes really shared the queue
+        for d in docs:
+            rows = _rows(http.get(f"{d['output']['uri']}/files", params={"format": "json"}))
+            assert [r["Name"] for r in rows] == ["job.txt"], rows  # stored once
+            assert http.get(rows[0]["URI"]).text.strip() == str(d["id"])
+        assert _wait_folders_gone(srv.data / "jobs") == []
