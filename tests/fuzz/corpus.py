@@ -59,11 +59,20 @@ def bundled() -> list[Case]:
 
 
 def dataset_start(data: bytes) -> int:
-    """Offset of the dataset after the preamble and file meta (0 for a file without them)."""
+    """Offset of the dataset after the preamble and file meta (0 for a file without them).
+
+    The meta is walked element by element (explicit VR little endian), not trusted to begin with
+    its group length: some files lack it (pydicom's ``no_meta_group_length.dcm``).
+    """
     if data[128:132] != b"DICM":
         return 0
-    group_length = struct.unpack_from("<I", data, 140)[0]
-    return 144 + group_length
+    pos = 132
+    while pos + 8 <= len(data) and data[pos : pos + 2] == b"\x02\x00":
+        if data[pos + 4 : pos + 6] in (b"OB", b"OW", b"UN", b"UT", b"SQ"):
+            pos += 12 + struct.unpack_from("<I", data, pos + 8)[0]
+        else:
+            pos += 8 + struct.unpack_from("<H", data, pos + 6)[0]
+    return min(pos, len(data))
 
 
 def element_offsets(data: bytes, start: int, limit: int = 64) -> list[int]:
