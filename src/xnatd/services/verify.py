@@ -23,7 +23,7 @@ from xnatd.db import archive as q
 from xnatd.db import prearchive as pq
 from xnatd.db import verify as qv
 from xnatd.services.context import Context
-from xnatd.storage import inventory
+from xnatd.storage import inventory, tmpdirs
 from xnatd.storage.files import md5_of
 
 log = logging.getLogger("xnatd.verify")
@@ -229,9 +229,13 @@ def _old_temporaries(report: Report, found: list[Path], data: Path, repair: bool
 
 
 def _temporaries(ctx: Context, repair: bool, stale_after: float, report: Report) -> None:
-    _old_temporaries(
-        report, inventory.temporaries(ctx.settings.tmp_dir), ctx.settings.data, repair, stale_after
-    )
+    """A dead process's own temporary folder goes whatever its age (its lock could be taken, so
+    nobody writes there); flat temporaries in DATA/tmp keep the age rule (their owner is unknown)."""
+    root = ctx.settings.tmp_dir
+    for folder in tmpdirs.reclaim_dead(root, repair):
+        fixed = "deleted" if repair else ""
+        report.add("temporary", str(folder.relative_to(ctx.settings.data)), "its process is dead", fixed)
+    _old_temporaries(report, inventory.temporaries(root), ctx.settings.data, repair, stale_after)
 
 
 def _stuck(ctx: Context, project: str | None, repair: bool, stale_after: float, report: Report) -> None:

@@ -1,9 +1,10 @@
 """Atomic, streamed file writes.
 
-Every archive file is written the same way: streamed into ``DATA/tmp`` (same filesystem as the
-archive) while its MD5 is computed, fsynced, then renamed into place. A reader therefore sees either
-no file or the complete one, and a failure at any point leaves nothing behind but, at worst, a temp
-file in ``DATA/tmp``.
+Every archive file is written the same way: streamed into this process's own folder under
+``DATA/tmp`` (same filesystem as the archive; see ``process_tmp_dir``) while its MD5 is computed,
+fsynced, then renamed into place. A reader therefore sees either no file or the complete one, and a
+failure at any point leaves nothing behind but, at worst, a temp file in that folder, which the next
+start-up recovery removes as soon as the process is dead (``reclaim_dead``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xnatd.errors import Conflict, StorageFull, TooLarge
+from xnatd.storage.tmpdirs import process_tmp_dir
 
 CHUNK = 1 << 20
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -51,7 +53,12 @@ class _TempWriter:
     """
 
     def __init__(self, tmp_dir: Path, max_bytes: int) -> None:
-        tmp_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            tmp_dir = process_tmp_dir(tmp_dir)
+        except OSError as err:
+            if err.errno in _FULL_ERRNOS:
+                raise _storage_full() from err
+            raise
         self.max_bytes = max_bytes
         self.size = 0
         self.md5 = hashlib.md5(usedforsecurity=False)

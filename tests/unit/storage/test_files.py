@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from xnatd.errors import Conflict, StorageFull, TooLarge
-from xnatd.storage import files
+from xnatd.storage import files, tmpdirs
 from xnatd.storage.files import (
     Staged,
     discard,
@@ -40,11 +40,16 @@ def _stage(tmp: Path, parts: Iterable[bytes], max_bytes: int = 0, fail_after: in
     return asyncio.run(stage_stream(tmp, _chunks(parts, fail_after), max_bytes))
 
 
+def _leftovers(root: Path) -> list[Path]:
+    """Files a stager left under ``root``, this process's own (empty, locked) temporary folder aside."""
+    return [p for p in root.rglob("*") if p.is_file() and p.name != tmpdirs.OWNER_LOCK]
+
+
 def test_stage_stream_writes_content_size_and_md5(tmp_path: Path) -> None:
     parts = [os.urandom(n) for n in (1, 1000, 70_000, (1 << 20) + 3, 5, 3 << 20, 0, 17)]
     body = b"".join(parts)
     staged = _stage(tmp_path / "tmp", parts)
-    assert staged.path.parent == tmp_path / "tmp"
+    assert staged.path.parent.parent == tmp_path / "tmp"
     assert staged.path.read_bytes() == body
     assert staged.size == len(body)
     assert staged.md5 == hashlib.md5(body).hexdigest()
@@ -85,7 +90,7 @@ def test_stage_stream_coalesces_small_chunks_into_big_writes(
 def test_stage_stream_failure_midway_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ConnectionResetError):
         _stage(tmp_path, [b"x" * 100_000] * 50, fail_after=20)
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []
 
 
 def test_stage_stream_cancelled_leaves_no_file(tmp_path: Path) -> None:
@@ -106,14 +111,14 @@ def test_stage_stream_cancelled_leaves_no_file(tmp_path: Path) -> None:
             await task
 
     asyncio.run(scenario())
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []
 
 
 def test_stage_stream_over_limit_raises_too_large_and_cleans_up(tmp_path: Path) -> None:
     with pytest.raises(TooLarge) as info:
         _stage(tmp_path, [b"z" * 1000] * 20, max_bytes=10_000)
     assert "10000 bytes" in str(info.value)
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []
     assert _stage(tmp_path, [b"z" * 1000] * 10, max_bytes=10_000).size == 10_000
 
 
@@ -134,7 +139,7 @@ def test_stage_stream_disk_full_raises_storage_full_and_cleans_up(
     with pytest.raises(StorageFull) as info:
         _stage(tmp_path, [b"q" * (2 << 20)])
     assert str(info.value).startswith("No space left")
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []
 
 
 @pytest.fixture
@@ -154,6 +159,7 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path | None]:
     try:
         yield mountpoint
     finally:
+        tmpdirs.release(mountpoint)  # our temporary folder's lock keeps the mount busy
         subprocess.run(["umount", str(mountpoint)], check=False)
 
 
@@ -168,7 +174,7 @@ def test_stage_stream_on_a_really_full_filesystem(
     with pytest.raises(StorageFull) as info:
         _stage(tiny_fs, [b"f" * 65536] * 32)  # 2 MiB into 1 MiB
     assert str(info.value).startswith("No space left")
-    assert list(tiny_fs.iterdir()) == []
+    assert _leftovers(tiny_fs) == []
     monkeypatch.undo()
     assert _stage(tiny_fs, [b"ok"]).size == 2  # the space was given back
 
@@ -177,7 +183,7 @@ def test_stage_fileobj_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     _fail_write_with(monkeypatch, errno.ENOSPC)
     with pytest.raises(StorageFull):
         stage_fileobj(tmp_path, io.BytesIO(b"q" * 100))
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []
 
 
 def test_other_write_errors_propagate_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,7 +191,7 @@ def test_other_write_errors_propagate_unchanged(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(OSError) as info:
         _stage(tmp_path, [b"q"])
     assert info.value.errno == errno.EIO
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []
 
 
 def test_stage_stream_fsyncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -208,7 +214,7 @@ def test_fsync_reporting_full_disk_is_storage_full(tmp_path: Path, monkeypatch: 
     monkeypatch.setattr(files.os, "fsync", full)
     with pytest.raises(StorageFull):
         _stage(tmp_path, [b"data"])
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []
 
 
 def test_stage_fileobj_copies_and_hashes(tmp_path: Path) -> None:
@@ -230,7 +236,7 @@ def test_stage_fileobj_limit_and_errors_clean_up(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError):
         stage_fileobj(tmp_path, Broken(b"b" * 5000), chunk=600)
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []
 
 
 def test_place_creates_parents_and_moves(tmp_path: Path) -> None:
@@ -239,7 +245,7 @@ def test_place_creates_parents_and_moves(tmp_path: Path) -> None:
     place(staged, dest, overwrite=False)
     assert dest.read_bytes() == b"content"
     assert not staged.path.exists()
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert _leftovers(tmp_path / "tmp") == []
 
 
 def test_place_without_overwrite_conflicts_and_keeps_old(tmp_path: Path) -> None:
@@ -253,7 +259,7 @@ def test_place_without_overwrite_conflicts_and_keeps_old(tmp_path: Path) -> None
     assert staged.path.exists()  # the caller decides what to do with it
     discard(staged)
     discard(staged)  # idempotent
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert _leftovers(tmp_path / "tmp") == []
 
 
 def test_place_without_overwrite_never_clobbers_a_dangling_symlink(tmp_path: Path) -> None:
@@ -282,7 +288,7 @@ def test_place_with_overwrite_replaces(tmp_path: Path) -> None:
     dest.write_bytes(b"old")
     place(stage_fileobj(tmp_path / "tmp", io.BytesIO(b"new")), dest, overwrite=True)
     assert dest.read_bytes() == b"new"
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert _leftovers(tmp_path / "tmp") == []
 
 
 def test_place_onto_a_folder_conflicts(tmp_path: Path) -> None:
@@ -411,4 +417,4 @@ def test_cancel_during_fsync_cleans_up_once_the_thread_is_done(
         loop.run_until_complete(scenario())
     finally:
         loop.close()
-    assert list(tmp_path.iterdir()) == []
+    assert _leftovers(tmp_path) == []

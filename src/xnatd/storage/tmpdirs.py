@@ -1,0 +1,126 @@
+"""Each process's own temporary folder under ``DATA/tmp``, and the reclaiming of a dead one's.
+
+Start-up recovery used to delete a temporary only once older than ``recover_after``, since another
+live process (another worker, another host) may own a young one; right after a crash the dead
+process's temporaries therefore stayed for an hour. Owning a folder under an exclusive ``flock``
+tells the two apart at once: a lock that can be taken means its owner is dead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from contextlib import suppress
+from pathlib import Path
+
+OWNER_LOCK = "owner.lock"
+_owned: dict[Path, tuple[int, Path, int]] = {}  # tmp root -> (pid, its folder, the locked fd)
+_owned_guard = threading.Lock()
+
+
+def process_tmp_dir(root: Path) -> Path:
+    """This process's own folder under ``root`` (``DATA/tmp``): ``{host}-{pid}-{start}``, made on first use.
+
+    The process holds an exclusive ``flock`` on ``owner.lock`` inside it for its whole life, so a
+    recovering process can tell a dead owner's leftovers (the lock can be taken: delete them now,
+    whatever their age) from a live one's (left alone), on this host or another. The folder is built
+    under a ``.stage-`` name and renamed once locked, so it is never seen unlocked under its final name.
+    A forked child gets a folder of its own (the cache is keyed by PID).
+    """
+    key = Path(os.path.abspath(root))
+    with _owned_guard:
+        held = _owned.get(key)
+        if held is not None and held[0] == os.getpid() and held[1].is_dir():
+            return held[1]
+        if held is not None and held[0] == os.getpid():
+            os.close(held[2])  # our folder was removed under us (by hand): make a new one
+        folder, fd = _make_owned(key)
+        _owned[key] = (os.getpid(), folder, fd)
+        return folder
+
+
+def _make_owned(root: Path) -> tuple[Path, int]:
+    root.mkdir(parents=True, exist_ok=True)
+    building = root / f".stage-proc-{secrets.token_hex(8)}"
+    building.mkdir()
+    fd = os.open(building / OWNER_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    start = time.strftime("%Y%m%dT%H%M%S")
+    final = root / f"{socket.gethostname()}-{os.getpid()}-{start}-{secrets.token_hex(3)}"
+    os.rename(building, final)
+    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return final, fd
+
+
+def is_process_dir(path: Path) -> bool:
+    """A per-process temporary folder (see ``process_tmp_dir``), as opposed to a flat temporary."""
+    return path.is_dir() and not path.is_symlink() and (path / OWNER_LOCK).is_file()
+
+
+def reclaim_dead(root: Path, repair: bool = True) -> list[Path]:
+    """The per-process folders under ``root`` whose owner is dead (their lock can be taken).
+
+    With ``repair`` each is renamed out of view and deleted while the lock is held, so two processes
+    recovering at once never both act on it. A live owner's folder (this process's included: flock
+    conflicts between two descriptions of the same file) is never listed.
+    """
+    found: list[Path] = []
+    if not root.is_dir():
+        return found
+    for entry in sorted(root.iterdir()):
+        if entry.name.startswith(".") or not is_process_dir(entry):
+            continue
+        try:
+            fd = os.open(entry / OWNER_LOCK, os.O_RDWR | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue  # reclaimed by another process meanwhile
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its owner is alive
+            if not entry.exists():
+                continue
+            found.append(entry)
+            if repair:
+                doomed = root / f".deleting-{secrets.token_hex(8)}"
+                with suppress(FileNotFoundError):
+                    os.rename(entry, doomed)
+                    shutil.rmtree(doomed, ignore_errors=True)
+        finally:
+            os.close(fd)
+    return found
+
+
+def release(root: Path) -> None:
+    """Give up this process's folder under ``root``: deleted when nothing but the lock is left, then
+    unlocked. Run at a clean exit (atexit) and by tests that unmount the filesystem afterwards."""
+    key = Path(os.path.abspath(root))
+    with _owned_guard:
+        held = _owned.pop(key, None)
+        if held is None or held[0] != os.getpid():
+            return
+        _, folder, fd = held
+        with suppress(OSError):
+            if [p.name for p in folder.iterdir()] == [OWNER_LOCK]:
+                (folder / OWNER_LOCK).unlink()
+                folder.rmdir()
+        os.close(fd)
+
+
+def _release_all() -> None:
+    for root in list(_owned):
+        release(root)
+
+
+atexit.register(_release_all)

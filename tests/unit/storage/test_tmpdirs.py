@@ -1,0 +1,53 @@
+"""Per-process temporary folders: a dead owner's folder is reclaimed at once, a live one's never."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from xnatd.storage import tmpdirs
+from xnatd.storage.files import stage_fileobj
+
+CHILD = """
+import io, sys
+from pathlib import Path
+from xnatd.storage.files import stage_fileobj
+staged = stage_fileobj(Path(sys.argv[1]), io.BytesIO(b"half an upload"))
+print(staged.path, flush=True)
+sys.stdin.read()  # alive until the test closes our stdin (or kills us)
+"""
+
+
+def _child(root: Path) -> tuple[subprocess.Popen[str], Path]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_staging_goes_to_this_process_folder(tmp_path: Path) -> None:
+    import io
+
+    staged = stage_fileobj(tmp_path, io.BytesIO(b"abc"))
+    folder = staged.path.parent
+    assert folder.parent == tmp_path and tmpdirs.is_process_dir(folder)
+    assert folder == tmpdirs.process_tmp_dir(tmp_path)
+    assert tmpdirs.reclaim_dead(tmp_path) == []  # our own: its lock is held
+    assert staged.path.exists()
+
+
+def test_a_live_owner_is_left_alone_and_a_dead_one_reclaimed(tmp_path: Path) -> None:
+    proc, staged = _child(tmp_path)
+    try:
+        assert staged.exists() and staged.parent.parent == tmp_path
+        assert tmpdirs.reclaim_dead(tmp_path) == []
+        assert staged.exists()
+    finally:
+        proc.kill()  # SIGKILL: no clean-up of its own
+        proc.wait()
+    assert tmpdirs.reclaim_dead(tmp_path, repair=False) == [staged.parent]
+    assert staged.exists()  # only reported
+    assert tmpdirs.reclaim_dead(tmp_path) == [staged.parent]
+    assert not staged.parent.exists() and list(tmp_path.iterdir()) == []
