@@ -83,9 +83,7 @@ def import_staged(
     projects: dict[str, tuple[str, int]] | None = None,
 ) -> ImportResult:
     """Import one staged upload: an archive's members one by one, or a single DICOM file."""
-    with open(staged.path, "rb") as f:
-        head = f.read(600)
-    kind = None if opts.handler == io.GRADUAL else archives.archive_kind(name, content_type, head)
+    kind = None if opts.handler == io.GRADUAL else _kind(staged.path, name, content_type)
     batch = ingest.IngestBatch(ctx, actor, opts, projects)
     try:
         if kind is None:
@@ -102,6 +100,12 @@ def import_staged(
         batch.abort()
         raise
     return finish(ctx, actor, refs, batch.report, opts, single_file=kind is None)
+
+
+def _kind(path: Path, name: str, content_type: str | None) -> str | None:
+    with open(path, "rb") as f:
+        head = f.read(600)
+    return archives.archive_kind(name, content_type, head)
 
 
 def _members(ctx: Context, path: Path, kind: str, report: ingest.Report) -> Iterator[tuple[str, BinaryIO]]:

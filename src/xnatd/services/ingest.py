@@ -10,6 +10,7 @@ visible in the prearchive before that commit, and a failure removes what the bat
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from xnatd.dicom import session_builder as sb
 from xnatd.dicom.header import FileKeys, NotDicom
 from xnatd.dicom.identify import Identity, identify
 from xnatd.errors import Conflict
-from xnatd.services import access
+from xnatd.services import access, group_commit
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ImportOptions
 from xnatd.services.resolve import load_project, role_of
@@ -282,22 +283,24 @@ class IngestBatch:
     # --- finishing -------------------------------------------------------------------------------
 
     def finish(self) -> list[SessionRef]:
-        """Make the batch durable and visible: one filesystem sync, one transaction."""
+        """Make the batch durable and visible: its files flushed, then its rows committed in a
+        transaction it may share with concurrent batches (``group_commit``), before it returns."""
         slots = [s for s in self._slots.values() if s.pending]
         if not slots:
             return [s.ref for s in self._slots.values()]
-        late_dupes: list[Path] = []
         try:
             self._make_durable(slots)
-            with self.ctx.db.write() as conn:
-                for slot in slots:
-                    late_dupes += self._index(conn, slot)
+            outcome = group_commit.run(self.ctx.db, functools.partial(_index_all, slots))
         except BaseException:
             self.abort()
             raise
-        for path in late_dupes:
-            path.unlink(missing_ok=True)
-        for slot in slots:
+        for slot, (pks, dupes) in zip(slots, outcome, strict=True):
+            for skey, pk in pks.items():
+                slot.series[skey].pk = pk
+            for path in dupes:
+                path.unlink(missing_ok=True)
+            self.report.duplicates += len(dupes)
+            self.report.stored -= len(dupes)
             slot.pending.clear()
         return [s.ref for s in self._slots.values()]
 
@@ -316,38 +319,45 @@ class IngestBatch:
             else:
                 fsync_tree(folder, folder)
 
-    def _index(self, conn: Connection, slot: _Slot) -> list[Path]:
-        note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {len(slot.pending)} files\n"
-        if not pq.touch_open(conn, slot.ref.pk, note):
-            raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
-        if any(series.pk is None for series in slot.series.values()):
-            known = {(s["uid"], s["number"]): int(s["pk"]) for s in pq.series_of(conn, slot.ref.pk)}
-            for skey, series in slot.series.items():
-                if skey not in known:
-                    known[skey] = pq.insert_series(
-                        conn, session_pk=slot.ref.pk, uid=series.uid, number=series.number,
-                        scan_dir=series.scan_dir, **series.values,
-                    )  # fmt: skip
-                series.pk = known[skey]
-        stored = pq.stored_sops(conn, slot.ref.pk, [v["sop_uid"] for v, _p, _k in slot.pending])
-        rows, dupes = [], []
-        for values, path, skey in slot.pending:
-            if values["sop_uid"] in stored:  # a concurrent batch filed the same instance first
-                dupes.append(path)
-                continue
-            stored.add(values["sop_uid"])
-            rows.append({**values, "session_pk": slot.ref.pk, "series_pk": slot.series[skey].pk})
-        pq.insert_files(conn, rows)
-        self.report.duplicates += len(dupes)
-        self.report.stored -= len(dupes)
-        return dupes
-
     def abort(self) -> None:
         """Remove every file the batch placed but did not index."""
         for slot in self._slots.values():
             for _values, path, _skey in slot.pending:
                 path.unlink(missing_ok=True)
             slot.pending.clear()
+
+
+def _index_all(slots: list[_Slot], conn: Connection) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
+    return [_index(conn, slot) for slot in slots]
+
+
+def _index(conn: Connection, slot: _Slot) -> tuple[dict[tuple[str, str], int], list[Path]]:
+    """Index a slot's pending files: (series key -> pk, files that turned out duplicates).
+
+    It changes nothing but the database, so a failed shared transaction can run it again alone.
+    """
+    note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {len(slot.pending)} files\n"
+    if not pq.touch_open(conn, slot.ref.pk, note):
+        raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
+    pks = {skey: s.pk for skey, s in slot.series.items() if s.pk is not None}
+    if len(pks) < len(slot.series):
+        known = {(s["uid"], s["number"]): int(s["pk"]) for s in pq.series_of(conn, slot.ref.pk)}
+        for skey, series in slot.series.items():
+            if skey not in pks:
+                pks[skey] = known.get(skey) or pq.insert_series(
+                    conn, session_pk=slot.ref.pk, uid=series.uid, number=series.number,
+                    scan_dir=series.scan_dir, **series.values,
+                )  # fmt: skip
+    stored = pq.stored_sops(conn, slot.ref.pk, [v["sop_uid"] for v, _p, _k in slot.pending])
+    rows, dupes = [], []
+    for values, path, skey in slot.pending:
+        if values["sop_uid"] in stored:  # a concurrent batch filed the same instance first
+            dupes.append(path)
+            continue
+        stored.add(values["sop_uid"])
+        rows.append({**values, "session_pk": slot.ref.pk, "series_pk": pks[skey]})
+    pq.insert_files(conn, rows)
+    return pks, dupes
 
 
 def _date(value: str) -> str | None:
