@@ -361,15 +361,24 @@ def test_multipart_bodies(server: LiveServer, corpus: list[Case], tally: Tally) 
     alive(server)
 
 
+def verify(server: LiveServer) -> subprocess.CompletedProcess[str]:
+    # --stale-after 0: every temporary and every unnamed file counts, however young; the server
+    # is idle by now, so anything found was left behind by a refused input.
+    args = ["verify", "--data", str(server.data), "--database", server.database, "--stale-after", "0"]
+    return subprocess.run([str(XNATD), *args], capture_output=True, text=True, timeout=300)
+
+
 def test_nothing_half_written(server: LiveServer, tally: Tally) -> None:
     """Last: the receiver has filed what it accepted, and `xnatd verify` finds database and files agree."""
     time.sleep(3)  # the receiver files in batches and the idle builder runs every 2 s
-    out = subprocess.run(
-        [str(XNATD), "verify", "--data", str(server.data), "--database", server.database],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    out = verify(server)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    stray = server.data / "tmp" / ".stage-fuzz-left-behind"
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(b"half")
+    try:
+        assert verify(server).returncode == 1, "verify must see a temporary left behind"
+    finally:
+        stray.unlink()
     assert sum(c["5xx"] for c in tally.values()) == 0
     assert server.process.poll() is None
