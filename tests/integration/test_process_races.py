@@ -191,6 +191,20 @@ def _check_exactly_once(
         assert {p.name for p in (folder / "SCANS").glob(f"{scan_id}/DICOM/*")} == set(names)
 
 
+def _archive_at_once(srv: LiveServer, url: str, n: int) -> list[httpx.Response]:
+    """Several archive requests for one session at the same moment, on separate connections."""
+    start = threading.Barrier(n)
+
+    def archive(_: int) -> httpx.Response:
+        start.wait(timeout=60)
+        return httpx.post(
+            f"{srv.url}/data/services/archive", params={"src": url}, auth=("admin", "admin"), timeout=120
+        )
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(archive, range(n)))
+
+
 @pytest.mark.parametrize("round_no", [0, 1, 2])
 def test_one_study_from_several_processes_at_once(
     receiving: tuple[LiveServer, int, int], tmp_path: Path, round_no: int
@@ -211,10 +225,10 @@ def test_one_study_from_several_processes_at_once(
         scans = _rows(http.get(f"/data{url}/scans", params={"format": "json"}))
         _check_exactly_once(folder, _file_rows(http, f"/data{url}", scans), scans, set(by_sop))
 
-        r = http.post("/data/services/archive", params={"src": url})
-        assert r.status_code == 200, r.text
+        answers = _archive_at_once(srv, url, 3)
+        assert [r.status_code for r in answers].count(200) == 1, [r.text for r in answers]
+        assert {r.status_code for r in answers} <= {200, 403, 404}  # the others lost the claim
         exp = f"/data/projects/{project}/experiments/{label}"
-        assert r.text.strip().endswith(f"/experiments/{label}")
         experiments = _rows(http.get(f"/data/projects/{project}/experiments", params={"format": "json"}))
         assert [e["label"] for e in experiments] == [label]
         assert _sessions_of(http, project, study_uid) == []
