@@ -205,3 +205,14 @@ def test_zip_lying_about_sizes_and_too_many_members(tmp_path: Path) -> None:
 def test_zip_entry_with_an_empty_name_is_refused(tmp_path: Path) -> None:
     """Found by fuzzing: zipfile's is_dir() raised IndexError on an empty entry name (a 500)."""
     assert outcome(tmp_path, zip_bytes([("", b"x")]), "zip") == "invalid"
+
+
+def test_zip_whose_directory_points_before_the_file_is_refused(tmp_path: Path) -> None:
+    """Found by fuzzing: a central directory offset too large made zipfile seek to a negative
+    local header offset; the EINVAL OSError passed for a disk error (a 500)."""
+    data = bytearray(zip_bytes([("a.dcm", b"x" * 100), ("b.dcm", b"y" * 100)]))
+    end = data.rindex(b"PK\x05\x06")
+    data[end + 16 : end + 20] = (int.from_bytes(data[end + 16 : end + 20], "little") + 50).to_bytes(
+        4, "little"
+    )
+    assert outcome(tmp_path, bytes(data), "zip") == "invalid"

@@ -267,8 +267,21 @@ def _zip_entry_kind(info: zipfile.ZipInfo) -> str:
     return "special"
 
 
+def _check_zip_offset(info: zipfile.ZipInfo, archive_size: int) -> None:
+    """Refuse an entry whose local header lies outside the file.
+
+    zipfile derives the offset from the central directory's own position; a damaged directory can
+    make it negative, and the seek then fails with EINVAL, an OSError that looks like a disk error.
+    """
+    if not 0 <= info.header_offset < archive_size:
+        raise InvalidInput(
+            f"The uploaded file is not a valid zip archive: entry {info.filename!r} points outside the file."
+        )
+
+
 def _iter_zip(path: Path, limits: ExtractLimits) -> Iterator[tuple[Member, BinaryIO]]:
-    budget = _Budget(limits, path.stat().st_size)
+    archive_size = path.stat().st_size
+    budget = _Budget(limits, archive_size)
     with _translated("zip"):
         archive = zipfile.ZipFile(path)
     with archive:
@@ -285,6 +298,7 @@ def _iter_zip(path: Path, limits: ExtractLimits) -> Iterator[tuple[Member, Binar
                 raise InvalidInput(
                     f"Archive entry {info.filename!r} is encrypted; encrypted archives are not accepted."
                 )
+            _check_zip_offset(info, archive_size)
             with _translated("zip"):
                 inner = archive.open(info)
             reader = _MemberReader(inner, info.filename, "zip", budget, info.compress_size)
