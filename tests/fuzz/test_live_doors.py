@@ -69,7 +69,7 @@ def tally(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tally]:
     out.write_text(json.dumps(counts, indent=1, sort_keys=True))
     print(f"\nfuzz summary ({out}):")
     for door, c in sorted(counts.items()):
-        print(f"  {door:14s} " + " ".join(f"{k}={v}" for k, v in sorted(c.items())))
+        print(f"  {door:18s} " + " ".join(f"{k}={v}" for k, v in sorted(c.items())))
 
 
 def record(tally: Tally, door: str, status: int | str) -> None:
@@ -312,6 +312,44 @@ def test_query_strings_and_xml_bodies(server: LiveServer, tally: Tally) -> None:
                 record(tally, "rest-xml", r.status_code)
                 assert r.status_code < 500, f"{body[:60]!r} at {url}: {r.status_code} {r.text[:300]}"
     alive(server)
+
+
+IMPORT_KEYS = ["dest", "PROJECT_ID", "SUBJECT_ID", "EXPT_LABEL", "import-handler", "overwrite", "rename"]
+MARK = "fzmark"
+HOSTILE_IDS = [
+    f"../../{MARK}",
+    f"/tmp/{MARK}",
+    f"/prearchive/projects/{PROJECT}/../../../{MARK}",
+    f"/archive/projects/{PROJECT}/subjects/{MARK}/experiments/..",
+    f"{MARK}\x00x",
+    f"{MARK}/../x",
+    f"{MARK}%2F..",
+    f"{MARK}\\..",
+    f"{MARK} ",
+    MARK * 300,
+]
+
+
+def test_import_parameters(server: LiveServer, corpus: list[Case], tally: Tally) -> None:
+    """Hostile destinations and labels with a good file: a 4xx or a label kept inside the archive."""
+    rng = random.Random(SEED)
+    good = next(c for c in corpus if c.name == "pydicom/CT_small.dcm").data
+    with server.client() as http:
+        for _ in range(40 * SCALE):
+            params = {"PROJECT_ID": PROJECT}
+            for _ in range(rng.randint(1, 3)):
+                params[rng.choice(IMPORT_KEYS)] = rng.choice(HOSTILE_IDS + HOSTILE_VALUES)
+            r = http.post(
+                "/data/services/import",
+                params=params,
+                content=good,
+                headers={"Content-Type": "application/dicom"},
+            )
+            record(tally, "rest-import-params", r.status_code)
+            assert r.status_code < 500, f"{params}: {r.status_code} {r.text[:300]}"
+    alive(server)
+    escaped = [p for d in (Path("/tmp"), server.data.parent, server.data) for p in d.glob(f"*{MARK}*")]
+    assert not escaped, f"written outside the archive: {escaped}"
 
 
 def multipart(parts: list[tuple[str | None, bytes]], boundary: bytes = b"fUzZ") -> bytes:
