@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from collections import Counter
@@ -30,7 +31,8 @@ from tests.support.live_server import ADMIN, REPO, LiveServer, free_port, live_s
 ST = REPO / ".venv" / "bin" / "st"
 SEED = int(os.environ.get("XNATD_FUZZ_SEED", "20261123"))
 # Examples per operation in the first pass and the DELETE pass; raise them to fuzz longer.
-MAX_EXAMPLES = int(os.environ.get("XNATD_FUZZ_EXAMPLES", "6"))
+MAX_EXAMPLES = int(os.environ.get("XNATD_FUZZ_EXAMPLES", "8"))
+RUN_TIMEOUT = int(os.environ.get("XNATD_FUZZ_TIMEOUT", "600"))  # seconds for one schemathesis pass
 EXCLUDED = ("PUT /xapi/users/profile", "POST /app/logout")
 
 pytestmark = pytest.mark.slow
@@ -77,7 +79,7 @@ def run_schemathesis(server: LiveServer, out: Path, name: str, *filters: str) ->
         str(ST), "run", f"{server.url}/xapi/openapi.json",
         "--auth", f"{ADMIN[0]}:{ADMIN[1]}",
         "--checks", "not_a_server_error",
-        "--phases", "examples,fuzzing",
+        "--phases", os.environ.get("XNATD_FUZZ_PHASES", "examples,coverage,fuzzing"),
         "--max-examples", str(MAX_EXAMPLES),
         "--seed", str(SEED),
         "--generation-database", "none",
@@ -92,9 +94,13 @@ def run_schemathesis(server: LiveServer, out: Path, name: str, *filters: str) ->
         *filters,
     ]  # fmt: skip
     started = time.monotonic()
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, cwd=out)
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=out)
     print(proc.stdout[-3000:])
-    print(f"schemathesis {name}: exit {proc.returncode} in {time.monotonic() - started:.1f} s")
+    generated = re.search(r"(\d+) generated", proc.stdout)
+    print(
+        f"schemathesis {name}: exit {proc.returncode} in {time.monotonic() - started:.1f} s, "
+        f"{generated.group(1) if generated else '?'} test cases generated"
+    )
     entries = json.loads(har.read_text())["log"]["entries"]
     assert entries, f"schemathesis made no request:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
     assert proc.returncode == 0, f"schemathesis found failures:\n{proc.stdout[-6000:]}{proc.stderr[-2000:]}"
