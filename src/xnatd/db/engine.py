@@ -16,9 +16,9 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from xnatd.errors import Conflict
+from xnatd.errors import Conflict, StorageFull
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x786E617464  # "xnatd": one advisory lock for schema upgrades
@@ -46,6 +46,10 @@ class Database:
                     yield conn
         except IntegrityError as exc:
             raise Conflict(f"A concurrent change conflicts with this one; retry it ({exc.orig})") from exc
+        except OperationalError as exc:
+            if _disk_full(exc):
+                raise StorageFull("No space left for the database to record this change.") from exc
+            raise
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (idempotent; safe on every start).
@@ -76,6 +80,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _disk_full(exc: OperationalError) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full") or PostgreSQL's disk_full (SQLSTATE 53100)."""
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code == 13 or getattr(orig, "sqlstate", None) == "53100" or "disk is full" in str(orig)
 
 
 def _make_engine(url: str) -> Engine:

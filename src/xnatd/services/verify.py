@@ -232,7 +232,8 @@ def _temporaries(ctx: Context, repair: bool, stale_after: float, report: Report)
     """A dead process's own temporary folder goes whatever its age (its lock could be taken, so
     nobody writes there); flat temporaries in DATA/tmp keep the age rule (their owner is unknown)."""
     root = ctx.settings.tmp_dir
-    for folder in tmpdirs.reclaim_dead(root, repair):
+    undo = lambda folder: _undo_dead(ctx, folder, report)  # noqa: E731
+    for folder in tmpdirs.reclaim_dead(root, repair, undo):
         fixed = "deleted" if repair else ""
         report.add("temporary", str(folder.relative_to(ctx.settings.data)), "its process is dead", fixed)
     _old_temporaries(report, inventory.temporaries(root), ctx.settings.data, repair, stale_after)
@@ -265,3 +266,46 @@ def _after_interrupt(ctx: Context, row: Any) -> str:
         names = [(scan_dirs[f["series_pk"]], f["name"]) for f in pq.files_of(conn, int(row["pk"]))]
     whole = all((base / "SCANS" / d / "DICOM" / n).exists() for d, n in names)
     return "READY" if whole else "ERROR"
+
+
+def _undo_dead(ctx: Context, folder: Path, report: Report) -> None:
+    """Take back what a dead process made visible but never committed (its journal, see
+    ``tmpdirs.note``): a placed file no row names goes to quarantine, a file it moved (archiving)
+    goes back where it came from. A path a row names was committed and stays."""
+    entries = [e for e in tmpdirs.journal_of(folder) if os.path.lexists(e[-1])]
+    if not entries:
+        return
+    known = _known_paths(ctx)
+    roots = {"archive": ctx.settings.archive_dir, "prearchive": ctx.settings.prearchive_dir}
+    into = ctx.settings.data / "quarantine" / time.strftime("%Y%m%d-%H%M%S")
+    for entry in reversed(entries):
+        dest = Path(os.path.abspath(entry[-1]))
+        if str(dest) in known or not os.path.lexists(dest):
+            continue
+        where = (
+            str(dest.relative_to(ctx.settings.data)) if dest.is_relative_to(ctx.settings.data) else str(dest)
+        )
+        if entry[0] == "move" and len(entry) == 3 and not os.path.lexists(entry[1]):
+            Path(entry[1]).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(dest, entry[1])
+            report.add("orphan", where, "moved by a process that died before its commit", "moved back")
+            continue
+        label = next((k for k, r in roots.items() if dest.is_relative_to(os.path.abspath(r))), None)
+        if entry[0] == "place" and label is not None:
+            moved = inventory.quarantine(dest, Path(os.path.abspath(roots[label])), into / label)
+            report.add(
+                "orphan", where, "placed by a process that died before its commit", f"moved to {moved}"
+            )
+
+
+def _known_paths(ctx: Context) -> set[str]:
+    """The absolute path of every file a row names (archive and prearchive)."""
+    arc = os.path.abspath(ctx.settings.archive_dir)
+    pre = os.path.abspath(ctx.settings.prearchive_dir)
+    with ctx.db.read() as conn:
+        known = {f"{arc}/{row['directory']}/{row['path']}" for row in qv.archive_files(conn)}
+        known |= {
+            f"{pre}/{row['directory']}/SCANS/{row['scan_dir']}/DICOM/{row['name']}"
+            for row in qv.prearchive_files_of(conn)
+        }
+    return {os.path.normpath(p) for p in known}

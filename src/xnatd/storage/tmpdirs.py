@@ -16,6 +16,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -67,7 +68,44 @@ def is_process_dir(path: Path) -> bool:
     return path.is_dir() and not path.is_symlink() and (path / OWNER_LOCK).is_file()
 
 
-def reclaim_dead(root: Path, repair: bool = True) -> list[Path]:
+JOURNAL = "placed.log"
+JOURNAL_ROTATE = 4 << 20  # bytes (some 30,000 paths)
+
+
+def note(folder: Path, *fields: str) -> None:
+    """Append one line to ``folder``'s journal (``folder`` being a process folder; else nothing).
+
+    ``place`` and ``Moves.move`` note every path they make visible before the database commit that
+    names it; if the process dies before that commit, recovery finds the paths here (``journal_of``)
+    and takes them back out of view. Not fsynced: it guards against a killed process, whose page
+    cache survives; after a power cut ``xnatd verify`` still finds such files as orphans.
+    """
+    if folder.name.startswith(".") or not (folder / OWNER_LOCK).exists():
+        return
+    fd = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, ("\t".join(fields) + "\n").encode())
+        full = os.fstat(fd).st_size > JOURNAL_ROTATE
+    finally:
+        os.close(fd)
+    if full:  # one older generation is kept: a transaction placing more than that is rare
+        with suppress(FileNotFoundError):
+            os.replace(folder / JOURNAL, folder / f"{JOURNAL}.1")
+
+
+def journal_of(folder: Path) -> list[list[str]]:
+    """The lines ``note`` wrote into a (dead process's) folder, split into their fields."""
+    lines: list[list[str]] = []
+    for name in (f"{JOURNAL}.1", JOURNAL):
+        with suppress(FileNotFoundError):
+            text = (folder / name).read_text(errors="replace")
+            lines += [line.split("\t") for line in text.splitlines() if line]
+    return lines
+
+
+def reclaim_dead(
+    root: Path, repair: bool = True, before_delete: Callable[[Path], None] | None = None
+) -> list[Path]:
     """The per-process folders under ``root`` whose owner is dead (their lock can be taken).
 
     With ``repair`` each is renamed out of view and deleted while the lock is held, so two processes
@@ -92,6 +130,8 @@ def reclaim_dead(root: Path, repair: bool = True) -> list[Path]:
             if not entry.exists():
                 continue
             found.append(entry)
+            if repair and before_delete is not None:
+                before_delete(entry)  # still locked: nobody else acts on it meanwhile
             if repair:
                 doomed = root / f".deleting-{secrets.token_hex(8)}"
                 with suppress(FileNotFoundError):
@@ -103,8 +143,9 @@ def reclaim_dead(root: Path, repair: bool = True) -> list[Path]:
 
 
 def release(root: Path) -> None:
-    """Give up this process's folder under ``root``: deleted when nothing but the lock is left, then
-    unlocked. Run at a clean exit (atexit) and by tests that unmount the filesystem afterwards."""
+    """Give up this process's folder under ``root``: deleted when nothing but the lock and the journal
+    are left, then unlocked. Run at a clean exit (atexit) and by tests that unmount the filesystem
+    afterwards."""
     key = Path(os.path.abspath(root))
     with _owned_guard:
         held = _owned.pop(key, None)
@@ -112,8 +153,10 @@ def release(root: Path) -> None:
             return
         _, folder, fd = held
         with suppress(OSError):
-            if [p.name for p in folder.iterdir()] == [OWNER_LOCK]:
-                (folder / OWNER_LOCK).unlink()
+            names = {p.name for p in folder.iterdir()}
+            if names <= {OWNER_LOCK, JOURNAL, f"{JOURNAL}.1"}:  # nothing staged is left
+                for name in names:
+                    (folder / name).unlink()
                 folder.rmdir()
         os.close(fd)
 

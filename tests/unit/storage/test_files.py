@@ -41,8 +41,9 @@ def _stage(tmp: Path, parts: Iterable[bytes], max_bytes: int = 0, fail_after: in
 
 
 def _leftovers(root: Path) -> list[Path]:
-    """Files a stager left under ``root``, this process's own (empty, locked) temporary folder aside."""
-    return [p for p in root.rglob("*") if p.is_file() and p.name != tmpdirs.OWNER_LOCK]
+    """Files a stager left under ``root``, this process's own temporary folder's lock and journal aside."""
+    own = (tmpdirs.OWNER_LOCK, tmpdirs.JOURNAL)
+    return [p for p in root.rglob("*") if p.is_file() and not p.name.startswith(own)]
 
 
 def test_stage_stream_writes_content_size_and_md5(tmp_path: Path) -> None:
