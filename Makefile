@@ -11,12 +11,14 @@ DATA ?= ./data
 
 install: $(STAMP)
 
-# Debian packages the tests use (real PostgreSQL, curl, Chromium for the browser tests in tests/e2e);
-# installed only where missing (needs root).
+# Debian packages the tests use (real PostgreSQL, curl, Chromium for the browser tests in tests/e2e;
+# nginx, openssl and systemd-analyze for tests/e2e/test_deploy.py); installed only where missing (needs root).
 install-system:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v curl >/dev/null && \
-	  test -x /usr/bin/chromium && command -v storescu >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl chromium dcmtk >/dev/null; }
+	  test -x /usr/bin/chromium && command -v storescu >/dev/null && command -v nginx >/dev/null && \
+	  command -v openssl >/dev/null && command -v systemd-analyze >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl chromium dcmtk \
+	    nginx openssl systemd >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
