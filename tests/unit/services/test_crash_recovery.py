@@ -1,0 +1,71 @@
+"""Start-up recovery of a process SIGKILLed between making files visible and its database commit:
+its journal (in its own DATA/tmp folder) lets the next start take exactly those files back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.dicom_copies import copy_study, dicom_files
+from tests.support.testdata import DICOM
+from xnatd import config
+from xnatd.db import archive as q
+from xnatd.services import import_options as io
+from xnatd.services import importer
+from xnatd.services import verify as v
+from xnatd.services.bootstrap import open_context
+from xnatd.services.context import SYSTEM, Context
+
+# A writer that dies half-way: one file placed at an archive path, one prearchive file moved into the
+# archive (as archiving does), then it waits to be killed, its transaction never committed.
+CHILD = """
+import io, sys
+from pathlib import Path
+from xnatd.storage.files import place, stage_fileobj
+from xnatd.storage.moves import Moves
+data = Path(sys.argv[1])
+staged = stage_fileobj(data / "tmp", io.BytesIO(b"never committed"))
+place(staged, data / "archive" / "P" / "arc001" / "GHOST" / "f.bin", overwrite=False)
+Moves(data / "tmp").move(Path(sys.argv[2]), data / "archive" / "P" / "arc001" / "MOVED" / "x.dcm")
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Context]:
+    context = open_context(config.load({"data": tmp_path / "data"}, environ={}))
+    with context.db.write() as conn:
+        q.insert_project(conn, id="P", name="P", accessibility="private")
+    copy_study(dicom_files(DICOM / "dcm_qa_ts")[:2], tmp_path / "b", "B", patient="S2")
+    importer.import_path(context, SYSTEM, tmp_path / "b", io.for_local_import("P", "S2", "E2", False), None)
+    yield context
+    context.db.dispose()
+
+
+def test_a_killed_writers_uncommitted_files_are_taken_back(ctx: Context) -> None:
+    data = ctx.settings.data
+    held = sorted(p for p in ctx.settings.prearchive_dir.rglob("*.dcm"))[0]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(data), str(held)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        assert not held.exists()
+        assert v.recover(ctx).problems == []  # its owner lives: nothing touched
+    finally:
+        proc.kill()
+        proc.wait()
+    found = v.verify(ctx, md5=False)
+    assert {p.kind for p in found.problems} >= {"orphan", "missing", "temporary"}
+
+    again = open_context(ctx.settings)  # what the restarted server does, whatever the age
+    again.db.dispose()
+    assert held.exists(), "the moved file is back in the prearchive"
+    assert not (data / "archive" / "P" / "arc001" / "GHOST" / "f.bin").exists()
+    assert [p.read_bytes() for p in (data / "quarantine").rglob("f.bin")] == [b"never committed"]
+    assert v.verify(ctx).clean
