@@ -35,10 +35,13 @@ SEEDS = [
 
 
 def fuzz_settings(examples: int) -> settings:
-    """Hypothesis settings for CI: a fixed number of examples, derandomized, no example database."""
+    """Hypothesis settings for CI: a fixed number of examples, derandomized, no example database.
+
+    ``XNATD_FUZZ_RANDOM=1`` lets hypothesis draw new examples on every run (for long local runs).
+    """
     return settings(
         max_examples=examples * SCALE,
-        derandomize=True,
+        derandomize=os.environ.get("XNATD_FUZZ_RANDOM") != "1",
         database=None,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
