@@ -209,6 +209,8 @@ def test_bad_input_is_a_clear_4xx_and_leaves_nothing(
     r = post_import(http, readme.getvalue(), dest=f"/prearchive/projects/{project}")
     assert r.status_code in (200, 400), r.text
     assert post_import(http, zip_of(TS), PROJECT_ID="NOPE_NOT_HERE").status_code == 404
+    one = (TS / "1.dcm").read_bytes()  # a small DICOM file: the project is checked after reading it
+    assert post_import(http, one, "application/dicom", PROJECT_ID="NOPE_NOT_HERE").status_code == 404
     assert post_import(http, zip_of(TS), dest="/archive").status_code == 400
     r = post_import(http, zip_of(TS), **{"import-handler": "no-such"})
     assert r.status_code == 404

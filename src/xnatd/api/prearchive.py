@@ -34,6 +34,7 @@ RAW_NAMES = {
     "application/gzip": "upload.tar.gz",
 }
 FORM = "application/x-www-form-urlencoded"
+SMALL_DICOM = 8 << 20
 
 
 def uri_response(params: Params, uris: list[str], status: int = 200) -> Response:
@@ -76,10 +77,18 @@ async def services_import(request: Request) -> Response:
         parts = bodies.raw_part(request, name)
     else:
         raise InvalidInput("Unable to identify upload format.")
-    result = await importer.import_upload(ctx, actor, parts, opts)
+    result = await importer.import_upload(
+        ctx, actor, parts, opts, check_first=not _small_dicom(request, opts)
+    )
     response = uri_response(params, result.uris)
     response.headers["X-Xnatd-Import"] = result.report.summary()
     return response
+
+
+def _small_dicom(request: Request, opts: io.ImportOptions) -> bool:
+    """One DICOM file of a known, small size: the destination may be checked after reading it."""
+    length = request.headers.get("content-length", "")
+    return opts.handler == io.GRADUAL and length.isdigit() and int(length) <= SMALL_DICOM
 
 
 # --- /data/prearchive --------------------------------------------------------------------------------

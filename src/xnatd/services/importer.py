@@ -50,10 +50,18 @@ def check_destination(ctx: Context, actor: Actor, opts: io.ImportOptions) -> dic
 
 
 async def import_upload(
-    ctx: Context, actor: Actor, parts: AsyncIterator[UploadPart], opts: io.ImportOptions
+    ctx: Context,
+    actor: Actor,
+    parts: AsyncIterator[UploadPart],
+    opts: io.ImportOptions,
+    check_first: bool = True,
 ) -> ImportResult:
-    """``POST /data/services/import``: exactly one file (raw body or one multipart file part)."""
-    projects = await run_in_threadpool(check_destination, ctx, actor, opts)
+    """``POST /data/services/import``: exactly one file (raw body or one multipart file part).
+
+    ``check_first=False`` (a small body, say one DICOM file) checks the destination after reading
+    the body, in the same worker-thread call as the import: one thread hop fewer per request.
+    """
+    projects = await run_in_threadpool(check_destination, ctx, actor, opts) if check_first else None
     staged: Staged | None = None
     name, ctype = "upload", None
     try:
@@ -66,10 +74,24 @@ async def import_upload(
             )
         if staged is None:
             raise InvalidInput("Unable to identify upload format.")
-        return await run_in_threadpool(import_staged, ctx, actor, staged, name, ctype, opts, None, projects)
+        return await run_in_threadpool(_checked_import, ctx, actor, staged, name, ctype, opts, projects)
     finally:
         if staged is not None:
             discard(staged)
+
+
+def _checked_import(
+    ctx: Context,
+    actor: Actor,
+    staged: Staged,
+    name: str,
+    content_type: str | None,
+    opts: io.ImportOptions,
+    projects: dict[str, tuple[str, int]] | None,
+) -> ImportResult:
+    if projects is None:
+        projects = check_destination(ctx, actor, opts)
+    return import_staged(ctx, actor, staged, name, content_type, opts, None, projects)
 
 
 def import_staged(
