@@ -306,3 +306,65 @@ def test_job_claiming_across_processes(tmp_path: Path) -> None:
             assert [r["Name"] for r in rows] == ["job.txt"], rows  # stored once
             assert http.get(rows[0]["URI"]).text.strip() == str(d["id"])
         assert _wait_folders_gone(srv.data / "jobs") == []
+
+
+# --- archive, delete and move of one prearchive session at once ------------------------------------
+
+
+def _at_once(srv: LiveServer, calls: list[tuple[str, str, dict[str, str]]]) -> list[httpx.Response]:
+    """(method, path, params) requests sent at the same moment, each on its own connection."""
+    start = threading.Barrier(len(calls))
+
+    def send(call: tuple[str, str, dict[str, str]]) -> httpx.Response:
+        method, path, params = call
+        start.wait(timeout=60)
+        return httpx.request(method, srv.url + path, params=params, auth=("admin", "admin"), timeout=120)
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(send, calls))
+
+
+def test_archive_delete_and_move_of_one_session_at_once(
+    receiving: tuple[LiveServer, int, int], tmp_path: Path
+) -> None:
+    """Two archives, a delete and a move to another project race for one session, five times: the
+    session ends in exactly one place (archived, moved, or gone), whole, and its files with it."""
+    srv = receiving[0]
+    source = dicom_files(GE / "mr_0004")[:8]
+    with srv.client() as http:
+        for n in range(5):
+            project, other, label = f"AD{uuid.uuid4().hex[:6]}", f"MV{uuid.uuid4().hex[:6]}", f"ADM{n}"
+            for p in (project, other):
+                assert http.put(f"/data/projects/{p}").status_code == 200
+            files = copy_study(source, tmp_path / str(n), label)
+            sops = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files}
+            r = http.post(
+                "/data/services/import", params={"dest": f"/prearchive/projects/{project}"},
+                content=_zip(files), headers={"Content-Type": "application/zip"},
+            )  # fmt: skip
+            assert r.status_code == 200, r.text
+            url = r.text.strip().removeprefix("/data")
+            calls = [("POST", "/data/services/archive", {"src": url})] * 2 + [
+                ("DELETE", f"/data{url}", {}),
+                ("POST", f"/data{url}", {"action": "move", "newProject": other}),
+            ]
+            codes = [a.status_code for a in _at_once(srv, calls)]
+            archived = _rows(http.get(f"/data/projects/{project}/experiments", params={"format": "json"}))
+            moved = _rows(http.get(f"/data/prearchive/projects/{other}", params={"format": "json"}))
+            left = _rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"}))
+            assert left == [], (codes, left)
+            assert len(archived) + len(moved) <= 1, (codes, archived, moved)
+            if archived:
+                folder = srv.data / "archive" / project / "arc001" / label
+                assert codes[:2].count(200) == 1 and codes[2:] != [200, 301], codes
+            elif moved:
+                folder = srv.data / "prearchive" / other / moved[0]["timestamp"] / moved[0]["folderName"]
+                assert codes[3] == 301 and 200 not in codes[:2], codes
+            else:
+                assert codes[2] == 200 and 200 not in codes[:2] and codes[3] != 301, codes
+                for p in (project, other):  # nothing left behind where it was or would have gone
+                    assert not any((srv.data / "prearchive" / p).rglob("*.dcm")), (codes, p)
+                continue
+            on_disk = _sops_on_disk(folder)
+            assert set(on_disk) == sops and max(on_disk.values()) == 1, (codes, on_disk)
+            assert not any((srv.data / "prearchive" / project).rglob("*.dcm")), codes

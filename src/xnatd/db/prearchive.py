@@ -28,6 +28,13 @@ def session(conn: Connection, pk: int) -> Row | None:
     return conn.execute(select(S).where(S.c.pk == pk)).mappings().first()
 
 
+def session_locked(conn: Connection, pk: int) -> Row | None:
+    """The session's newest row, locked until the transaction ends: on PostgreSQL this waits for a
+    concurrent transaction that changed it (a move, a delete, an archive's claim) and then sees its
+    result; SQLite's write lock already serialises them."""
+    return conn.execute(select(S).where(S.c.pk == pk).with_for_update()).mappings().first()
+
+
 def session_at(conn: Connection, project: str | None, timestamp: str, folder: str) -> Row | None:
     cond = S.c.project.is_(None) if project is None else S.c.project == project
     stmt = select(S).where(cond, S.c.timestamp == timestamp, S.c.folder == folder)

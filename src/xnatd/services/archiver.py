@@ -54,7 +54,7 @@ def archive(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> A
 
 def _claim(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> Any:
     with ctx.db.write() as conn:
-        row = pre.load(conn, actor, key)
+        row = pre.load_locked(conn, actor, key)  # after a concurrent move or delete: not found
         if row["project"] is None and not opts.project:
             raise InvalidInput("Cannot archive sessions from the Unassigned folder.")
         if not pq.set_status(conn, row["pk"], "ARCHIVING", (*pq.OPEN, "BUILDING")):

@@ -85,6 +85,17 @@ def load(conn: Connection, actor: Actor, key: Key) -> Any:
     return row
 
 
+def load_locked(conn: Connection, actor: Actor, key: Key) -> Any:
+    """``load`` for a change: the row as it is once no other transaction changes it (a concurrent
+    move, delete or archive ran first), still under the address the caller named."""
+    found = pq.session_locked(conn, load(conn, actor, key)["pk"])
+    if found is None or (found["project"], found["timestamp"], found["folder"]) != (
+        key.project, key.timestamp, key.folder,
+    ):  # fmt: skip
+        raise NotFound("Unknown prearchive session.")
+    return found
+
+
 def visible_projects(conn: Connection, actor: Actor, wanted: str | None) -> list[str | None] | None:
     """Projects whose sessions the caller lists; None = every one (an admin asking for all)."""
     if wanted:
@@ -167,7 +178,7 @@ def rows_for(ctx: Context, actor: Actor, keys: Sequence[Key]) -> Table:
 
 def build(ctx: Context, actor: Actor, key: Key) -> Any:
     with ctx.db.write() as conn:
-        row = load(conn, actor, key)
+        row = load_locked(conn, actor, key)
         if row["status"] in ("ARCHIVING", "DELETING", "MOVING"):
             raise Conflict("session document locked")
         return build_row(conn, row)
@@ -278,7 +289,7 @@ def zip_of(ctx: Context, actor: Actor, key: Key, level: int) -> tuple[str, Itera
 def move(ctx: Context, actor: Actor, key: Key, new_project: str) -> str:
     """Move a session to another project's prearchive: one folder rename."""
     with ctx.db.write() as conn:
-        row = load(conn, actor, key)
+        row = load_locked(conn, actor, key)
         target, _ = load_project(conn, actor, new_project, access.EDIT)
         if row["status"] in ("ARCHIVING", "DELETING", "MOVING"):
             raise Forbidden("Operation already in progress on this prearchive entry.")
@@ -302,7 +313,7 @@ def move(ctx: Context, actor: Actor, key: Key, new_project: str) -> str:
 
 def delete(ctx: Context, actor: Actor, key: Key) -> None:
     with ctx.db.write() as conn:
-        row = load(conn, actor, key)
+        row = load_locked(conn, actor, key)
         if row["status"] == "ARCHIVING":
             raise Forbidden("Operation already in progress on this prearchive entry.")
         pq.delete_session(conn, row["pk"])
