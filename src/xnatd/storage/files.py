@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xnatd.errors import Conflict, StorageFull, TooLarge
-from xnatd.storage.tmpdirs import note, process_tmp_dir
+from xnatd.storage.tmpdirs import folder_for, is_process_dir, note, process_tmp_dir
 
 CHUNK = 1 << 20
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -260,7 +260,10 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
     _make_dirs(dest.parent, sync)
     if dest.is_dir() and not dest.is_symlink():
         raise Conflict(f"'{dest.name}' is a folder; a file cannot replace it.")
-    note(staged.path.parent, "place", str(dest))  # for recovery, should we die before the commit
+    journal = staged.path.parent
+    if not is_process_dir(journal):  # staged elsewhere (the DICOM spool): this process's folder
+        journal = folder_for(dest) or journal
+    note(journal, "place", str(dest))  # for recovery, should we die before the commit
     try:
         if overwrite:
             os.replace(staged.path, dest)

@@ -93,6 +93,20 @@ def note(folder: Path, *fields: str) -> None:
             os.replace(folder / JOURNAL, folder / f"{JOURNAL}.1")
 
 
+def folder_for(dest: Path) -> Path | None:
+    """This process's folder in the data folder holding ``dest`` (made if need be), for a file placed
+    from elsewhere than a staging folder (the DICOM spool): the data folder is the nearest ancestor
+    with ``tmp`` and ``prearchive`` in it. None when ``dest`` is in no data folder."""
+    pid = os.getpid()
+    for root, (owner, folder, _fd) in list(_owned.items()):
+        if owner == pid and Path(os.path.abspath(dest)).is_relative_to(root.parent):
+            return folder
+    for parent in Path(os.path.abspath(dest)).parents:
+        if (parent / "tmp").is_dir() and (parent / "prearchive").is_dir():
+            return process_tmp_dir(parent / "tmp")
+    return None
+
+
 def journal_of(folder: Path) -> list[list[str]]:
     """The lines ``note`` wrote into a (dead process's) folder, split into their fields."""
     lines: list[list[str]] = []
