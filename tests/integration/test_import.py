@@ -217,7 +217,7 @@ def test_bad_input_is_a_clear_4xx_and_leaves_nothing(
     assert (
         http.post("/data/services/archive", params={"src": "/prearchive/projects/X/1/2"}).status_code == 404
     )
-    assert not list((server.data / "tmp").glob(".stage-*")), "no staged leftovers"
+    assert not list((server.data / "tmp").rglob(".stage-*.part")), "no staged leftovers"
     assert not (server.data.parent / "evil.dcm").exists()
 
 
