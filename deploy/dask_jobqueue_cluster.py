@@ -5,7 +5,8 @@ Run it on the login node, kept alive by a systemd unit or in tmux, with xnatd's 
 
     /opt/xnatd/.venv/bin/python /opt/xnatd/deploy/dask_jobqueue_cluster.py slurm    # or: pbs
 
-then point the worker unit at the address it prints (XNATD_JOB_EXECUTOR=dask://HOST:8786). Batch jobs
+(`--script` prints the batch job script and exits, submitting nothing), then point the worker unit
+at the address it prints (XNATD_JOB_EXECUTOR=dask://HOST:8786). Batch jobs
 are submitted as runs arrive and end when idle; a run lost with its batch job (walltime) is retried
 like a run lost with a server. Edit the values below for your site.
 """
@@ -43,6 +44,10 @@ def make_cluster(kind: str, scheduler: dict[str, Any] | None = None) -> Any:
 
 def main(argv: list[str]) -> None:
     cluster = make_cluster(argv[1] if len(argv) > 1 else "")
+    if "--script" in argv:
+        print(cluster.job_script(), flush=True)
+        cluster.close()
+        return
     cluster.adapt(minimum=0, maximum=MAX_JOBS)
     print(cluster.scheduler_address, flush=True)  # -> XNATD_JOB_EXECUTOR=dask://HOST:8786
     threading.Event().wait()  # until the unit is stopped (SIGTERM) or Ctrl-C

@@ -162,7 +162,7 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     assert len(units) == 7
 
 
-def test_the_jobqueue_script_builds_slurm_and_pbs_job_scripts() -> None:
+def test_the_jobqueue_script_builds_slurm_and_pbs_job_scripts(capsys: pytest.CaptureFixture[str]) -> None:
     """deploy/dask_jobqueue_cluster.py needs no batch system to write its job scripts."""
     spec = importlib.util.spec_from_file_location("jq", d.DEPLOY / "dask_jobqueue_cluster.py")
     assert spec is not None and spec.loader is not None
@@ -184,6 +184,9 @@ def test_the_jobqueue_script_builds_slurm_and_pbs_job_scripts() -> None:
             assert line in script, (line, script)
     with pytest.raises(SystemExit):
         module.make_cluster("sge", loopback)
+    module.SCHEDULER = loopback  # the guide's `... pbs --script`, on this machine's address
+    module.main(["dask_jobqueue_cluster.py", "pbs", "--script"])
+    assert "#PBS -A MYPROJECT" in capsys.readouterr().out
 
 
 @pytest.mark.slow
