@@ -123,6 +123,8 @@ def _start_nginx(site: Site, ports: dict[str, int]) -> None:
         except httpx.HTTPError:
             if time.monotonic() > deadline or site.procs["nginx"].poll() is not None:
                 raise
+        assert time.monotonic() < deadline, (folder / "error.log").read_text()
+        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
