@@ -1,0 +1,345 @@
+"""Acknowledged means kept, through SIGKILLs of the whole server tree (issue #9).
+
+A real ``xnatd serve`` (HTTP, its DICOM receiver processes) takes concurrent resource uploads, zip
+imports into the archive, C-STOREs and prearchive -> archive operations; at a random moment (seeded:
+the seed is printed, ``XNATD_CRASH_SEED`` replays it) every process of the tree is SIGKILLed, as when
+the machine dies. The server is started again on the same data folder, and then:
+
+- every acknowledged upload is listed with its MD5 and reads back with it; a file that was never
+  acknowledged is either absent or complete (the MD5 it was sent with);
+- every experiment present is whole (the file count it was sent with), every acknowledged one present;
+- ``xnatd verify`` (its own process) is clean after the server's own start-up recovery: no row without
+  its file, no file without its row, no temporary of a dead process left;
+- at the end every acknowledged C-STORE object is filed with the dataset bytes that were sent.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import io
+import os
+import random
+import threading
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pydicom
+import pytest
+from pynetdicom import AE, _config
+
+from tests.support.crash import Site
+from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
+
+pytestmark = pytest.mark.slow
+ROUNDS = int(os.environ.get("XNATD_CRASH_ROUNDS", "20"))
+CT = [p for p in dicom_files(TESTDATA / "dcm_qa_ct_philips") if p.stat().st_size > 400_000][:3]
+UPL, IMP, PRE, CST = "CRUPL", "CRIMP", "CRPRE", "CRCST"
+
+
+@dataclass
+class Ledger:
+    """What the server acknowledged, and what was attempted (may or may not have happened)."""
+
+    uploads: dict[str, str] = field(default_factory=dict)  # name -> MD5 (2xx)
+    tried_uploads: dict[str, str] = field(default_factory=dict)
+    sessions: dict[str, int] = field(default_factory=dict)  # project/label -> files (200)
+    tried_sessions: dict[str, int] = field(default_factory=dict)
+    stored: dict[str, str] = field(default_factory=dict)  # SOP UID -> MD5 of the dataset bytes
+    checked_sessions: set[str] = field(default_factory=set)
+    reads: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Studies:
+    """Distinct copies of a small CT series, made ahead (a copy per zip import / C-STORE batch)."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        self.items = [copy_study(CT, folder / f"s{i}", f"CR{i:03d}") for i in range(count)]
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> tuple[int, list[Path]] | None:
+        with self._lock:
+            if self._next >= len(self.items):
+                return None
+            self._next += 1
+            return self._next - 1, self.items[self._next - 1]
+
+
+def _zip(files: list[Path]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for f in files:
+            zf.write(f, f"DICOM/{f.name}")
+    return buf.getvalue()
+
+
+def _dataset_md5(data: bytes) -> str:
+    """MD5 of the encoded dataset after the file meta: what a C-STORE carries, stored as sent."""
+    assert data[128:132] == b"DICM"
+    group_length = int.from_bytes(data[140:144], "little")
+    return hashlib.md5(data[144 + group_length :]).hexdigest()
+
+
+# --- the workload: each loop runs until the server dies (a connection error) or ``stop`` ------------
+
+
+def _uploads(site: Site, ledger: Ledger, rnd: random.Random, tag: str, stop: threading.Event) -> None:
+    with site.client() as http:
+        for i in range(10_000):
+            if stop.is_set():
+                return
+            name = f"{tag}_{i}.bin"
+            body = rnd.randbytes(rnd.choice((1, 700, 40_000, 300_000, 1_500_000)))
+            digest = hashlib.md5(body).hexdigest()
+            with ledger.lock:
+                ledger.tried_uploads[name] = digest
+            url = f"/data/projects/{UPL}/resources/R/files/{name}"
+            r = http.put(url, content=body, params={"inbody": "true"})
+            assert r.status_code in (200, 201), r.text
+            with ledger.lock:
+                ledger.uploads[name] = digest
+
+
+def _imports(site: Site, ledger: Ledger, studies: Studies, to: str, stop: threading.Event) -> None:
+    """Zip imports straight into the archive (``to`` = IMP), or into the prearchive and then archived
+    by ``POST /data/services/archive`` (``to`` = PRE)."""
+    with site.client() as http:
+        while not stop.is_set() and (taken := studies.take()) is not None:
+            i, files = taken
+            label = f"{to}_E{i:03d}"
+            with ledger.lock:
+                ledger.tried_sessions[f"{to}/{label}"] = len(files)
+            if to == IMP:
+                dest = f"/archive/projects/{IMP}/subjects/S{i % 3}/experiments/{label}"
+                r = http.post("/data/services/import", params={"dest": dest}, content=_zip(files))
+                assert r.status_code == 200, r.text
+            else:
+                r = http.post(
+                    "/data/services/import",
+                    params={"dest": f"/prearchive/projects/{PRE}"},
+                    content=_zip(files),
+                )
+                assert r.status_code == 200, r.text
+                src = r.text.strip().splitlines()[0]
+                dest = f"/archive/projects/{PRE}/subjects/S{i % 3}/experiments/{label}"
+                r = http.post("/data/services/archive", params={"src": src, "dest": dest})
+                assert r.status_code == 200, r.text
+            with ledger.lock:
+                ledger.sessions[f"{to}/{label}"] = len(files)
+
+
+def _cstores(site: Site, ledger: Ledger, studies: Studies, stop: threading.Event) -> None:
+    _config.STORE_SEND_CHUNKED_DATASET = True
+    ae = AE("CRASHSCU")
+    meta = pydicom.dcmread(CT[0], stop_before_pixels=True).file_meta
+    ae.add_requested_context(meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID)
+    while not stop.is_set() and (taken := studies.take()) is not None:
+        assoc = ae.associate("127.0.0.1", site.dicom_port, ae_title="CRASH")
+        if not assoc.is_established:
+            return
+        try:
+            for p in taken[1]:
+                status = assoc.send_c_store(p)
+                if not status or int(status.Status) != 0:
+                    return  # the association died with the server
+                uid = str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+                with ledger.lock:
+                    ledger.stored[uid] = _dataset_md5(p.read_bytes())
+        finally:
+            assoc.release() if assoc.is_established else assoc.abort()
+
+
+def _guard(work: Callable[[], None], errors: list[BaseException]) -> Callable[[], None]:
+    """A worker ends quietly when the server dies under it; anything else is a failure."""
+
+    def run() -> None:
+        try:
+            work()
+        except (httpx.TransportError, ConnectionError, OSError):
+            pass
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    return run
+
+
+# --- checks after each restart -------------------------------------------------------------------------
+
+
+def _rows(r: httpx.Response) -> list[dict[str, str]]:
+    assert r.status_code == 200, r.text
+    return list(r.json()["ResultSet"]["Result"])
+
+
+def _check_uploads(http: httpx.Client, ledger: Ledger, fresh: set[str]) -> None:
+    r = http.get(f"/data/projects/{UPL}/resources/R/files", params={"format": "json"})
+    listed = {f["Name"]: f["digest"] for f in _rows(r)} if r.status_code == 200 else {}
+    for name, digest in ledger.uploads.items():
+        assert listed.get(name) == digest, f"acknowledged upload {name} lost or changed"
+    for name, digest in listed.items():
+        assert ledger.tried_uploads.get(name) == digest, f"{name} is not what was sent (half-written?)"
+    for name in fresh & set(listed):  # read back what this round added
+        body = http.get(f"/data/projects/{UPL}/resources/R/files/{name}").content
+        assert hashlib.md5(body).hexdigest() == listed[name]
+        ledger.reads += 1
+
+
+def _check_sessions(http: httpx.Client, ledger: Ledger) -> None:
+    for project in (IMP, PRE):
+        r = http.get(f"/data/projects/{project}/experiments", params={"format": "json"})
+        present = {e["label"] for e in _rows(r)}
+        for key in ledger.sessions:
+            if key.startswith(project + "/"):
+                assert key.split("/")[1] in present, f"acknowledged session {key} lost"
+        for label in present - {k.split("/")[1] for k in ledger.checked_sessions if k.startswith(project)}:
+            key = f"{project}/{label}"
+            exp = f"/data/projects/{project}/experiments/{label}"
+            count = 0
+            for scan in _rows(http.get(f"{exp}/scans", params={"format": "json"})):
+                files = _rows(
+                    http.get(f"{exp}/scans/{scan['ID']}/resources/DICOM/files", params={"format": "json"})
+                )
+                assert files, f"{key} scan {scan['ID']} has no files"
+                count += len(files)
+            assert count == ledger.tried_sessions[key], (
+                f"{key} has {count} files, was sent {ledger.tried_sessions[key]}"
+            )
+            ledger.checked_sessions.add(key)
+
+
+def _spool_filed(site: Site, timeout: float = 60) -> None:
+    """The restarted receiver files what a killed one left in DATA/spool/dicom (its part of start-up
+    recovery); wait for it, so verify does not meet those files between their rename and commit."""
+    deadline = time.monotonic() + timeout
+    while list((site.data / "spool" / "dicom").rglob("*.dcm")):
+        assert time.monotonic() < deadline, "the spool of the killed receiver was not filed"
+        time.sleep(0.2)
+
+
+def _check_verify(site: Site, md5: bool) -> None:
+    _spool_filed(site)
+    out = site.verify(*(() if md5 else ("--no-md5",)))
+    assert out.returncode == 0, f"xnatd verify after restart:\n{out.stdout}\n{out.stderr}\nlog: {site.log}"
+    assert not [
+        p
+        for p in (site.data / "tmp").iterdir()
+        if not p.name.startswith(".") and not (p / "owner.lock").exists()
+    ]
+
+
+def _check_cstores(site: Site, ledger: Ledger) -> None:
+    """Every acknowledged object filed (the spool of a killed receiver is filed by the next one)."""
+    deadline = time.monotonic() + 60
+    with site.client() as http:
+        while True:
+            got: dict[str, str] = {}
+            for session in _rows(http.get(f"/data/prearchive/projects/{CST}", params={"format": "json"})):
+                for scan in _rows(http.get(f"/data{session['url']}/scans", params={"format": "json"})):
+                    url = f"/data{session['url']}/scans/{scan['ID']}/resources/DICOM/files"
+                    for f in _rows(http.get(url, params={"format": "json"})):
+                        body = http.get(f["URI"]).content
+                        assert hashlib.md5(body).hexdigest() == f["digest"]
+                        ds = pydicom.dcmread(io.BytesIO(body), stop_before_pixels=True)
+                        got[str(ds.SOPInstanceUID)] = _dataset_md5(body)
+            missing = set(ledger.stored) - set(got)
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    assert not missing, f"{len(missing)} acknowledged C-STORE objects not filed"
+    for uid, digest in ledger.stored.items():
+        assert got[uid] == digest, f"C-STORE object {uid} differs from what was sent"
+
+
+def _recoveries(log: str) -> Counter[str]:
+    """What the restarts' own recovery did, by kind and action (the server logs each as a warning)."""
+    found: Counter[str] = Counter()
+    for line in log.splitlines():
+        if "start-up recovery:" in line:
+            kind = line.split("start-up recovery:", 1)[1].split()[0]
+            action = " ".join(line.rsplit("->", 1)[-1].split()[:2])
+            found[f"{kind} {action}"] += 1
+    return found
+
+
+def _round(site: Site, ledger: Ledger, rnd: random.Random, n: int, studies: dict[str, Studies]) -> int:
+    stop, errors = threading.Event(), list[BaseException]()
+    work: list[Callable[[], None]] = [
+        lambda: _uploads(site, ledger, random.Random(rnd.random()), f"r{n}a", stop),
+        lambda: _uploads(site, ledger, random.Random(rnd.random()), f"r{n}b", stop),
+        lambda: _imports(site, ledger, studies[IMP], IMP, stop),
+        lambda: _imports(site, ledger, studies[PRE], PRE, stop),
+        lambda: _cstores(site, ledger, studies[CST], stop),
+    ]
+    threads = [threading.Thread(target=_guard(w, errors), daemon=True) for w in work]
+    for t in threads:
+        t.start()
+    time.sleep(rnd.uniform(0.4, 1.8))
+    killed = site.kill_tree()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, f"round {n}: {errors!r}"
+    return killed
+
+
+def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) -> None:
+    seed = int(os.environ.get("XNATD_CRASH_SEED", str(random.SystemRandom().randrange(1 << 32))))
+    print(f"crash harness seed: {seed} (XNATD_CRASH_SEED={seed} replays it)")
+    rnd = random.Random(seed)
+    started = time.monotonic()
+    receivers = '[{"aeTitle": "CRASH", "project": "' + CST + '", "port": {dicom_port}}]'
+    site = Site(
+        tmp_path / "data",
+        env={
+            "XNATD_DICOM_RECEIVERS": receivers,
+            "XNATD_PREARCHIVE_IDLE_BUILD": "2",
+            "XNATD_DICOM_PROCESSES": "1",
+        },
+    )
+    studies = {p: Studies(tmp_path / "studies" / p, ROUNDS) for p in (IMP, PRE, CST)}
+    ledger = Ledger()
+    kills = processes = 0
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    site.start()
+    try:
+        with site.client() as http:
+            for p in (UPL, IMP, PRE, CST):
+                assert http.put(f"/data/projects/{p}").status_code in (200, 201)
+        print(f"set-up {time.monotonic() - started:.1f} s")
+        for n in range(ROUNDS):
+            before = set(ledger.uploads)
+            t0 = time.monotonic()
+            processes += _round(site, ledger, rnd, n, studies)
+            kills += 1
+            t1 = time.monotonic()
+            site.start()
+            t2 = time.monotonic()
+            verifying = pool.submit(_check_verify, site, False)
+            with site.client() as http:  # the REST checks meanwhile: both only read
+                _check_uploads(http, ledger, set(ledger.tried_uploads) - before)
+                _check_sessions(http, ledger)
+            verifying.result()
+            t3 = time.monotonic()
+            print(
+                f"round {n}: work {t1 - t0:.1f} s, restart {t2 - t1:.1f} s, checks and verify {t3 - t2:.1f} s"
+            )
+        _check_cstores(site, ledger)
+        _check_verify(site, md5=True)
+    finally:
+        pool.shutdown()
+        site.stop()
+    elapsed = time.monotonic() - started
+    print("start-up recovery:", dict(_recoveries(site.log.read_text(errors="replace"))))
+    print(
+        f"crash harness: seed {seed}, {kills} kills ({processes} processes), "
+        f"{len(ledger.uploads)} acknowledged uploads ({ledger.reads} read back), "
+        f"{len(ledger.sessions)} acknowledged sessions, "
+        f"{len(ledger.stored)} acknowledged C-STOREs, {elapsed:.0f} s"
+    )
+    assert kills >= 20 and ledger.uploads and ledger.sessions and ledger.stored
