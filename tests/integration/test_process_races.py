@@ -242,23 +242,27 @@ def test_one_study_from_several_processes_at_once(
 N_SCANS, N_COMMANDS = 8, 4
 
 
-def _command(name: str, resource: str, ledger: Path) -> dict[str, Any]:
-    """A cheap command that says which job ran, in a ledger shared by every run and in its output."""
-    script = f"echo {{job}} >> {ledger}; sleep 0.2; echo {{job}} > {{output}}/job.txt"
+def _command(name: str, resource: str, ledger: Path, gate: Path) -> dict[str, Any]:
+    """A cheap command that says which job ran, in a ledger shared by every run and in its output;
+    it finishes only once ``gate`` exists (so no job ends before every launch has answered)."""
+    wait = f"while [ ! -e {gate} ]; do sleep 0.05; done"
+    script = f"echo {{job}} >> {ledger}; {wait}; sleep 0.1; echo {{job}} > {{output}}/job.txt"
     return {"name": name, "command": ["/bin/sh", "-c", script], "output": {"resource": resource}}
 
 
-def _launch_at_once(srv: LiveServer, docs: list[dict[str, str]]) -> None:
-    """Every launch at the same moment, each on its own connection (so on several HTTP workers)."""
+def _launch_at_once(srv: LiveServer, docs: list[dict[str, str]]) -> list[set[int]]:
+    """Every launch at the same moment, each on its own connection (so on several HTTP workers);
+    the IDs of the jobs each answered with."""
     start = threading.Barrier(len(docs))
 
-    def launch(doc: dict[str, str]) -> None:
+    def launch(doc: dict[str, str]) -> set[int]:
         start.wait(timeout=60)
         r = httpx.post(f"{srv.url}/xapi/jobs", json=doc, auth=("admin", "admin"), timeout=120)
         assert r.status_code == 201, r.text
+        return {int(j["id"]) for j in r.json()}
 
     with ThreadPoolExecutor(len(docs)) as pool:
-        list(pool.map(launch, docs))
+        return list(pool.map(launch, docs))
 
 
 def _wait_folders_gone(jobs_dir: Path, timeout: float = 20.0) -> list[str]:
@@ -274,7 +278,7 @@ def _wait_folders_gone(jobs_dir: Path, timeout: float = 20.0) -> list[str]:
 def test_job_claiming_across_processes(tmp_path: Path) -> None:
     """The server's dispatcher and two `xnatd worker`s (two runs at a time each) take 32 jobs, launched
     three times over at once: each (scan, command) is queued once, runs once and is stored once."""
-    ledger = tmp_path / "ledger"
+    ledger, gate = tmp_path / "ledger", tmp_path / "gate"
     ledger.touch()
     with (
         live_server(tmp_path / "data", "--workers", "3", "--job-workers", "2") as srv,
@@ -284,13 +288,18 @@ def test_job_claiming_across_processes(tmp_path: Path) -> None:
     ):
         names = [uid(f"race{i}-") for i in range(N_COMMANDS)]
         for i, name in enumerate(names):
-            r = http.post("/xapi/jobs/commands", json=_command(name, f"OUT{i}", ledger))
+            r = http.post("/xapi/jobs/commands", json=_command(name, f"OUT{i}", ledger, gate))
             assert r.status_code == 201, r.text
         exp = make_session(http)
         project = exp.split("/")[3]
         body = series_zip(SIEMENS / "mr_0003")
         scans = [add_scan(http, exp, str(n), SIEMENS / "mr_0003", zipped=body) for n in range(1, N_SCANS + 1)]
-        _launch_at_once(srv, [{"command": n, "target": f"/data/projects/{project}"} for n in names * 3])
+        launched = _launch_at_once(
+            srv, [{"command": n, "target": f"/data/projects/{project}"} for n in names * 3]
+        )
+        gate.touch()
+        for i in range(N_COMMANDS):  # the three launches of a command answered with the same jobs
+            assert launched[i] == launched[i + N_COMMANDS] == launched[i + 2 * N_COMMANDS], launched
 
         listing = http.get("/xapi/jobs", params={"project": project}).json()
         keys = Counter((j["target"], j["command"]) for j in listing)
