@@ -289,6 +289,24 @@ def test_a_gib_upload_and_its_zip_download_stream_through_nginx(site: Site, tmp_
 
 
 @pytest.mark.slow
+def test_an_upload_over_http2_as_browsers_send_it(site: Site, tmp_path: Path) -> None:
+    """Browsers speak HTTP/2 to nginx (`listen ... http2`): curl uploads 64 MiB that way."""
+    payload = tmp_path / "h2.bin"
+    payload.write_bytes(os.urandom(64 * MIB))
+    with site.client() as http:
+        uri = make_session(http) + "/resources/H2/files"
+        user = f"admin:{site.env['XNATD_ADMIN_PASSWORD']}"
+        target = f"{site.url}{uri}/h2.bin?inbody=true"
+        put = ["curl", "-sS", "--http2", "--cacert", str(site.ca), "-u", user, "-T", str(payload),
+               "-w", "%{http_version} %{http_code}", "-o", "/dev/null", target]  # fmt: skip
+        out = subprocess.run(put, capture_output=True, text=True, timeout=120)
+        assert out.stdout in ("2 200", "2 201"), out.stdout + out.stderr
+        rows = http.get(uri, params={"format": "json"}).json()["ResultSet"]["Result"]
+        assert [x["digest"] for x in rows] == [hashlib.md5(payload.read_bytes()).hexdigest()]
+        assert http.delete(uri.removesuffix("/files")).status_code == 200
+
+
+@pytest.mark.slow
 def test_storescu_sends_a_study_to_the_receiver(site: Site, tmp_path: Path) -> None:
     with site.client() as http:
         assert http.put("/data/projects/RECEIVED").status_code in (200, 201)
