@@ -134,6 +134,19 @@ def test_regressions_found_by_schemathesis(server: LiveServer) -> None:
             "/xapi/jobs/commands", content=b"\xe4d\x01\xff", headers={"Content-Type": "application/json"}
         )
         assert r.status_code == 400 and "Malformed JSON" in r.text
+        # Numbers past 64 bits, and digits that are no numbers (``²``): 200/400/404, not an OverflowError.
+        huge = "275841600160954056704"
+        r = http.get(
+            f"/data/projects/{exp['items'][0]['data_fields']['project']}/experiments", params={"limit": huge}
+        )
+        assert r.status_code == 200, r.text
+        assert http.get("/data/projects", params={"offset": huge}).status_code == 200
+        assert http.get("/xapi/jobs", params={"limit": "\u00b2"}).status_code == 400
+        assert http.get(f"/xapi/jobs/{huge}").status_code == 404
+        assert http.get(f"/xapi/dicomscp/{huge}").status_code == 404
+        for level in ("\u00b2", "99", huge):
+            r = http.get("/data/projects/OAPI/files", params={"format": "zip", "compression": level})
+            assert r.status_code == 400, (level, r.status_code, r.text)
 
 
 def test_no_input_makes_a_server_error(server: LiveServer, tmp_path: Path) -> None:

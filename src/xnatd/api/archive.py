@@ -116,7 +116,7 @@ async def get_files(
             addr,
             "tar.gz" if kind == "tgz" else kind,
             all_levels,
-            int(level) if level and level.isdigit() else None,
+            _compression(level),
         )
         headers = {"Content-Disposition": f'attachment; filename="{dl.filename}"'}
         if dl.length is not None:
@@ -126,6 +126,15 @@ async def get_files(
         files.list_files, ctx, actor, addr, ListQuery.from_params(params), all_levels
     )
     return render.table_response(table, kind)
+
+
+def _compression(level: str | None) -> int | None:
+    """``compression=0..9`` (zlib's levels); anything else is refused rather than failing mid-download."""
+    if not level:
+        return None
+    if len(level) != 1 or not level.isdecimal():
+        raise InvalidInput(f"compression must be a level from 0 to 9, not {level!r}")
+    return int(level)
 
 
 async def _iterate_in_thread(chunks: Any) -> Any:

@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 
 from xnatd.api.auth import require_actor
 from xnatd.api.users import json_body
-from xnatd.errors import InvalidInput
+from xnatd.errors import InvalidInput, NotFound
 from xnatd.services import dicom_receivers as service
 from xnatd.services.context import Context
 from xnatd.services.threads import run_in_threadpool
@@ -26,9 +26,12 @@ def _ctx(request: Request) -> Context:
 def _id(request: Request) -> int:
     raw = request.path_params["id"]
     try:
-        return int(raw)
+        rid = int(raw)
     except ValueError:
         raise InvalidInput(f"Not a receiver ID: {raw}") from None
+    if abs(rid) > 2**62:  # the database takes 64-bit integers
+        raise NotFound(f"No receiver {raw}")
+    return rid
 
 
 async def receivers(request: Request) -> Response:

@@ -21,9 +21,12 @@ def _ctx(request: Request) -> Context:
     return ctx
 
 
+MAX_ID = 2**62
+
+
 def _job_id(request: Request) -> int:
     raw = request.path_params["job_id"]
-    if not raw.isdigit():
+    if not raw.isdecimal() or int(raw) > MAX_ID:  # ``²`` is a digit but no number; IDs fit 64 bits
         raise NotFound(f"Job {raw} not found")
     return int(raw)
 
@@ -41,10 +44,10 @@ async def jobs(request: Request) -> Response:
     params = request.query_params
     statuses = [s for v in params.getlist("status") for s in v.split(",") if s] or None
     limit = params.get("limit", "1000")
-    if not limit.isdigit():
+    if not limit.isdecimal():
         raise InvalidInput("limit must be a whole number")
     found = await run_in_threadpool(
-        job_service.list_jobs, _ctx(request), actor, params.get("project"), statuses, int(limit)
+        job_service.list_jobs, _ctx(request), actor, params.get("project"), statuses, min(int(limit), 10**9)
     )
     return JSONResponse(found)
 

@@ -88,7 +88,7 @@ async def services_import(request: Request) -> Response:
 def _small_dicom(request: Request, opts: io.ImportOptions) -> bool:
     """One DICOM file of a known, small size: the destination may be checked after reading it."""
     length = request.headers.get("content-length", "")
-    return opts.handler == io.GRADUAL and length.isdigit() and int(length) <= SMALL_DICOM
+    return opts.handler == io.GRADUAL and length.isdecimal() and int(length) <= SMALL_DICOM
 
 
 # --- /data/prearchive --------------------------------------------------------------------------------

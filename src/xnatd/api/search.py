@@ -39,7 +39,7 @@ async def search(request: Request) -> Response:
 async def _body(request: Request) -> bytes:
     """The request body, refused past ``domain.search.MAX_BYTES`` without reading the rest."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > S.MAX_BYTES:
+    if declared.isdecimal() and int(declared) > S.MAX_BYTES:
         raise TooLarge(f"The search document is larger than {S.MAX_BYTES} bytes")
     parts: list[bytes] = []
     size = 0

@@ -199,7 +199,7 @@ def _column(node: Any) -> Column:
 
 def _sequence(node: Any) -> int | None:
     text = _text(_child(node, "sequence"))
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isdecimal() else None
 
 
 def _group(node: Any, depth: int, budget: list[int]) -> Group:

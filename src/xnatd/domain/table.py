@@ -104,6 +104,10 @@ class ListQuery:
         return q
 
 
+# Larger offsets and limits mean "all" or "none" alike; databases take at most signed 64-bit integers.
+MAX_COUNT = 2**60
+
+
 def _non_negative(key: str, value: str) -> int:
     try:
         number = int(value)
@@ -111,7 +115,7 @@ def _non_negative(key: str, value: str) -> int:
         raise InvalidInput(f"Parameter {key} must be a whole number, not {value!r}") from None
     if number < 0:
         raise InvalidInput(f"Parameter {key} must not be negative")
-    return number
+    return min(number, MAX_COUNT)
 
 
 def matches(value: str, wanted: str) -> bool:
