@@ -41,6 +41,13 @@ class Settings:
     dicom_timeout: int = field(
         default=60, metadata={"doc": "Seconds a DICOM association may stay silent before it is aborted."}
     )
+    dicom_fsync: bool = field(
+        default=False,
+        metadata={
+            "doc": "Flush each received DICOM object to disk before answering Success, so a power cut "
+            "loses none (a process crash never does); costs a filesystem sync per object."
+        },
+    )
     database_url: str = field(
         default="", metadata={"doc": "SQLAlchemy URL; empty means SQLite at DATA/xnatd.db (WAL mode)."}
     )

@@ -348,7 +348,8 @@ def _start_receiver(data: Path, port: int) -> subprocess.Popen[bytes]:
     args += ["--host", "127.0.0.1"]
     args += ["--dicom-port", str(port), "--dicom-processes", "2"]
     log = (data.parent / "receiver.log").open("ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "XNATD_DICOM_FSYNC": "true"}  # the flush path here; the other tests run without
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     log.close()
 
     def up() -> bool:

@@ -16,6 +16,7 @@ them when its association ends.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import itertools
 import logging
@@ -109,6 +110,7 @@ class _Association:
     ended: bool = False
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     refs: dict[tuple[str | None, str, str], ingest.SessionRef] = field(default_factory=dict)
+    batches: dict[Overrides, ingest.IngestBatch] = field(default_factory=dict)
 
 
 Lookup = Callable[[int, str], Receiver | None]  # (port, called AE title) -> the receiver, if it still is
@@ -121,7 +123,7 @@ class Intake:
         self, ctx: Context, lookup: Lookup | None = None, flush_seconds: float = FLUSH_SECONDS
     ) -> None:
         self.ctx = ctx
-        self.spool = Spool(spool_root(ctx.settings))
+        self.spool = Spool(spool_root(ctx.settings), sync=ctx.settings.dicom_fsync)
         self.lookup = lookup
         self.flush_seconds = flush_seconds
         self._ids = itertools.count(1)
@@ -217,13 +219,20 @@ class Intake:
             self._file_group(assoc, labels, group)
 
     def _file_group(self, assoc: _Association, labels: Overrides, items: list[_Item]) -> None:
-        """One batch, retried with a fresh batch when a session was archived under it meanwhile;
-        each file keeps a second name until its batch is committed, so a failed batch loses nothing."""
+        """One flush of the association's batch for these labels, retried with a fresh batch when a
+        session was archived under it meanwhile; each file keeps its spool name until its batch is
+        committed, so a failed batch loses nothing.
+
+        The batch lives as long as the association: what it learnt (the open session of each study,
+        its scans, the header's project candidates) saves those look-ups at every later flush.
+        """
         staged = [Staged(_staging_link(i.path), i.size, md5_of(i.path)) for i in items]
         opts = ImportOptions(labels=labels, source=f"DICOM {assoc.calling_ae}")
         t0 = time.perf_counter()
         for attempt in range(1, TRIES + 1):
-            batch = ingest.IngestBatch(self.ctx, SYSTEM, opts)
+            batch = assoc.batches.get(labels) or ingest.IngestBatch(self.ctx, SYSTEM, opts)
+            assoc.batches[labels] = batch
+            before = dataclasses.replace(batch.report, skipped=list(batch.report.skipped))
             try:
                 for s, item in zip(staged, items, strict=True):
                     batch.add(s, None, item.keys)
@@ -231,6 +240,7 @@ class Intake:
                 break
             except Exception as exc:  # the database or the disk: the kept names allow another try
                 batch.abort()
+                del assoc.batches[labels]  # the next try looks for (or starts) the sessions anew
                 if attempt == TRIES:
                     self._quarantine([i.path for i in items], str(exc))
                     return
@@ -247,7 +257,7 @@ class Intake:
             "DICOM %s -> %s: %s in %.2f s",
             assoc.calling_ae,
             assoc.receiver.ae_title,
-            batch.report.summary(),
+            _since(before, batch.report).summary(),
             time.perf_counter() - t0,
         )
 
@@ -327,6 +337,15 @@ class Intake:
                 projects[project] = str(row["id"]) if row is not None else None
             project = projects[project]
         return Overrides(project=project, subject=subject, session=session)
+
+
+def _since(before: ingest.Report, now: ingest.Report) -> ingest.Report:
+    """What one flush of a long-lived batch did."""
+    return ingest.Report(
+        stored=now.stored - before.stored,
+        duplicates=now.duplicates - before.duplicates,
+        skipped=now.skipped[len(before.skipped) :],
+    )
 
 
 def _staging_link(path: Path) -> Path:
