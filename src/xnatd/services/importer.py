@@ -109,6 +109,7 @@ def import_staged(
     batch = ingest.IngestBatch(ctx, actor, opts, projects)
     try:
         if kind is None:
+            batch.flush_early(staged)
             batch.add(staged, name)  # the upload itself is the file: placed, not copied
             if progress:
                 progress(1)

@@ -14,7 +14,7 @@ import functools
 import itertools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from xnatd.dicom import session_builder as sb
 from xnatd.dicom.header import FileKeys, NotDicom
 from xnatd.dicom.identify import Identity, identify
 from xnatd.errors import Conflict
-from xnatd.services import access, group_commit
+from xnatd.services import access, flushing, group_commit
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ImportOptions
 from xnatd.services.resolve import load_project, role_of
@@ -37,7 +37,6 @@ from xnatd.storage.files import Staged, discard, fsync_file, fsync_tree, place, 
 log = logging.getLogger("xnatd.ingest")
 UNASSIGNED_DIR = ".unassigned"
 FSYNC_EACH_UP_TO = 16  # above this many files a batch syncs the filesystem once instead
-_FLUSHERS = ThreadPoolExecutor(8, thread_name_prefix="xnatd-fsync")
 
 
 @dataclass(frozen=True)
@@ -109,8 +108,16 @@ class IngestBatch:
         self._projects: dict[str, tuple[str, int] | None] = dict(projects or {})
         self._root = ctx.settings.prearchive_dir
         self._fresh: set[Path] = set()  # folders this batch created
+        self._early: dict[Path, Future[None]] = {}  # staged path -> its fsync, started early
+        self._flushed: set[Path] = set()  # placed files whose fsync was started early
 
     # --- adding files ----------------------------------------------------------------------------
+
+    def flush_early(self, staged: Staged) -> None:
+        """Start the fsync of a staged file now, on a flusher thread, so the disk works while the
+        file is filed (header, session, rename); ``finish`` waits for it before the commit. The
+        descriptor is opened here, before any rename, and stays valid across it."""
+        self._early[staged.path] = flushing.start_fsync(staged.path)
 
     def add(self, staged: Staged, entry: str | None, keys: FileKeys | None = None) -> None:
         """Take one staged file: file it, or report it as skipped or duplicate (and drop it).
@@ -142,6 +149,8 @@ class IngestBatch:
         if series is None:
             series = self._new_series(slot, keys, staged.path)
         dest = self._place(staged, slot.folder / "SCANS" / series.scan_dir / "DICOM", entry, keys)
+        if staged.path in self._early:
+            self._flushed.add(dest)
         slot.sops.add(keys.sop_instance_uid)
         row = {
             "sop_uid": keys.sop_instance_uid,
@@ -312,15 +321,18 @@ class IngestBatch:
         so they share journal commits), many are flushed with one filesystem sync (far cheaper
         than thousands of fsyncs)."""
         placed = [path for slot in slots for _v, path, _k in slot.pending]
+        early: list[Callable[[], None]] = [future.result for future in self._early.values()]
+        self._early.clear()
         if len(placed) > FSYNC_EACH_UP_TO:
             sync_filesystem(self._root)
+            flushing.side_by_side(early)
             return
-        flushes: list[Callable[[], None]] = [functools.partial(fsync_file, p) for p in placed]
+        flushes = early + [functools.partial(fsync_file, p) for p in placed if p not in self._flushed]
         for folder in {p.parent for p in placed}:  # new folders: their own entries too
             flushes.append(
                 functools.partial(fsync_tree, folder, self._root if folder in self._fresh else folder)
             )
-        side_by_side(flushes)
+        flushing.side_by_side(flushes)
 
     def abort(self) -> None:
         """Remove every file the batch placed but did not index."""
@@ -328,21 +340,6 @@ class IngestBatch:
             for _values, path, _skey in slot.pending:
                 path.unlink(missing_ok=True)
             slot.pending.clear()
-
-
-def side_by_side(flushes: list[Callable[[], None]]) -> None:
-    """Run fsyncs at the same time, not one after the other: the filesystem then commits its
-    journal once for all of them instead of once each (on ext4 the file's and its folder's fsync
-    would otherwise wait for two journal commits). All must succeed; the first error is raised."""
-    futures = [_FLUSHERS.submit(f) for f in flushes[1:]]
-    try:
-        if flushes:
-            flushes[0]()
-    finally:
-        for future in futures:
-            future.exception()  # wait for every one, even after a failure
-    for future in futures:
-        future.result()
 
 
 def _index_all(slots: list[_Slot], conn: Connection) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
