@@ -260,10 +260,7 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
     _make_dirs(dest.parent, sync)
     if dest.is_dir() and not dest.is_symlink():
         raise Conflict(f"'{dest.name}' is a folder; a file cannot replace it.")
-    journal = staged.path.parent
-    if not is_process_dir(journal):  # staged elsewhere (the DICOM spool): this process's folder
-        journal = folder_for(dest) or journal
-    note(journal, "place", str(dest))  # for recovery, should we die before the commit
+    _journal(staged, dest)
     try:
         if overwrite:
             os.replace(staged.path, dest)
@@ -275,6 +272,20 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
         raise
     if sync:
         _fsync_dir(dest.parent)
+
+
+def _journal(staged: Staged, dest: Path) -> None:
+    """Note ``dest`` in this process's journal, for recovery should the process die before the commit;
+    a file staged elsewhere (the DICOM spool) is noted in this process's folder of the data folder."""
+    journal = staged.path.parent
+    try:
+        if not is_process_dir(journal):
+            journal = folder_for(dest) or journal
+    except OSError as err:
+        if err.errno in _FULL_ERRNOS:
+            raise _storage_full() from err
+        raise
+    note(journal, "place", str(dest))
 
 
 def fsync_file(path: Path) -> None:

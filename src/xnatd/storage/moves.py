@@ -14,7 +14,7 @@ from pathlib import Path
 
 from xnatd.errors import Conflict
 from xnatd.storage.files import make_dirs
-from xnatd.storage.tmpdirs import note, process_tmp_dir
+from xnatd.storage.tmpdirs import note_under
 
 
 class Moves:
@@ -28,7 +28,7 @@ class Moves:
         make_dirs(dest.parent, sync=False)
         if os.path.lexists(dest):
             raise Conflict(f"The file '{dest.name}' already exists.")
-        note(process_tmp_dir(self.tmp_dir), "move", str(src), str(dest))  # recovery puts it back if we die
+        note_under(self.tmp_dir, "move", str(src), str(dest))  # recovery puts it back if we die
         os.rename(src, dest)
         self._done.append((src, dest))
 

@@ -9,6 +9,7 @@ tells the two apart at once: a lock that can be taken means its owner is dead.
 from __future__ import annotations
 
 import atexit
+import errno
 import fcntl
 import os
 import secrets
@@ -19,6 +20,8 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+
+from xnatd.errors import StorageFull
 
 OWNER_LOCK = "owner.lock"
 _owned: dict[Path, tuple[int, Path, int]] = {}  # tmp root -> (pid, its folder, the locked fd)
@@ -82,15 +85,31 @@ def note(folder: Path, *fields: str) -> None:
     """
     if folder.name.startswith(".") or not (folder / OWNER_LOCK).exists():
         return
-    fd = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, ("\t".join(fields) + "\n").encode())
-        full = os.fstat(fd).st_size > JOURNAL_ROTATE
-    finally:
-        os.close(fd)
+        fd = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, ("\t".join(fields) + "\n").encode())
+            full = os.fstat(fd).st_size > JOURNAL_ROTATE
+        finally:
+            os.close(fd)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull("No space left on the archive filesystem to store this file.") from err
+        raise
     if full:  # one older generation is kept: a transaction placing more than that is rare
         with suppress(FileNotFoundError):
             os.replace(folder / JOURNAL, folder / f"{JOURNAL}.1")
+
+
+def note_under(root: Path, *fields: str) -> None:
+    """``note`` into this process's folder under ``root`` (``DATA/tmp``), made if need be."""
+    try:
+        folder = process_tmp_dir(root)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull("No space left on the archive filesystem for this change.") from err
+        raise
+    note(folder, *fields)
 
 
 def folder_for(dest: Path) -> Path | None:
