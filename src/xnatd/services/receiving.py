@@ -111,6 +111,7 @@ class _Association:
     seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     refs: dict[tuple[str | None, str, str], ingest.SessionRef] = field(default_factory=dict)
     batches: dict[Overrides, ingest.IngestBatch] = field(default_factory=dict)
+    filed_at: float = 0.0  # monotonic time of the last flush
 
 
 Lookup = Callable[[int, str], Receiver | None]  # (port, called AE title) -> the receiver, if it still is
@@ -223,12 +224,16 @@ class Intake:
         session was archived under it meanwhile; each file keeps its spool name until its batch is
         committed, so a failed batch loses nothing.
 
-        The batch lives as long as the association: what it learnt (the open session of each study,
-        its scans, the header's project candidates) saves those look-ups at every later flush.
+        The batch lives as long as the association keeps sending: what it learnt (the open session of
+        each study, its scans, the header's project candidates) saves those look-ups at every later
+        flush. After a pause of half the idle-build delay it starts afresh (the sessions may be built).
         """
         staged = [Staged(_staging_link(i.path), i.size, md5_of(i.path)) for i in items]
         opts = ImportOptions(labels=labels, source=f"DICOM {assoc.calling_ae}")
         t0 = time.perf_counter()
+        if time.monotonic() - assoc.filed_at > self.ctx.settings.prearchive_idle_build / 2:
+            assoc.batches.clear()  # a pause long enough for the idle builder: its sessions may be built
+        assoc.filed_at = time.monotonic()
         for attempt in range(1, TRIES + 1):
             batch = assoc.batches.get(labels) or ingest.IngestBatch(self.ctx, SYSTEM, opts)
             assoc.batches[labels] = batch
