@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydicom.dataset import Dataset
 from sqlalchemy import Connection
 
 from xnatd.db import archive as q
@@ -110,6 +111,7 @@ class IngestBatch:
         self._fresh: set[Path] = set()  # folders this batch created
         self._early: dict[Path, Future[None]] = {}  # staged path -> its fsync, started early
         self._flushed: set[Path] = set()  # placed files whose fsync was started early
+        self._header: tuple[Path, Dataset] | None = None  # the last file read with pydicom
 
     # --- adding files ----------------------------------------------------------------------------
 
@@ -148,6 +150,7 @@ class IngestBatch:
         series = slot.series.get(skey)
         if series is None:
             series = self._new_series(slot, keys, staged.path)
+        self._header = None  # kept only between the session and the scan of the same file
         dest = self._place(staged, slot.folder / "SCANS" / series.scan_dir / "DICOM", entry, keys)
         if staged.path in self._early:
             self._flushed.add(dest)
@@ -177,8 +180,14 @@ class IngestBatch:
                 continue
         raise Conflict(f"No free file name for {entry or keys.sop_instance_uid}")
 
+    def _dataset(self, path: Path) -> Dataset:
+        """The first file of a new session also starts its first scan: one pydicom read serves both."""
+        if self._header is None or self._header[0] != path:
+            self._header = (path, header.read_dataset(path))
+        return self._header[1]
+
     def _new_series(self, slot: _Slot, keys: FileKeys, path: Path) -> _Series:
-        ds = header.read_dataset(path)
+        ds = self._dataset(path)
         xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
         values = {
             "modality": keys.modality,
@@ -270,7 +279,7 @@ class IngestBatch:
             now += _dt.timedelta(milliseconds=1)
         aa = self.opts.auto_archive if self.opts.auto_archive is not None else ident.auto_archive
         autoarchive = code if aa is None else (4 if aa else 0)
-        values = sb.session_values(header.read_dataset(path))
+        values = sb.session_values(self._dataset(path))
         pk = pq.insert_session(
             conn,
             project=ident.project,
