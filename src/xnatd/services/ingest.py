@@ -323,6 +323,7 @@ class IngestBatch:
             self.report.duplicates += len(dupes)
             self.report.stored -= len(dupes)
             slot.pending.clear()
+        self._flushed.clear()  # a batch may be finished more than once (the receiver's are)
         return [s.ref for s in self._slots.values()]
 
     def _make_durable(self, slots: list[_Slot]) -> None:
