@@ -134,6 +134,12 @@ def test_regressions_found_by_schemathesis(server: LiveServer) -> None:
             "/xapi/jobs/commands", content=b"\xe4d\x01\xff", headers={"Content-Type": "application/json"}
         )
         assert r.status_code == 400 and "Malformed JSON" in r.text
+        # A file whose name is not Latin-1 (headers are): downloaded with an RFC 6266 filename*.
+        url = "/data/projects/OAPI/files/%7C%C2%B3%F2%A2%86%9D.txt"
+        assert http.put(url, content=b"odd name\n").status_code == 200
+        r = http.get(url)
+        assert r.status_code == 200 and r.content == b"odd name\n", r.text
+        assert "filename*=UTF-8''%7C%C2%B3%F2%A2%86%9D.txt" in r.headers["content-disposition"]
         # Numbers past 64 bits, and digits that are no numbers (``²``): 200/400/404, not an OverflowError.
         huge = "275841600160954056704"
         r = http.get(

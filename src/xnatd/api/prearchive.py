@@ -122,7 +122,7 @@ async def _session(request: Request, ctx: Context, actor: Actor, key: pre.Key, p
         kind = fmt(params) or "xml"
         if kind == "zip":
             name, chunks, length = await run_in_threadpool(pre.zip_of, ctx, actor, key, 0)
-            headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+            headers = {"Content-Disposition": render.disposition("attachment", name)}
             if length is not None:
                 headers["Content-Length"] = str(length)
             return StreamingResponse(

@@ -7,6 +7,7 @@ import io
 import json
 from html import escape
 from typing import Any
+from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 from starlette.responses import JSONResponse, Response
@@ -87,3 +88,12 @@ def item_response(item: Item, fmt: str | None, default: str = "xml") -> Response
 
 def text(body: str, status: int = 200, media_type: str = "text/plain") -> Response:
     return Response(body, status_code=status, media_type=media_type)
+
+
+def disposition(kind: str, filename: str) -> str:
+    """``Content-Disposition`` for any file name: headers are Latin-1, names are not (RFC 6266's
+    ``filename*`` carries the UTF-8 name; ``filename`` an ASCII stand-in for old clients)."""
+    plain = "".join(c if " " <= c < "\x7f" and c not in '"\\' else "_" for c in filename)
+    if plain == filename:
+        return f'{kind}; filename="{filename}"'
+    return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(filename, safe='')}"
