@@ -22,11 +22,12 @@ def start_fsync(path: Path) -> Future[None]:
     return _FLUSHERS.submit(_fsync_and_close, fd)
 
 
-def side_by_side(flushes: Sequence[Callable[[], None]]) -> None:
+def side_by_side(flushes: Sequence[Callable[[], None]], started: Sequence[Future[None]] = ()) -> None:
     """Run flushes at the same time, not one after the other: the filesystem then commits its
     journal once for all of them instead of once each (on ext4 the file's and its folder's fsync
-    would otherwise wait for two journal commits). All must succeed; the first error is raised."""
-    futures = [_FLUSHERS.submit(f) for f in flushes[1:]]
+    would otherwise wait for two journal commits); ``started``: flushes already under way
+    (``start_fsync``). All must succeed; the first error is raised."""
+    futures = [*started, *(_FLUSHERS.submit(f) for f in flushes[1:])]
     try:
         if flushes:
             flushes[0]()

@@ -331,18 +331,20 @@ class IngestBatch:
         so they share journal commits), many are flushed with one filesystem sync (far cheaper
         than thousands of fsyncs)."""
         placed = [path for slot in slots for _v, path, _k in slot.pending]
-        early: list[Callable[[], None]] = [future.result for future in self._early.values()]
+        early = list(self._early.values())
         self._early.clear()
         if len(placed) > FSYNC_EACH_UP_TO:
             sync_filesystem(self._root)
-            flushing.side_by_side(early)
+            flushing.side_by_side([], early)
             return
-        flushes = early + [functools.partial(fsync_file, p) for p in placed if p not in self._flushed]
+        flushes: list[Callable[[], None]] = [
+            functools.partial(fsync_file, p) for p in placed if p not in self._flushed
+        ]
         for folder in {p.parent for p in placed}:  # new folders: their own entries too
             flushes.append(
                 functools.partial(fsync_tree, folder, self._root if folder in self._fresh else folder)
             )
-        flushing.side_by_side(flushes)
+        flushing.side_by_side(flushes, early)
 
     def abort(self) -> None:
         """Remove every file the batch placed but did not index."""
