@@ -35,9 +35,11 @@ def template_name(keys: FileKeys) -> str:
     digest = int.from_bytes(
         hashlib.sha1(f"{keys.sop_class_uid}{keys.sop_instance_uid}".encode()).digest()[:5], "big"
     )
-    series = sanitize_label(keys.series_number, "0")
-    instance = sanitize_label(keys.instance_number, "0")
-    study = re.sub(r"[^0-9A-Za-z.]", "_", keys.study_instance_uid) or "study"
+    # each part bounded (a UID is at most 64 characters, an IS 12) so hostile headers still make
+    # a name well under the file system's 255 bytes
+    series = sanitize_label(keys.series_number, "0")[:16]
+    instance = sanitize_label(keys.instance_number, "0")[:16]
+    study = re.sub(r"[^0-9A-Za-z.]", "_", keys.study_instance_uid[:64]) or "study"
     return f"{study}-{series}-{instance}-{_base36(digest)}.dcm"
 
 
@@ -54,8 +56,8 @@ def scan_folder(keys: FileKeys) -> str:
     """The prearchive folder of a series under ``SCANS/``: its number, else its UID (XNAT's choice)."""
     number = keys.series_number.strip()
     if number:
-        return sanitize_label(number.replace("+", "_"), "0")
-    return re.sub(r"\W", "_", keys.series_instance_uid) or "0"
+        return sanitize_label(number.replace("+", "_"), "0")[:64]
+    return re.sub(r"\W", "_", keys.series_instance_uid[:64]) or "0"
 
 
 def _base36(value: int) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from xnatd.dicom.identify import Overrides
+from xnatd.domain.labels import check_length
 from xnatd.errors import InvalidInput, NotFound
 
 Params = Sequence[tuple[str, str]]
@@ -102,9 +103,16 @@ def parse(params: Params, content_type: str | None) -> ImportOptions:
     raw_dest = _get(params, "dest")
     dest = parse_destination(raw_dest) if raw_dest else None
     labels = Overrides(
-        project=_get(params, "PROJECT_ID", "project") or (dest.project if dest else None),
-        subject=_get(params, "SUBJECT_ID", "subject") or (dest.subject if dest else None),
-        session=_get(params, "EXPT_LABEL", "session", "label") or (dest.session if dest else None),
+        project=check_length(
+            _get(params, "PROJECT_ID", "project") or (dest.project if dest else None), "project"
+        ),
+        subject=check_length(
+            _get(params, "SUBJECT_ID", "subject") or (dest.subject if dest else None), "subject"
+        ),
+        session=check_length(
+            _get(params, "EXPT_LABEL", "session", "label") or (dest.session if dest else None),
+            "session",
+        ),
     )
     overwrite = (_get(params, "overwrite") or "none").strip().lower()
     if overwrite not in OVERWRITE:
