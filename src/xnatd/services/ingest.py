@@ -34,6 +34,7 @@ from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ImportOptions
 from xnatd.services.resolve import load_project, role_of
 from xnatd.storage.files import Staged, discard, fsync_file, fsync_tree, place, sync_filesystem
+from xnatd.storage.placement import relocate
 
 log = logging.getLogger("xnatd.ingest")
 UNASSIGNED_DIR = ".unassigned"
@@ -311,7 +312,7 @@ class IngestBatch:
             return [s.ref for s in self._slots.values()]
         try:
             self._make_durable(slots)
-            outcome = group_commit.run(self.ctx.db, functools.partial(_index_all, slots))
+            outcome = group_commit.run(self.ctx.db, functools.partial(_index_all, slots, self._root))
         except BaseException:
             self.abort()
             raise
@@ -338,12 +339,11 @@ class IngestBatch:
             flushing.side_by_side([], early)
             return
         flushes: list[Callable[[], None]] = [
-            functools.partial(fsync_file, p) for p in placed if p not in self._flushed
+            functools.partial(_if_there, fsync_file, p) for p in placed if p not in self._flushed
         ]
         for folder in {p.parent for p in placed}:  # new folders: their own entries too
-            flushes.append(
-                functools.partial(fsync_tree, folder, self._root if folder in self._fresh else folder)
-            )
+            stop = self._root if folder in self._fresh else folder
+            flushes.append(functools.partial(_if_there, fsync_tree, folder, stop))
         flushing.side_by_side(flushes, early)
 
     def abort(self) -> None:
@@ -354,15 +354,41 @@ class IngestBatch:
             slot.pending.clear()
 
 
-def _index_all(slots: list[_Slot], conn: Connection) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
-    return [_index(conn, slot) for slot in slots]
+def _index_all(
+    slots: list[_Slot], root: Path, conn: Connection
+) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
+    return [_index(conn, slot, root) for slot in slots]
 
 
-def _index(conn: Connection, slot: _Slot) -> tuple[dict[tuple[str, str], int], list[Path]]:
-    """Index a slot's pending files: (series key -> pk, files that turned out duplicates).
+def _follow(conn: Connection, slot: _Slot, root: Path) -> None:
+    """Lock the session's row (as a move, delete or archive does) and, if it was moved since the
+    batch found it, bring the batch's files to its new folder, so each file is where its row says.
 
-    It changes nothing but the database, so a failed shared transaction can run it again alone.
+    Its only file-system change makes the files' places match the committed row, so a failed
+    shared transaction can still run ``_index`` again alone.
     """
+    row = pq.session_locked(conn, slot.ref.pk)
+    if row is None or row["status"] not in pq.OPEN:
+        raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
+    folder = root / row["directory"]
+    if folder == slot.folder:
+        return
+    moved = []
+    for values, path, skey in slot.pending:
+        dest = relocate(path, slot.folder, folder, root)
+        moved.append(({**values, "name": dest.name}, dest, skey))
+    for _v, path, _k in moved:  # the fsyncs before the commit may have missed them
+        fsync_file(path)
+    for parent in {p.parent for _v, p, _k in moved}:
+        fsync_tree(parent, root)
+    slot.pending[:] = moved
+    slot.folder = folder
+    slot.ref = SessionRef(slot.ref.pk, row["project"], row["timestamp"], row["folder"])
+
+
+def _index(conn: Connection, slot: _Slot, root: Path) -> tuple[dict[tuple[str, str], int], list[Path]]:
+    """Index a slot's pending files: (series key -> pk, files that turned out duplicates)."""
+    _follow(conn, slot, root)
     note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {len(slot.pending)} files\n"
     if not pq.touch_open(conn, slot.ref.pk, note):
         raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
@@ -385,6 +411,15 @@ def _index(conn: Connection, slot: _Slot) -> tuple[dict[tuple[str, str], int], l
         rows.append({**values, "session_pk": slot.ref.pk, "series_pk": pks[skey]})
     pq.insert_files(conn, rows)
     return pks, dupes
+
+
+def _if_there(flush: Callable[..., None], path: Path, *args: Path) -> None:
+    """A flush before the commit; a file or folder gone meanwhile went with its session's folder
+    to where a move put it, and ``_follow`` flushes it there under the session's lock."""
+    try:
+        flush(path, *args)
+    except FileNotFoundError:
+        pass
 
 
 def _date(value: str) -> str | None:

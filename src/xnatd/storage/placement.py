@@ -62,6 +62,24 @@ class Placement:
         self._prune.clear()
 
 
+def relocate(path: Path, old: Path, new: Path, stop_at: Path) -> Path:
+    """Where a file placed under folder ``old`` is now that the folder became ``new``.
+
+    A file placed before the folder was renamed went along with it; one placed after it sits in a
+    re-created ``old`` folder and is moved over, under another name if that one is taken; folders
+    it leaves empty are removed up to ``stop_at``.
+    """
+    target = new / path.relative_to(old)
+    if not path.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target = target.with_name(f"{target.stem}-{uuid.uuid4().hex[:8]}{target.suffix}")
+    os.replace(path, target)
+    _prune_empty(path.parent, stop_at)
+    return target
+
+
 def _prune_empty(directory: Path, stop_at: Path) -> None:
     """Remove directories left empty by deletions, stopping at ``stop_at`` or the first non-empty one."""
     stop = stop_at.resolve()
