@@ -9,6 +9,7 @@ visible in the prearchive before that commit, and a failure removes what the bat
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import itertools
@@ -141,6 +142,7 @@ class IngestBatch:
             raise
 
     def _file(self, staged: Staged, entry: str | None, keys: FileKeys) -> None:
+        keys = _bounded(keys)
         ident = identify(keys, self.opts.labels, self._project_of)
         slot = self._slot(ident, keys, staged.path)
         if keys.sop_instance_uid in slot.sops:
@@ -411,6 +413,18 @@ def _index(conn: Connection, slot: _Slot, root: Path) -> tuple[dict[tuple[str, s
         rows.append({**values, "session_pk": slot.ref.pk, "series_pk": pks[skey]})
     pq.insert_files(conn, rows)
     return pks, dupes
+
+
+# the widths of the prearchive columns header values go to (PostgreSQL refuses longer ones)
+_WIDTHS = {"sop_class_uid": 128, "sop_instance_uid": 128, "study_instance_uid": 128}
+_WIDTHS |= {"series_instance_uid": 128, "series_number": 64, "modality": 16}
+
+
+def _bounded(keys: FileKeys) -> FileKeys:
+    """Hostile headers still file: values past their column's width are cut (valid UIDs have 64
+    characters at most, a SeriesNumber 12, a Modality 16, so real files are never changed)."""
+    cut = {k: getattr(keys, k)[:n] for k, n in _WIDTHS.items() if len(getattr(keys, k)) > n}
+    return dataclasses.replace(keys, **cut) if cut else keys
 
 
 def _if_there(flush: Callable[..., None], path: Path, *args: Path) -> None:
