@@ -23,7 +23,7 @@ import pyxnat
 
 from tests.compat.helpers import describe
 from tests.support.live_server import LiveServer, python
-from tests.support.testdata import testdata_root
+from tests.support.testdata import testdata_root as _testdata_root
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 PYXNAT_SUITE_MIN_PASSED = 28
 PYXNAT_SUITE_TOTAL = 29
 
-TESTDATA = Path(os.environ.get("XNATD_PYXNAT_TESTDATA", str(testdata_root() / "pyxnat")))
+TESTDATA = Path(os.environ.get("XNATD_PYXNAT_TESTDATA", str(_testdata_root() / "pyxnat")))
 DATA_FILES = ("hello_xnat.txt", "hello_again.txt", "hello_dir.zip")
 
 
