@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -295,6 +296,36 @@ def test_whitelist_rejects_other_calling_ae_titles(server: LiveServer) -> None:
     )
     assert unknown.returncode != 0
     assert "calling AE 'BADAE' is not on the whitelist" in server.log.read_text()
+
+
+def test_a_non_ascii_ae_title_is_rejected_not_dropped(server: LiveServer) -> None:
+    """pynetdicom cannot decode an AE title that is not ASCII; the peer still gets an A-ASSOCIATE-RJ
+    (found by fuzzing: the socket was closed with a traceback in the log), and the receiver serves on."""
+    from pynetdicom.pdu import A_ASSOCIATE_RQ
+    from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
+    from pynetdicom.presentation import build_context
+
+    primitive = A_ASSOCIATE()
+    primitive.application_context_name = "1.2.840.10008.3.1.1.1"
+    primitive.calling_ae_title = "PROBE"
+    primitive.called_ae_title = "XNAT"
+    primitive.presentation_context_definition_list = [build_context("1.2.840.10008.1.1")]
+    primitive.presentation_context_definition_list[0].context_id = 1
+    item = MaximumLengthNotification()
+    item.maximum_length_received = 16384
+    primitive.user_information = [item]
+    rq = A_ASSOCIATE_RQ()
+    rq.from_primitive(primitive)
+    pdu = bytearray(rq.encode())
+    pdu[10:26] = "XNAT\u00e9".encode().ljust(16, b" ")  # the called AE title field
+    with socket.create_connection(("127.0.0.1", dport(server)), timeout=30) as sock:
+        sock.sendall(bytes(pdu))
+        answer = sock.recv(64)
+    assert answer[:1] == b"\x03", f"expected an A-ASSOCIATE-RJ, got {answer[:8]!r}"
+    assert wait_for(lambda: "malformed A-ASSOCIATE-RQ" in server.log.read_text(), timeout=10)
+    assert "Traceback" not in server.log.read_text().split("malformed A-ASSOCIATE-RQ")[0][-2000:]
+    ok = subprocess.run(["echoscu", "-aec", "XNAT", "127.0.0.1", str(dport(server))], timeout=60)
+    assert ok.returncode == 0
 
 
 def test_direct_archive_receiver(server: LiveServer, http: httpx.Client, tmp_path: Path) -> None:

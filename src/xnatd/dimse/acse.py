@@ -36,6 +36,9 @@ from xnatd.dimse.upper_layer import reject
 from xnatd.services.dicom_receivers import Receiver
 
 log = logging.getLogger("xnatd.dicom")
+# pynetdicom logs a traceback of its own before raising on an AE title that is not ASCII; the
+# rejection is logged here in one line instead, so a peer probing the port cannot fill the log.
+logging.getLogger("pynetdicom.utils").setLevel(logging.CRITICAL)
 MAX_PDU = 1024 * 1024  # what we announce; senders' PDUs up to this size mean fewer reads per object
 _SUPPORTED = [build_context(Verification, ALL_TRANSFER_SYNTAXES)] + [
     build_context(str(cx.abstract_syntax), ALL_TRANSFER_SYNTAXES) for cx in AllStoragePresentationContexts
@@ -66,9 +69,12 @@ class Rejected:
 def negotiate(pdu: bytes, peer_host: str, lookup: Callable[[str], Receiver | None]) -> Accepted | Rejected:
     """Answer an A-ASSOCIATE-RQ (the whole PDU); ``lookup`` finds the receiver a called AE names."""
     rq = A_ASSOCIATE_RQ()
-    rq.decode(pdu)
-    primitive = rq.to_primitive()
-    calling, called = str(primitive.calling_ae_title).strip(), str(primitive.called_ae_title).strip()
+    try:  # pynetdicom refuses AE titles and UIDs that are not ASCII with a ValueError
+        rq.decode(pdu)
+        primitive = rq.to_primitive()
+        calling, called = str(primitive.calling_ae_title).strip(), str(primitive.called_ae_title).strip()
+    except (ValueError, UnicodeError) as exc:
+        return Rejected(reject(*NO_REASON), f"malformed A-ASSOCIATE-RQ: {exc}")
     receiver = lookup(called)
     if receiver is None:
         return Rejected(reject(*CALLED_AE_NOT_RECOGNIZED), f"no receiver {called!r} on this port")
