@@ -230,3 +230,22 @@ def test_unassigned_and_header_identification(http: httpx.Client, project: str) 
     assert any(x["name"] == "IDENT" and x["subject"] == "IDENT_Copy" for x in unassigned)
     r = http.post("/data/services/archive", params={"src": r.text.strip()})
     assert r.status_code == 400 and "Unassigned" in r.text
+
+
+def test_scan_snapshots_are_made_when_first_fetched(http: httpx.Client, project: str) -> None:
+    """Archiving leaves pictures out (XNAT 1.8 makes them on request); the first GET makes both."""
+    exp_uri = post_import(http, zip_of(CT), dest=f"/archive/projects/{project}").text.strip()
+    labels = {r["label"] for r in rows(http.get(f"{exp_uri}/scans/201/resources", params={"format": "json"}))}
+    assert labels == {"DICOM"}
+    base = f"{exp_uri}/scans/201/resources/SNAPSHOTS/files"
+    assert http.get(f"{base}/201_qc_x.png").status_code == 404  # only the two picture names are made
+    assert http.get(f"{exp_uri}/scans/100/resources/SNAPSHOTS/files/201_qc_t.png").status_code == 404
+    thumb = http.get(f"{base}/201_qc_t.png")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/png"
+    assert thumb.content.startswith(b"\x89PNG")
+    listed = {f["Name"]: f for f in rows(http.get(base, params={"format": "json"}))}
+    assert set(listed) == {"201_qc.png", "201_qc_t.png"}
+    assert int(listed["201_qc_t.png"]["Size"]) == len(thumb.content)
+    full = http.get(f"{base}/201_qc.png")
+    assert full.status_code == 200 and len(full.content) > len(thumb.content)
+    assert http.get(f"{exp_uri}/scans/201/resources/SNAPSHOTS/files/201_qc_t.png").content == thumb.content

@@ -20,7 +20,7 @@ from xnatd.db import prearchive as pq
 from xnatd.dicom import session_builder as sb
 from xnatd.domain import labels
 from xnatd.errors import Conflict, Forbidden, InvalidInput, XnatdError
-from xnatd.services import access, jobs, objects, snapshots
+from xnatd.services import access, jobs, objects
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ArchiveOptions
@@ -87,12 +87,8 @@ def archive_claimed(ctx: Context, actor: Actor, row: Any, opts: ArchiveOptions) 
 
 def after_archive(ctx: Context, experiment_id: str) -> None:
     """What follows every archive, whichever door it came through (REST, auto-archive, direct
-    import, the DICOM receiver): scan thumbnails, then the project's automatic conversions. Both
-    are extras: a failure is logged and never undoes or fails the archive."""
-    try:
-        snapshots.make_for_session(ctx, experiment_id)
-    except Exception:
-        log.exception("Thumbnails of session %s could not be made", experiment_id)
+    import, the DICOM receiver): the project's automatic conversions (scan thumbnails are made
+    when first asked for, see ``services/snapshots``)."""
     jobs.on_session_archived(ctx, experiment_id)
 
 

@@ -16,9 +16,9 @@ from xnatd.db import browse as qb
 from xnatd.domain import address as A
 from xnatd.domain.table import ListQuery
 from xnatd.errors import Conflict, NotFound
-from xnatd.services import access, files, listing_service, listings, objects, resources
+from xnatd.services import access, files, listing_service, listings, objects, resources, snapshots
 from xnatd.services.context import Actor, Context
-from xnatd.services.resolve import load_project
+from xnatd.services.resolve import load_project, resolve
 
 MAX_FILES = 1000  # files listed per folder on a page; the REST URL lists them all
 
@@ -186,7 +186,8 @@ _SCAN_IN_URI = re.compile(r"/scans/([^/]+)/resources/")
 
 
 def snapshot_files(ctx: Context, actor: Actor, session: A.Address) -> dict[str, tuple[str, str]]:
-    """Each scan's snapshot pictures as (thumbnail, full-size) file paths, by scan ID."""
+    """Each scan's snapshot pictures as (thumbnail, full-size) file paths, by scan ID; a scan with
+    DICOM files and no pictures yet gets the names its pictures are made under when first fetched."""
     addr = replace(session, kind=A.FILES, child_kind="scan", child="ALL", resource="SNAPSHOTS")
     try:
         table = files.list_files(ctx, actor, addr, ListQuery(columns=["path"]), False)
@@ -202,4 +203,9 @@ def snapshot_files(ctx: Context, actor: Actor, session: A.Address) -> dict[str, 
         thumbs = [p for p in paths if p.rsplit(".", 1)[0].endswith("_t")] or paths
         fulls = [p for p in paths if p not in thumbs] or thumbs
         out[scan_id] = (sorted(thumbs)[0], sorted(fulls)[0])
+    with ctx.db.read() as conn:
+        experiment = resolve(conn, actor, session, access.READ).experiment
+    for scan_id in snapshots.pending(ctx, str(experiment["id"])) if experiment is not None else []:
+        full, thumb = snapshots.names(scan_id)
+        out.setdefault(scan_id, (thumb, full))
     return out

@@ -18,7 +18,7 @@ from xnatd.db import archive as q
 from xnatd.domain.address import Address
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.errors import Conflict, InvalidInput, NotFound
-from xnatd.services import access
+from xnatd.services import access, snapshots
 from xnatd.services.context import Actor, Context
 from xnatd.services.listings import make_getter
 from xnatd.services.resolve import resolve
@@ -148,20 +148,35 @@ def _file_scope(
 
 
 def open_file(ctx: Context, actor: Actor, addr: Address) -> FileInfo | None:
+    info, missing_picture = _find_file(ctx, actor, addr)
+    if missing_picture is not None and snapshots.make_for_scan(ctx, *missing_picture):
+        info, _ = _find_file(ctx, actor, addr)
+    return info
+
+
+def _find_file(ctx: Context, actor: Actor, addr: Address) -> tuple[FileInfo | None, tuple[str, str] | None]:
+    """The file, or None and, when it is a scan snapshot not made yet, (experiment ID, scan ID)."""
     assert addr.path is not None
     rel = str(safe_relpath(addr.path))
     with ctx.db.read() as conn:
         t = resolve(conn, actor, addr, access.READ, upto=_upto(addr))
-        pairs = select_resources(conn, owners(conn, addr, t), addr.resource)
+        scan = addr.child if addr.child_kind == "scan" and addr.resource == snapshots.SNAPSHOTS else None
+        candidates = owners(conn, addr, t)
+        if scan and t.experiment is not None and rel in snapshots.names(scan):
+            pairs = select_resources(conn, candidates, None)
+            pairs = [p for p in pairs if p[1]["label"] == snapshots.SNAPSHOTS]
+            if not pairs:
+                return None, (str(t.experiment["id"]), scan)
+        else:
+            pairs = select_resources(conn, candidates, addr.resource)
         for _owner, res in pairs:
             row = q.file_row(conn, res["pk"], rel)
             if row is not None:
                 path = archive_path(ctx, res["directory"], rel)
                 media = mimetypes.guess_type(rel)[0] or "application/octet-stream"
-                return FileInfo(
-                    path, PurePosixPath(rel).name, row["size"], row["md5"], row["modified"], media
-                )
-    return None
+                name = PurePosixPath(rel).name
+                return FileInfo(path, name, row["size"], row["md5"], row["modified"], media), None
+    return None, None
 
 
 def is_folder(ctx: Context, actor: Actor, addr: Address) -> bool:

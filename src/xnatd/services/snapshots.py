@@ -1,15 +1,18 @@
 """Scan snapshots: a ``SNAPSHOTS`` resource per scan with a picture of its middle slice, as XNAT keeps.
 
-``make_for_session`` is meant to run after a session is archived (outside the archive's transaction:
-a picture that cannot be made never fails an archive). It skips scans that already have snapshots,
-so calling it twice costs one query. Each scan's pictures are staged, renamed into place and
-recorded in one transaction, like any upload.
+Pictures are made when first asked for (as XNAT 1.8 does), not while archiving: ordering a scan's
+slices reads every header again, which tripled the time of a zip import, and most scans are never
+looked at. ``files.open_file`` calls ``make_for_scan`` when a scan's ``{scan}_qc.png`` or
+``_qc_t.png`` is requested and missing; the web page links those names for every scan with DICOM
+files (``pending``). Each scan's pictures are staged, renamed into place and recorded in one
+transaction, like any upload; a lock per scan keeps two requests from making them twice.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +34,22 @@ def names(scan_id: str) -> tuple[str, str]:
     return f"{scan_id}_qc.png", f"{scan_id}_qc_t.png"
 
 
-def _work(ctx: Context, experiment_id: str) -> tuple[Any, str, list[tuple[Any, list[Path]]]]:
-    """The session, its folder, and the scans that have DICOM files but no snapshots yet."""
+_LOCKS = [threading.Lock() for _ in range(32)]  # striped: bounded, whatever the number of scans
+
+
+def _work(
+    ctx: Context, experiment_id: str, only: str | None = None
+) -> tuple[Any, str, list[tuple[Any, list[Path]]]]:
+    """The session, its folder, and the scans (all, or the one ``only`` names) that have DICOM
+    files but no snapshots yet."""
     with ctx.db.read() as conn:
         exp = q.by_id(conn, "experiment", experiment_id)
         if exp is None:
             return None, "", []
         todo = []
         for scan in q.children(conn, exp["id"], "scan"):
+            if only is not None and scan["scan_id"] != only:
+                continue
             by_label = {r["label"]: r for r in q.resources_of(conn, [f"scan:{scan['pk']}"])}
             if SNAPSHOTS in by_label or SOURCE not in by_label:
                 continue
@@ -48,9 +59,24 @@ def _work(ctx: Context, experiment_id: str) -> tuple[Any, str, list[tuple[Any, l
         return exp, session_dir(conn, exp), todo
 
 
-def make_for_session(ctx: Context, experiment_id: str) -> int:
-    """Make the missing snapshots of a session's scans; answers how many scans got one."""
-    exp, folder, todo = _work(ctx, experiment_id)
+def pending(ctx: Context, experiment_id: str) -> list[str]:
+    """IDs of the session's scans whose pictures will be made when first asked for."""
+    with ctx.db.read() as conn:
+        out = []
+        for scan in q.children(conn, experiment_id, "scan"):
+            labels = {r["label"] for r in q.resources_of(conn, [f"scan:{scan['pk']}"])}
+            if SOURCE in labels and SNAPSHOTS not in labels:
+                out.append(str(scan["scan_id"]))
+        return out
+
+
+def make_for_scan(ctx: Context, experiment_id: str, scan_id: str) -> bool:
+    """Make one scan's pictures if it has DICOM files and none yet; whether they exist now."""
+    with _LOCKS[hash((experiment_id, scan_id)) % len(_LOCKS)]:
+        return _make(ctx, *_work(ctx, experiment_id, scan_id)) > 0
+
+
+def _make(ctx: Context, exp: Any, folder: str, todo: list[tuple[Any, list[Path]]]) -> int:
     made = 0
     for scan, paths in todo:
         try:
@@ -60,7 +86,7 @@ def make_for_session(ctx: Context, experiment_id: str) -> int:
             _store(ctx, exp, folder, scan, pngs)
             made += 1
         except Exception:  # a picture is a convenience: never let it break the caller
-            log.exception("No snapshot for scan %s of %s", scan["scan_id"], experiment_id)
+            log.exception("No snapshot for scan %s of %s", scan["scan_id"], exp["id"])
     return made
 
 
