@@ -10,6 +10,7 @@ endian, deflated, odd VRs, short reads) falls back to pydicom, which stays the r
 
 from __future__ import annotations
 
+import io
 import struct
 import warnings
 from dataclasses import dataclass
@@ -104,6 +105,25 @@ def read_keys(path: Path, prefix: bytes | None = None) -> FileKeys:
     except (struct.error, IndexError, ValueError):
         keys = _keys_from_dataset(read_dataset(path, stop_before_pixels=True))
     return _checked(keys, path.name)
+
+
+def keys_of(data: bytes, name: str) -> FileKeys:
+    """The keys of a DICOM file held in memory (``name`` only names it in errors)."""
+    try:
+        keys = _scan(data if len(data) <= PREFIX_BYTES else data[:PREFIX_BYTES])
+    except (_Fallback, struct.error, IndexError, ValueError):
+        keys = _keys_from_dataset(dataset_of(data, name))
+    return _checked(keys, name)
+
+
+def dataset_of(data: bytes, name: str, stop_before_pixels: bool = True) -> Dataset:
+    """``read_dataset`` for a file held in memory."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=stop_before_pixels, force=True)
+    except Exception as exc:
+        raise NotDicom(f"unable to read DICOM object {name}: {exc}") from None
 
 
 def _checked(keys: FileKeys, name: str) -> FileKeys:
@@ -215,24 +235,51 @@ def _looks_explicit(data: bytes, pos: int) -> bool:
     return len(vr) == 2 and vr.isalpha() and vr.isupper()
 
 
+_EXPLICIT = struct.Struct("<HH2sH")  # tag, VR, 16-bit length: one unpack per element
+_IMPLICIT = struct.Struct("<HHI")  # tag, 32-bit length
+_LENGTH = struct.Struct("<I")
+SHORT_VRS = frozenset(
+    {b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN", b"SH"}
+    | {b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"}
+)
+
+
 def _walk(data: bytes, pos: int, explicit: bool, found: dict[str, bytes]) -> None:
-    """Collect the wanted top-level elements; stop past the last one (or at the data's end)."""
+    """Collect the wanted top-level elements; stop past the last one (or at the data's end).
+
+    The hot loop of every import (some 180 elements per MR header): one struct call per element,
+    set lookups for the VR; anything unusual goes to ``_Fallback`` and pydicom.
+    """
     end = len(data)
-    unpack = struct.unpack_from
+    head = _EXPLICIT.unpack_from if explicit else _IMPLICIT.unpack_from
+    long_length = _LENGTH.unpack_from
+    wanted = WANTED
     while pos + 8 <= end:
-        group, elem = unpack("<HH", data, pos)
-        tag = group << 16 | elem
-        if tag > LAST_WANTED:
-            return
-        length, start, vr = _header(data, pos, explicit)
+        if explicit:
+            group, elem, vr, length = head(data, pos)
+            tag = group << 16 | elem
+            if tag > LAST_WANTED:
+                return
+            if vr in SHORT_VRS:
+                start = pos + 8
+            elif vr in LONG_VRS and pos + 12 <= end:
+                length, start = long_length(data, pos + 8)[0], pos + 12
+            else:
+                raise _Fallback  # an unknown or malformed VR: pydicom's forgiving reader decides
+        else:
+            group, elem, length = head(data, pos)
+            tag = group << 16 | elem
+            if tag > LAST_WANTED:
+                return
+            vr, start = b"", pos + 8
         if length == UNDEFINED:
             pos = _skip_undefined(data, start, explicit and vr != b"UN")
             continue
         if start + length > end:
-            if tag in WANTED or tag < LAST_WANTED:
+            if tag in wanted or tag < LAST_WANTED:
                 raise _Fallback  # the prefix ends inside the header: read it all with pydicom
             return
-        attr = WANTED.get(tag)
+        attr = wanted.get(tag)
         if attr is not None:
             found[attr] = data[start : start + length]
         pos = start + length

@@ -9,8 +9,10 @@ anything fails, the renames are undone and the prearchive session is marked CONF
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection
@@ -28,6 +30,7 @@ from xnatd.services.resolve import load_project
 from xnatd.services.resources import Owner, archive_path, ensure_resource, session_dir
 from xnatd.storage.files import sync_filesystem
 from xnatd.storage.moves import Moves
+from xnatd.storage.paths import safe_label
 
 log = logging.getLogger("xnatd.archiver")
 
@@ -114,12 +117,13 @@ def _archive(
     out_files: list[dict[str, Any]] = []
     out_sops: list[dict[str, Any]] = []
     for s, res in zip(series, resources, strict=True):
+        folder = archive_path(ctx, res["directory"])  # checked once; names are single segments
         for f in by_series.get(s["pk"], []):
             if f["sop_uid"] in archived:
                 continue  # already in the archive: not stored twice
             src = base / "SCANS" / s["scan_dir"] / "DICOM" / f["name"]
-            name = _free_name(ctx, conn, res, f["name"], opts.overwrite_files, moves)
-            moves.move(src, archive_path(ctx, res["directory"], name))
+            name = _free_name(conn, res, folder, f["name"], opts.overwrite_files, moves)
+            moves.move(src, folder / name)
             archived[f["sop_uid"]] = 0
             out_files.append({
                 "resource_pk": res["pk"], "path": name, "size": f["size"], "md5": f["md5"],
@@ -214,11 +218,12 @@ def _scan_resource(
     return ensure_resource(ctx, conn, owner, exp["project_id"], "DICOM", DICOM_PARAMS)
 
 
-def _free_name(ctx: Context, conn: Connection, res: Any, name: str, overwrite: bool, moves: Moves) -> str:
+def _free_name(conn: Connection, res: Any, folder: Path, name: str, overwrite: bool, moves: Moves) -> str:
     """``name`` if it is free in the resource folder; with ``overwrite_files`` the file there is
     replaced, otherwise a numbered variant is used, so a different instance never hides an archived one."""
-    path = archive_path(ctx, res["directory"], name)
-    if not path.exists():
+    safe_label(name, "file name")  # one path segment: ``folder / name`` stays in ``folder``
+    path = folder / name
+    if not os.path.lexists(path):
         return name
     if overwrite:
         old = q.file_row(conn, res["pk"], name)
@@ -228,7 +233,7 @@ def _free_name(ctx: Context, conn: Connection, res: Any, name: str, overwrite: b
         return name
     stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
     n = 2
-    while archive_path(ctx, res["directory"], f"{stem}-{n}{dot}{ext}").exists():
+    while os.path.lexists(folder / f"{stem}-{n}{dot}{ext}"):
         n += 1
     return f"{stem}-{n}{dot}{ext}"
 

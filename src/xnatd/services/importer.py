@@ -23,7 +23,7 @@ from xnatd.services.files import UploadPart
 from xnatd.services.resolve import load_project
 from xnatd.services.threads import run_in_threadpool
 from xnatd.storage import archives
-from xnatd.storage.files import Staged, discard, stage_fileobj, stage_stream
+from xnatd.storage.files import Staged, discard, hold_or_stage, stage_fileobj, stage_stream
 
 log = logging.getLogger("xnatd.import")
 Progress = Callable[[int], None]
@@ -115,7 +115,7 @@ def import_staged(
                 progress(1)
         else:
             for entry, stream in _members(ctx, staged.path, kind, batch.report):
-                batch.add(stage_fileobj(ctx.settings.tmp_dir, stream, sync=False), entry)
+                batch.add(hold_or_stage(ctx.settings.tmp_dir, stream), entry)
                 if progress:
                     progress(1)
         refs = batch.finish()

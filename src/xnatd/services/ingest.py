@@ -34,8 +34,18 @@ from xnatd.services import access, flushing, group_commit
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ImportOptions
 from xnatd.services.resolve import load_project, role_of
-from xnatd.storage.files import Staged, discard, fsync_file, fsync_tree, place, sync_filesystem
+from xnatd.storage.files import (
+    Held,
+    Staged,
+    discard,
+    fsync_file,
+    fsync_tree,
+    place,
+    sync_filesystem,
+    write_new,
+)
 from xnatd.storage.placement import relocate
+from xnatd.storage.tmpdirs import own_folder
 
 log = logging.getLogger("xnatd.ingest")
 UNASSIGNED_DIR = ".unassigned"
@@ -111,9 +121,11 @@ class IngestBatch:
         self._projects: dict[str, tuple[str, int] | None] = dict(projects or {})
         self._root = ctx.settings.prearchive_dir
         self._fresh: set[Path] = set()  # folders this batch created
+        self._ready: set[Path] = set()  # folders this batch has placed files in
+        self._journal_dir: Path | None = None
         self._early: dict[Path, Future[None]] = {}  # staged path -> its fsync, started early
         self._flushed: set[Path] = set()  # placed files whose fsync was started early
-        self._header: tuple[Path, Dataset] | None = None  # the last file read with pydicom
+        self._header: tuple[Held | Staged, Dataset] | None = None  # the last file read with pydicom
 
     # --- adding files ----------------------------------------------------------------------------
 
@@ -123,74 +135,90 @@ class IngestBatch:
         descriptor is opened here, before any rename, and stays valid across it."""
         self._early[staged.path] = flushing.start_fsync(staged.path)
 
-    def add(self, staged: Staged, entry: str | None, keys: FileKeys | None = None) -> None:
-        """Take one staged file: file it, or report it as skipped or duplicate (and drop it).
+    def add(self, item: Staged | Held, entry: str | None, keys: FileKeys | None = None) -> None:
+        """Take one file, staged on disk or held in memory: file it, or report it as skipped or
+        duplicate (and drop it).
 
         ``keys``: its header keys when the caller read them already (the DICOM receiver does).
         """
         try:
-            keys = keys or header.read_keys(staged.path)
+            if keys is None:
+                keys = _keys(item, entry)
         except NotDicom as exc:
-            discard(staged)
-            self.report.skipped.append(entry or staged.path.name)
+            _drop(item)
+            self.report.skipped.append(entry or ("" if isinstance(item, Held) else item.path.name))
             log.info("import: skipped %s: %s", entry, exc)
             return
         try:
-            self._file(staged, entry, keys)
+            self._file(item, entry, keys)
         except BaseException:
-            discard(staged)
+            _drop(item)
             raise
 
-    def _file(self, staged: Staged, entry: str | None, keys: FileKeys) -> None:
+    def _file(self, item: Staged | Held, entry: str | None, keys: FileKeys) -> None:
         keys = _bounded(keys)
         ident = identify(keys, self.opts.labels, self._project_of)
-        slot = self._slot(ident, keys, staged.path)
+        slot = self._slot(ident, keys, item)
         if keys.sop_instance_uid in slot.sops:
-            discard(staged)
+            _drop(item)
             self.report.duplicates += 1
             return
         skey = (keys.series_instance_uid, keys.series_number)
         series = slot.series.get(skey)
         if series is None:
-            series = self._new_series(slot, keys, staged.path)
+            series = self._new_series(slot, keys, item)
         self._header = None  # kept only between the session and the scan of the same file
-        dest = self._place(staged, slot.folder / "SCANS" / series.scan_dir / "DICOM", entry, keys)
-        if staged.path in self._early:
+        dest = self._place(item, slot.folder / "SCANS" / series.scan_dir / "DICOM", entry, keys)
+        if isinstance(item, Staged) and item.path in self._early:
             self._flushed.add(dest)
         slot.sops.add(keys.sop_instance_uid)
         row = {
             "sop_uid": keys.sop_instance_uid,
             "sop_class": keys.sop_class_uid,
             "name": dest.name,
-            "size": staged.size,
-            "md5": staged.md5,
+            "size": item.size,
+            "md5": item.md5,
         }
         slot.pending.append((row, dest, skey))
         self.report.stored += 1
 
-    def _place(self, staged: Staged, folder: Path, entry: str | None, keys: FileKeys) -> Path:
-        if not folder.exists():
-            self._fresh.add(folder)
+    def _place(self, item: Staged | Held, folder: Path, entry: str | None, keys: FileKeys) -> Path:
+        if folder not in self._ready:
+            if not folder.exists():
+                self._fresh.add(folder)
+            self._ready.add(folder)
         first = naming.choose(entry, keys, self.opts.rename)
         template = naming.template_name(keys)
         stem = template.removesuffix(".dcm")
         fallbacks = (f"{stem}-{n}.dcm" for n in range(2, 50))  # made only when names are taken
         for name in itertools.chain(dict.fromkeys((first, template)), fallbacks):
             try:
-                place(staged, folder / name, overwrite=False, sync=False)
+                if isinstance(item, Held):
+                    write_new(item, folder / name, self._journal())
+                else:
+                    place(item, folder / name, overwrite=False, sync=False)
                 return folder / name
             except Conflict:
                 continue
         raise Conflict(f"No free file name for {entry or keys.sop_instance_uid}")
 
-    def _dataset(self, path: Path) -> Dataset:
+    def _journal(self) -> Path:
+        """This process's folder under ``DATA/tmp``, whose journal notes the files placed."""
+        if self._journal_dir is None:
+            self._journal_dir = own_folder(self.ctx.settings.tmp_dir)
+        return self._journal_dir
+
+    def _dataset(self, item: Staged | Held) -> Dataset:
         """The first file of a new session also starts its first scan: one pydicom read serves both."""
-        if self._header is None or self._header[0] != path:
-            self._header = (path, header.read_dataset(path))
+        if self._header is None or self._header[0] is not item:
+            ds = (
+                header.dataset_of(item.data, "") if isinstance(item, Held) else header.read_dataset(item.path)
+            )
+            self._header = (item, ds)
         return self._header[1]
 
-    def _new_series(self, slot: _Slot, keys: FileKeys, path: Path) -> _Series:
-        ds = self._dataset(path)
+    def _new_series(self, slot: _Slot, keys: FileKeys, item: Staged | Held) -> _Series:
+        ds = self._dataset(item)
         xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
         values = {
             "modality": keys.modality,
@@ -222,15 +250,15 @@ class IngestBatch:
 
     # --- sessions --------------------------------------------------------------------------------
 
-    def _slot(self, ident: Identity, keys: FileKeys, path: Path) -> _Slot:
+    def _slot(self, ident: Identity, keys: FileKeys, item: Staged | Held) -> _Slot:
         key = (ident.project, keys.study_instance_uid, ident.session)
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._open(ident, keys, path)
+            slot = self._open(ident, keys, item)
             self._slots[key] = slot
         return slot
 
-    def _open(self, ident: Identity, keys: FileKeys, path: Path) -> _Slot:
+    def _open(self, ident: Identity, keys: FileKeys, item: Staged | Held) -> _Slot:
         """Find the session still receiving this study under this label, or start one.
 
         Finding needs only a read; creating takes the write lock and looks again, so two batches
@@ -246,7 +274,7 @@ class IngestBatch:
             found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
             if found is not None:
                 return self._existing(conn, found)
-            pk, directory, stamp = self._create(conn, ident, keys, path, code)
+            pk, directory, stamp = self._create(conn, ident, keys, item, code)
         folder = self._root / directory
         folder.mkdir(parents=True, exist_ok=True)
         ref = SessionRef(pk, ident.project, stamp, ident.session)
@@ -271,7 +299,7 @@ class IngestBatch:
         return _Slot(ref, self._root / row["directory"], series, set())  # stored ones: checked at _index
 
     def _create(
-        self, conn: Connection, ident: Identity, keys: FileKeys, path: Path, code: int | None
+        self, conn: Connection, ident: Identity, keys: FileKeys, item: Staged | Held, code: int | None
     ) -> tuple[int, str, str]:
         now = _dt.datetime.now()
         while True:
@@ -282,7 +310,7 @@ class IngestBatch:
             now += _dt.timedelta(milliseconds=1)
         aa = self.opts.auto_archive if self.opts.auto_archive is not None else ident.auto_archive
         autoarchive = code if aa is None else (4 if aa else 0)
-        values = sb.session_values(self._dataset(path))
+        values = sb.session_values(self._dataset(item))
         pk = pq.insert_session(
             conn,
             project=ident.project,
@@ -425,6 +453,17 @@ def _bounded(keys: FileKeys) -> FileKeys:
     characters at most, a SeriesNumber 12, a Modality 16, so real files are never changed)."""
     cut = {k: getattr(keys, k)[:n] for k, n in _WIDTHS.items() if len(getattr(keys, k)) > n}
     return dataclasses.replace(keys, **cut) if cut else keys
+
+
+def _keys(item: Staged | Held, entry: str | None) -> FileKeys:
+    if isinstance(item, Held):
+        return header.keys_of(item.data, entry or "")
+    return header.read_keys(item.path)
+
+
+def _drop(item: Staged | Held) -> None:
+    if isinstance(item, Staged):
+        discard(item)
 
 
 def _if_there(flush: Callable[..., None], path: Path, *args: Path) -> None:

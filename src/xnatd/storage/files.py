@@ -41,6 +41,19 @@ class Staged:
     md5: str
 
 
+@dataclass(frozen=True)
+class Held:
+    """A small file read into memory (an archive member: most DICOM files are a few hundred KB),
+    written once, straight to its final place (``write_new``), instead of staged, linked and unlinked."""
+
+    data: bytes
+    size: int
+    md5: str
+
+
+HOLD_UP_TO = 4 << 20  # bytes: larger members are staged on disk, so memory stays flat
+
+
 def _storage_full() -> StorageFull:
     return StorageFull("No space left on the archive filesystem to store this file.")
 
@@ -194,6 +207,61 @@ def stage_fileobj(
     except BaseException:
         writer.abort()
         raise
+
+
+def hold_or_stage(tmp_dir: Path, src: BinaryIO, limit: int = HOLD_UP_TO) -> Held | Staged:
+    """Read a stream into memory if it has at most ``limit`` bytes; otherwise stage it on disk
+    (unsynced, like ``stage_fileobj(..., sync=False)``)."""
+    parts: list[bytes] = []
+    size = 0
+    while size <= limit and (data := src.read(limit + 1 - size)):
+        parts.append(data)
+        size += len(data)
+    if size <= limit:
+        data = b"".join(parts)
+        return Held(data, size, hashlib.md5(data, usedforsecurity=False).hexdigest())
+    writer = _TempWriter(tmp_dir, 0)
+    try:
+        for data in parts:
+            writer.write(data)
+        while data := src.read(CHUNK):
+            writer.write(data)
+        writer.flush_pending()
+        return writer.close_unsynced()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def write_new(held: Held, dest: Path, journal: Path | None = None) -> None:
+    """Create ``dest`` with the held bytes; Conflict (nothing written) if the name is taken.
+
+    Not atomic to a reader of ``dest`` itself: meant for files no row names yet (a batch's files in
+    a prearchive folder, indexed at its commit). ``dest`` is noted in this process's journal first,
+    so recovery removes it should the process die before that commit (``journal``: that folder,
+    when the caller has it at hand); the caller syncs the filesystem before it commits.
+    """
+    _make_dirs(dest.parent, sync=False)
+    folder = journal or folder_for(dest)
+    if folder is not None:
+        note(folder, "place", str(dest))
+    try:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    except FileExistsError:
+        raise Conflict(f"The file '{dest.name}' already exists.") from None
+    except OSError as err:
+        raise _storage_full() if err.errno in _FULL_ERRNOS else err from None
+    try:
+        view = memoryview(held.data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except BaseException as err:
+        os.close(fd)
+        os.unlink(dest)
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            raise _storage_full() from err
+        raise
+    os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

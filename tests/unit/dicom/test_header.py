@@ -30,6 +30,12 @@ def test_scanner_matches_pydicom_on_every_real_file() -> None:
     assert mismatches == []
 
 
+def test_keys_from_memory_match_keys_from_the_file() -> None:
+    """Archive members are read from memory (``keys_of``), other files from disk: same answers."""
+    files = _testdata_files()[::7]
+    assert [header.keys_of(p.read_bytes(), p.name) for p in files] == [read_keys(p) for p in files]
+
+
 ODD = ["no_meta.dcm", "ExplVR_BigEndNoMeta.dcm", "ExplVR_LitEndNoMeta.dcm", "UN_sequence.dcm"]
 ODD += ["MR_truncated.dcm", "empty_charset_LEI.dcm", "JPEG2000.dcm", "CT_small.dcm", "MR_small_bigendian.dcm"]
 
@@ -44,8 +50,11 @@ def test_odd_encodings_read_like_pydicom(name: str) -> None:
     if not (ref.sop_instance_uid and ref.study_instance_uid and ref.series_instance_uid):
         with pytest.raises(NotDicom):
             read_keys(path)
+        with pytest.raises(NotDicom):
+            header.keys_of(path.read_bytes(), name)
         return
     assert read_keys(path) == ref
+    assert header.keys_of(path.read_bytes(), name) == ref
 
 
 def test_keys_of_a_known_file() -> None:
