@@ -16,6 +16,7 @@ the machine dies. The server is started again on the same data folder, and then:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import io
 import os
@@ -343,3 +344,75 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
         f"{len(ledger.stored)} acknowledged C-STOREs, {elapsed:.0f} s"
     )
     assert kills >= 20 and ledger.uploads and ledger.sessions and ledger.stored
+
+
+# --- an overwrite or a deletion killed between its renames and its commit ---------------------------
+
+HOLD = Path(__file__).resolve().parents[1] / "support" / "crash_window"  # sitecustomize: holds a write
+
+
+def _held(site: Site, mark: Path, request: Callable[[httpx.Client], httpx.Response]) -> None:
+    """Send ``request``, wait until the server holds it at its point (the marker file), SIGKILL the
+    whole tree there and start the server again on the same data folder."""
+    mark.unlink(missing_ok=True)
+
+    def send() -> None:
+        with site.client() as http, contextlib.suppress(httpx.TransportError):
+            request(http)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    deadline = time.monotonic() + 60
+    while not mark.exists():
+        assert time.monotonic() < deadline, f"the server never reached the held point:\n{site.log}"
+        time.sleep(0.05)
+    backups = list((site.data / "tmp").glob("*/backup-*"))
+    assert backups, "the old copy is moved aside into the process's own folder"
+    site.kill_tree()
+    sender.join(timeout=60)
+    site.start()
+
+
+def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: Path) -> None:
+    """Placement moves the old copy of a replaced or deleted file aside and journals it first; the
+    next start puts it back if the commit never happened, and drops it if it did."""
+    mark = tmp_path / "held"
+    site = Site(
+        tmp_path / "data",
+        env={"PYTHONPATH": str(HOLD), "XNATD_TEST_HOLD_MARK": str(mark), "XNATD_DICOM_PROCESSES": "1"},
+    )
+    files = "/data/projects/CRW/resources/R/files"
+    rnd = random.Random(1)
+    old = {n: rnd.randbytes(50_000) for n in ("hold-put.bin", "hold-remove.bin", "hold-commit.bin")}
+    new = {n: rnd.randbytes(50_000) for n in old}  # same sizes: only the MD5 tells them apart
+    site.start()
+    try:
+        with site.client() as http:
+            assert http.put("/data/projects/CRW").status_code in (200, 201)
+            for name, body in old.items():
+                r = http.put(f"{files}/{name}", content=body, params={"inbody": "true"})
+                assert r.status_code in (200, 201), r.text
+
+        def overwrite(name: str) -> Callable[[httpx.Client], httpx.Response]:
+            params = {"inbody": "true", "overwrite": "true"}
+            return lambda http: http.put(f"{files}/{name}", content=new[name], params=params)
+
+        _held(site, mark, overwrite("hold-put.bin"))  # killed before the commit: the old copy is back
+        _held(site, mark, lambda http: http.delete(f"{files}/hold-remove.bin"))  # likewise: not deleted
+        _held(site, mark, overwrite("hold-commit.bin"))  # killed after the commit: the new copy stays
+        expected = {"hold-put.bin": old, "hold-remove.bin": old, "hold-commit.bin": new}
+        with site.client() as http:
+            listed = {f["Name"]: f["digest"] for f in _rows(http.get(files, params={"format": "json"}))}
+            for name, bodies in expected.items():
+                want = hashlib.md5(bodies[name]).hexdigest()
+                assert listed.get(name) == want, f"{name}: listed {listed.get(name)}"
+                assert hashlib.md5(http.get(f"{files}/{name}").content).hexdigest() == want, name
+        out = site.verify()  # its own process, MD5s included, no lowered threshold
+        assert out.returncode == 0, f"xnatd verify:\n{out.stdout}\n{out.stderr}"
+        assert not list((site.data / "tmp").rglob("backup-*"))
+        kept = [p.read_bytes() for p in (site.data / "quarantine").rglob("hold-put.bin")]
+        assert kept == [new["hold-put.bin"]], "the uncommitted new copy is quarantined, not deleted"
+    finally:
+        site.stop()
+    recovered = _recoveries(site.log.read_text(errors="replace"))
+    assert recovered["md5 old copy"] == 1 and recovered["missing put back"] == 1, recovered

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterator, Sequence
+from pathlib import PurePosixPath
 
-from sqlalchemy import Connection, RowMapping, select, update
+from sqlalchemy import Connection, RowMapping, and_, or_, select, update
 
 from xnatd.db.archive import now
 from xnatd.db.schema import files, prearchive_files, prearchive_series, prearchive_sessions, resources
@@ -25,6 +26,21 @@ def archive_files(conn: Connection, project: str | None = None) -> Iterator[RowM
     if project is not None:
         stmt = stmt.where(resources.c.project_id == project)
     yield from conn.execution_options(yield_per=5000).execute(stmt).mappings()
+
+
+def archive_file_at(conn: Connection, rel: str) -> RowMapping | None:
+    """(size, md5) of the archive file row for ``rel`` (a path below the archive root), if any. The
+    resource's folder may span any number of the path's leading segments: each split is tried."""
+    parts = PurePosixPath(rel).parts
+    splits = [("/".join(parts[:i]), "/".join(parts[i:])) for i in range(1, len(parts))]
+    if not splits:
+        return None
+    stmt = (
+        select(files.c.size, files.c.md5)
+        .join(resources, files.c.resource_pk == resources.c.pk)
+        .where(or_(*(and_(resources.c.directory == d, files.c.path == f) for d, f in splits)))
+    )
+    return conn.execute(stmt).mappings().first()
 
 
 def resource_directories(conn: Connection, project: str | None = None) -> list[str]:

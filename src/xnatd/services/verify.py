@@ -271,8 +271,14 @@ def _after_interrupt(ctx: Context, row: Any) -> str:
 def _undo_dead(ctx: Context, folder: Path, report: Report) -> None:
     """Take back what a dead process made visible but never committed (its journal, see
     ``tmpdirs.note``): a placed file no row names goes to quarantine, a file it moved (archiving)
-    goes back where it came from. A path a row names was committed and stays."""
-    entries = [e for e in tmpdirs.journal_of(folder) if os.path.lexists(e[-1])]
+    goes back where it came from. A path a row names was committed and stays. Then the old copies it
+    moved aside (an overwrite, a deletion) go back where the commit never happened (``_put_back``)."""
+    journal = tmpdirs.journal_of(folder)
+    _undo_placed(ctx, [e for e in journal if e[0] != "aside" and os.path.lexists(e[-1])], report)
+    _put_back(ctx, folder, [e for e in journal if e[0] == "aside" and len(e) == 3], report)
+
+
+def _undo_placed(ctx: Context, entries: list[list[str]], report: Report) -> None:
     if not entries:
         return
     known = _known_paths(ctx)
@@ -295,6 +301,54 @@ def _undo_dead(ctx: Context, folder: Path, report: Report) -> None:
             moved = inventory.quarantine(dest, Path(os.path.abspath(roots[label])), into / label)
             report.add(
                 "orphan", where, "placed by a process that died before its commit", f"moved to {moved}"
+            )
+
+
+def _put_back(ctx: Context, folder: Path, asides: list[list[str]], report: Report) -> None:
+    """``Placement`` journals ``aside BACKUP DEST`` before it moves the old copy of an archive file
+    it overwrites or deletes into its process's folder; the backup is gone once the transaction
+    committed (dropped) or rolled back (put back). One still there was left by the kill: it goes
+    back to DEST when DEST's row still describes it (same size and MD5: the overwrite never
+    committed; the new file goes to quarantine) or when the row exists and DEST is gone (a deletion
+    or an overwrite that never committed). Otherwise the commit happened, and the backup is deleted
+    with the folder. The check and the rename run in a write transaction: on SQLite no other writer
+    is between its own renames and its commit meanwhile."""
+    found = [(folder / PurePosixPath(e[1]).name, Path(os.path.abspath(e[2]))) for e in asides]
+    found = [(backup, dest) for backup, dest in found if backup.is_file()]
+    if not found:
+        return
+    data = Path(os.path.abspath(ctx.settings.data))
+    archive = Path(os.path.abspath(ctx.settings.archive_dir))
+    into = data / "quarantine" / time.strftime("%Y%m%d-%H%M%S")
+    with ctx.db.write() as conn:
+        for backup, dest in reversed(found):
+            where = str(dest.relative_to(data)) if dest.is_relative_to(data) else str(dest)
+            present = os.path.lexists(dest)
+            if not dest.is_relative_to(archive):  # not written by Placement: nothing to judge by
+                kept = inventory.quarantine(backup, folder, into / "backups")
+                report.add(
+                    "temporary", str(backup.relative_to(data)), f"the old copy of {where}", f"moved to {kept}"
+                )
+                continue
+            row = qv.archive_file_at(conn, dest.relative_to(archive).as_posix())
+            if row is None:
+                continue  # deleted, and committed
+            if not present:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(backup, dest)
+                report.add(
+                    "missing", where, "taken away by a process that died before its commit", "put back"
+                )
+                continue
+            if backup.stat().st_size != int(row["size"]) or md5_of(backup) != str(row["md5"]):
+                continue  # the overwrite committed
+            moved = inventory.quarantine(dest, archive, into / "archive")
+            os.replace(backup, dest)
+            report.add(
+                "md5",
+                where,
+                "overwritten by a process that died before its commit",
+                f"old copy put back, the new one moved to {moved}",
             )
 
 

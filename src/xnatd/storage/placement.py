@@ -3,6 +3,11 @@
 Files are renamed into place before the database commits; if the commit fails, ``rollback`` puts
 back what was there before (the old copy of an overwritten file, or nothing). After a successful
 commit, ``commit`` drops the backups. Either way no half of an upload stays visible.
+
+The old copy of a file replaced or removed is moved aside into this process's own folder in
+``DATA/tmp`` (``tmpdirs``), and a journal line ``aside BACKUP DEST`` is written before that rename:
+if the process is killed before the commit, start-up recovery (``services/verify._undo_dead``) puts
+the backup back when the database row for DEST still describes it, and drops it otherwise.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import uuid
 from pathlib import Path
 
 from xnatd.storage.files import Staged, discard, place
+from xnatd.storage.tmpdirs import note, own_folder
+
+BACKUP_PREFIX = "backup-"
 
 
 class Placement:
@@ -25,9 +33,7 @@ class Placement:
         """Rename ``staged`` to ``dest``; ``sync=False`` leaves the folder fsyncs to one
         ``sync_filesystem`` by the caller before it commits (thousands of extracted files)."""
         if dest.exists():
-            backup = self.tmp_dir / f"backup-{uuid.uuid4().hex}"
-            os.replace(dest, backup)
-            self._backups.append((dest, backup))
+            self._aside(dest)
         place(staged, dest, overwrite=True, sync=sync)
         self._placed.append(dest)
 
@@ -38,9 +44,15 @@ class Placement:
         """
         self._prune.append((path.parent, stop_at))
         if path.exists():
-            backup = self.tmp_dir / f"backup-{uuid.uuid4().hex}"
-            os.replace(path, backup)
-            self._backups.append((path, backup))
+            self._aside(path)
+
+    def _aside(self, path: Path) -> None:
+        """Move ``path`` into this process's folder, journalled first (see the module's docstring)."""
+        folder = own_folder(self.tmp_dir)
+        backup = folder / f"{BACKUP_PREFIX}{uuid.uuid4().hex}"
+        note(folder, "aside", str(backup), str(path))
+        os.replace(path, backup)
+        self._backups.append((path, backup))
 
     def commit(self) -> None:
         for _dest, backup in self._backups:

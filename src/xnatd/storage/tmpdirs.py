@@ -79,9 +79,11 @@ def note(folder: Path, *fields: str) -> None:
     """Append one line to ``folder``'s journal (``folder`` being a process folder; else nothing).
 
     ``place`` and ``Moves.move`` note every path they make visible before the database commit that
-    names it; if the process dies before that commit, recovery finds the paths here (``journal_of``)
-    and takes them back out of view. Not fsynced: it guards against a killed process, whose page
-    cache survives; after a power cut ``xnatd verify`` still finds such files as orphans.
+    names it, ``Placement`` every file it moves aside (``aside``, the backup in this folder, the path
+    it came from); if the process dies before that commit, recovery finds them here (``journal_of``)
+    and takes the paths back out of view, or puts the backups back. Not fsynced: it guards against a
+    killed process, whose page cache survives; after a power cut ``xnatd verify`` still finds such
+    files as orphans.
     """
     if folder.name.startswith(".") or not (folder / OWNER_LOCK).exists():
         return
@@ -101,15 +103,19 @@ def note(folder: Path, *fields: str) -> None:
             os.replace(folder / JOURNAL, folder / f"{JOURNAL}.1")
 
 
-def note_under(root: Path, *fields: str) -> None:
-    """``note`` into this process's folder under ``root`` (``DATA/tmp``), made if need be."""
+def own_folder(root: Path) -> Path:
+    """This process's folder under ``root`` (``DATA/tmp``), made if need be; a full disk is StorageFull."""
     try:
-        folder = process_tmp_dir(root)
+        return process_tmp_dir(root)
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull("No space left on the archive filesystem for this change.") from err
         raise
-    note(folder, *fields)
+
+
+def note_under(root: Path, *fields: str) -> None:
+    """``note`` into this process's folder under ``root`` (``DATA/tmp``), made if need be."""
+    note(own_folder(root), *fields)
 
 
 def folder_for(dest: Path) -> Path | None:

@@ -1,0 +1,60 @@
+"""Holds a file write of a test server at a chosen point, so a test can SIGKILL it exactly there.
+
+Python imports ``sitecustomize`` at start-up from ``sys.path``: a server started with this folder on
+``PYTHONPATH`` (and ``XNATD_TEST_HOLD_MARK`` naming a marker file) wraps ``Placement``, the one
+class that replaces and removes archive files inside a transaction. When the file concerned has a
+name starting with
+
+- ``hold-put``: when it overwrites a file, after the new one is renamed over it (the old one moved
+  aside), before the database commit;
+- ``hold-remove``: after the file to delete is moved aside, before the database commit;
+- ``hold-commit``: after the database commit, before the old copies are dropped;
+
+the thread writes the name into the marker file and sleeps (the request never answers) until the
+test kills the process. Any other file goes through untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+MARK = os.environ.get("XNATD_TEST_HOLD_MARK", "")
+
+
+def _hold(name: str) -> None:
+    Path(MARK).write_text(name)
+    time.sleep(3600)
+
+
+def _install() -> None:
+    from xnatd.storage.placement import Placement
+
+    put, remove, commit = Placement.put, Placement.remove, Placement.commit
+
+    def held_put(self: Placement, staged: Any, dest: Path, sync: bool = True) -> None:
+        before = len(self._backups)
+        put(self, staged, dest, sync)
+        if dest.name.startswith("hold-put") and len(self._backups) > before:  # an overwrite
+            _hold(dest.name)
+
+    def held_remove(self: Placement, path: Path, stop_at: Path) -> None:
+        remove(self, path, stop_at)
+        if path.name.startswith("hold-remove"):
+            _hold(path.name)
+
+    def held_commit(self: Placement) -> None:
+        for dest, _backup in self._backups:
+            if dest.name.startswith("hold-commit"):
+                _hold(dest.name)
+        commit(self)
+
+    Placement.put = held_put  # type: ignore[method-assign]
+    Placement.remove = held_remove  # type: ignore[method-assign]
+    Placement.commit = held_commit  # type: ignore[method-assign]
+
+
+if MARK:
+    _install()
