@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# Names the writers give their temporaries (storage/files.py, placement.py, moves.py, receiving.py):
-# a crash between creating one and renaming or deleting it leaves it behind.
-TEMP_PREFIXES = (".stage-", "backup-", ".deleting-", ".aside-", ".dicom-")
+# Names the writers give their temporaries (storage/files.py, tmpdirs.py, placement.py, moves.py): a
+# crash between creating one and renaming or deleting it leaves it behind. Flat in DATA/tmp, where
+# nothing is a user's, the prefix is enough (``backup-*`` only from older versions: backups now wait in
+# their process's own folder).
+TEMP_PREFIXES = (".stage-", "backup-", ".deleting-", ".aside-")
+# Their exact shapes, random token included. In the archive and prearchive trees users name the files,
+# so there only these are temporaries: a user's ``backup-notes.txt`` or ``.stage-1.part`` is a file.
+_TEMP_NAME = re.compile(
+    r"\.stage-[0-9a-f]{24}\.part|\.stage-proc-[0-9a-f]{16}|backup-[0-9a-f]{32}"
+    r"|\.deleting-[0-9a-f]{16}|\.aside-[0-9a-f]{16}"
+)
 
 
 def is_temporary(name: str) -> bool:
-    return name.startswith(TEMP_PREFIXES) and not name.endswith(".keep")
+    """A name only a writer of temporaries gives (see ``_TEMP_NAME``)."""
+    return _TEMP_NAME.fullmatch(name) is not None
 
 
 def age_of(path: Path) -> float:
@@ -60,7 +70,7 @@ def temporaries(folder: Path) -> list[Path]:
     """The temporary entries directly in ``folder`` (DATA/tmp)."""
     if not folder.is_dir():
         return []
-    return [p for p in folder.iterdir() if is_temporary(p.name)]
+    return [p for p in folder.iterdir() if p.name.startswith(TEMP_PREFIXES) and not p.name.endswith(".keep")]
 
 
 def remove_entry(path: Path) -> bool:

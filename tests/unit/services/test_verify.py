@@ -180,3 +180,30 @@ def test_files_an_interrupted_archive_moved_go_back_to_the_prearchive(ctx: Conte
         (row,) = pq.sessions(conn, ["P"])
     assert row["status"] == "READY"
     assert v.verify(ctx).clean
+
+
+def test_a_users_file_named_like_a_temporary_is_a_file(ctx: Context) -> None:
+    """Only the exact names the writers give their temporaries (a random token included) count as
+    temporaries in the archive tree: a user's ``backup-notes.txt`` is never deleted by a repair."""
+    from sqlalchemy import select
+
+    from xnatd.db.schema import resources
+
+    with ctx.db.write() as conn:
+        pk, directory = conn.execute(select(resources.c.pk, resources.c.directory)).first()  # type: ignore[misc]
+        for name in ("backup-notes.txt", ".aside-me", ".deleting-not", ".stage-x.part"):
+            q.upsert_file(conn, pk, name, size=4, md5="8d777f385d3dfec8815d20f7496026dc", created_by="t")
+    named = [ctx.settings.archive_dir / directory / n for n in ("backup-notes.txt", ".aside-me")]
+    named += [ctx.settings.archive_dir / directory / n for n in (".deleting-not", ".stage-x.part")]
+    for path in named:
+        path.write_bytes(b"data")
+    make_old(named[-1])
+    report = v.verify(ctx, repair=True, stale_after=STALE)
+    assert report.clean, report.problems
+    assert all(p.read_bytes() == b"data" for p in named)
+    doomed = ctx.settings.archive_dir / directory / ".deleting-0123456789abcdef"  # a deletion's leftover
+    doomed.mkdir()
+    (doomed / "f").write_bytes(b"x")
+    make_old(doomed)
+    report = v.verify(ctx, repair=True, stale_after=STALE)
+    assert kinds(report) == ["temporary"] and not doomed.exists()
