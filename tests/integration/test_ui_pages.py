@@ -239,3 +239,32 @@ def test_prearchive_move_and_delete_with_confirmation_page(server: LiveServer, a
             "/app/prearchive", data={"csrf": token, "action": "delete", "session": moved, "confirmed": "yes"}
         )
         assert done.status_code == 303 and listed(second) == []
+
+
+def test_a_project_with_an_empty_description_through_either_door(
+    server: LiveServer, admin: httpx.Client
+) -> None:
+    """The New project form posts its empty fields as empty text; the REST PUT with ``description=``
+    is the same: both create the project, with an empty description (it was a NOT NULL failure, 409)."""
+    by_form, by_rest = f"UIF{uuid.uuid4().hex[:6]}", f"UIR{uuid.uuid4().hex[:6]}"
+    with browser(server) as web:
+        token = csrf(web.get("/app/projects").text)
+        form = {"project": by_form, "name": "", "description": "", "csrf": token}
+        r = web.post("/app/projects", data=form)
+        assert r.status_code == 303 and r.headers["location"] == f"/app/projects/{by_form}", r.text
+        assert web.get(f"/app/projects/{by_form}").status_code == 200
+    r = admin.put(f"/data/projects/{by_rest}", params={"name": "", "description": ""})
+    assert r.status_code in (200, 201), r.text
+    columns = {"columns": "ID,name,description", "format": "json"}
+    rows = {
+        row["ID"]: row for row in admin.get("/data/projects", params=columns).json()["ResultSet"]["Result"]
+    }
+    for pid in (by_form, by_rest):
+        assert (rows[pid]["name"], rows[pid]["description"]) == (pid, ""), rows[pid]
+    # On an existing project an empty description clears it; an empty name keeps the name.
+    assert admin.put(f"/data/projects/{by_rest}", params={"description": "A study"}).status_code == 200
+    assert admin.put(f"/data/projects/{by_rest}", params={"name": "", "description": ""}).status_code == 200
+    rows = {
+        row["ID"]: row for row in admin.get("/data/projects", params=columns).json()["ResultSet"]["Result"]
+    }
+    assert (rows[by_rest]["name"], rows[by_rest]["description"]) == (by_rest, "")

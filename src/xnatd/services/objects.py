@@ -146,6 +146,10 @@ def create_project(ctx: Context, actor: Actor, xml: bytes | None, params: Params
     return project_id
 
 
+# Project columns an empty value (or NULL) clears; the name and secondary ID a project always has.
+CLEARABLE_PROJECT_COLUMNS = frozenset({"description"})
+
+
 def _put_project(
     ctx: Context, conn: Connection, actor: Actor, addr: Address, params: Params, xml: bytes | None
 ) -> PutResult:
@@ -162,6 +166,7 @@ def _put_project(
         if q.alias_owner(conn, addr.project) is not None:
             raise Conflict(f"Requested new project conflicts with an existing project alias: {addr.project}")
         cols, rest = records.split_columns("project", values)
+        cols = {k: v for k, v in cols.items() if v is not None}  # an empty value: the column's default
         cols.setdefault("name", addr.project)
         cols.setdefault("secondary_id", addr.project)
         q.insert_project(
@@ -179,6 +184,9 @@ def _put_project(
     merged = _merge(records.field_values("project", existing), values)
     cols, rest = records.split_columns("project", merged)
     cols.pop("id", None)
+    for path, column in records.COLUMN_FIELDS["project"].items():
+        if column in CLEARABLE_PROJECT_COLUMNS and path in values and values[path] is None:
+            cols[column] = ""  # given empty: cleared (an empty name or secondary ID keeps the old one)
     if access_level is not None:
         access.require(actor, existing, role_of(conn, actor, existing["id"]), access.OWN)
         cols["accessibility"] = access_level
