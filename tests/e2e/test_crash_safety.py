@@ -6,7 +6,8 @@ the seed is printed, ``XNATD_CRASH_SEED`` replays it) every process of the tree 
 the machine dies. The server is started again on the same data folder, and then:
 
 - every acknowledged upload is listed with its MD5 and reads back with it; a file that was never
-  acknowledged is either absent or complete (the MD5 it was sent with);
+  acknowledged is either absent or complete (the MD5 it was sent with); a file whose overwrite was
+  cut short holds the old content or the new one, whichever its row names;
 - every experiment present is whole (the file count it was sent with), every acknowledged one present;
 - ``xnatd verify`` (its own process) is clean after the server's own start-up recovery: no row without
   its file, no file without its row, no temporary of a dead process left;
@@ -49,6 +50,8 @@ class Ledger:
 
     uploads: dict[str, str] = field(default_factory=dict)  # name -> MD5 (2xx)
     tried_uploads: dict[str, str] = field(default_factory=dict)
+    overwrites: dict[str, str] = field(default_factory=dict)  # name -> MD5 of the last overwrite tried
+    overwritten: set[str] = field(default_factory=set)  # names overwritten since the last check
     sessions: dict[str, int] = field(default_factory=dict)  # project/label -> files (200)
     tried_sessions: dict[str, int] = field(default_factory=dict)
     stored: dict[str, str] = field(default_factory=dict)  # SOP UID -> MD5 of the dataset bytes
@@ -92,20 +95,31 @@ def _dataset_md5(data: bytes) -> str:
 
 
 def _uploads(site: Site, ledger: Ledger, rnd: random.Random, tag: str, stop: threading.Event) -> None:
+    """New files, and one time in five an overwrite of one this thread had acknowledged."""
+    mine: list[str] = []
     with site.client() as http:
         for i in range(10_000):
             if stop.is_set():
                 return
-            name = f"{tag}_{i}.bin"
             body = rnd.randbytes(rnd.choice((1, 700, 40_000, 300_000, 1_500_000)))
             digest = hashlib.md5(body).hexdigest()
+            params = {"inbody": "true"}
             with ledger.lock:
-                ledger.tried_uploads[name] = digest
+                if mine and rnd.random() < 0.2:
+                    name = rnd.choice(mine)
+                    params["overwrite"] = "true"
+                    ledger.overwrites[name] = digest
+                    ledger.overwritten.add(name)
+                else:
+                    name = f"{tag}_{i}.bin"
+                    ledger.tried_uploads[name] = digest
             url = f"/data/projects/{UPL}/resources/R/files/{name}"
-            r = http.put(url, content=body, params={"inbody": "true"})
+            r = http.put(url, content=body, params=params)
             assert r.status_code in (200, 201), r.text
             with ledger.lock:
                 ledger.uploads[name] = digest
+            if "overwrite" not in params:
+                mine.append(name)
 
 
 def _imports(site: Site, ledger: Ledger, studies: Studies, to: str, stop: threading.Event) -> None:
@@ -183,13 +197,19 @@ def _check_uploads(http: httpx.Client, ledger: Ledger, fresh: set[str]) -> None:
     r = http.get(f"/data/projects/{UPL}/resources/R/files", params={"format": "json"})
     listed = {f["Name"]: f["digest"] for f in _rows(r)} if r.status_code == 200 else {}
     for name, digest in ledger.uploads.items():
-        assert listed.get(name) == digest, f"acknowledged upload {name} lost or changed"
+        got = listed.get(name)
+        # the acknowledged content, or that of an overwrite the kill cut short (committed or not)
+        assert got in (digest, ledger.overwrites.get(name, digest)), f"acknowledged upload {name} lost"
+        ledger.uploads[name] = got
     for name, digest in listed.items():
-        assert ledger.tried_uploads.get(name) == digest, f"{name} is not what was sent (half-written?)"
-    for name in fresh & set(listed):  # read back what this round added
+        sent = (ledger.tried_uploads.get(name), ledger.uploads.get(name))
+        assert digest in sent, f"{name} is not what was sent (half-written?)"
+    for name in (fresh | ledger.overwritten) & set(listed):  # read back what this round added or replaced
         body = http.get(f"/data/projects/{UPL}/resources/R/files/{name}").content
-        assert hashlib.md5(body).hexdigest() == listed[name]
+        assert hashlib.md5(body).hexdigest() == listed[name], f"{name} is not what its row says"
         ledger.reads += 1
+    ledger.overwrites.clear()
+    ledger.overwritten.clear()
 
 
 def _check_sessions(http: httpx.Client, ledger: Ledger) -> None:
