@@ -14,7 +14,7 @@ import datetime as _dt
 import functools
 import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,7 @@ from xnatd.storage.files import (
     discard,
     fsync_file,
     fsync_tree,
+    make_dirs,
     place,
     sync_filesystem,
     write_new,
@@ -168,39 +169,26 @@ class IngestBatch:
         if series is None:
             series = self._new_series(slot, keys, item)
         self._header = None  # kept only between the session and the scan of the same file
-        dest = self._place(item, slot.folder / "SCANS" / series.scan_dir / "DICOM", entry, keys)
-        if isinstance(item, Staged) and item.path in self._early:
-            self._flushed.add(dest)
+        folder = self._folder(slot.folder / "SCANS" / series.scan_dir / "DICOM")
+        names = _names(entry, keys, self.opts.rename)
+        row = {"sop_uid": keys.sop_instance_uid, "sop_class": keys.sop_class_uid, "size": item.size}
+        if isinstance(item, Held):
+            dest, md5 = _write_first_free(item, folder, names, self._journal())
+        else:
+            dest, md5 = _place_first_free(item, folder, names), item.md5
+            if item.path in self._early:
+                self._flushed.add(dest)
+        slot.pending.append(({**row, "name": dest.name, "md5": md5}, dest, skey))
         slot.sops.add(keys.sop_instance_uid)
-        row = {
-            "sop_uid": keys.sop_instance_uid,
-            "sop_class": keys.sop_class_uid,
-            "name": dest.name,
-            "size": item.size,
-            "md5": item.md5,
-        }
-        slot.pending.append((row, dest, skey))
         self.report.stored += 1
 
-    def _place(self, item: Staged | Held, folder: Path, entry: str | None, keys: FileKeys) -> Path:
+    def _folder(self, folder: Path) -> Path:
         if folder not in self._ready:
             if not folder.exists():
                 self._fresh.add(folder)
+            make_dirs(folder, sync=False)
             self._ready.add(folder)
-        first = naming.choose(entry, keys, self.opts.rename)
-        template = naming.template_name(keys)
-        stem = template.removesuffix(".dcm")
-        fallbacks = (f"{stem}-{n}.dcm" for n in range(2, 50))  # made only when names are taken
-        for name in itertools.chain(dict.fromkeys((first, template)), fallbacks):
-            try:
-                if isinstance(item, Held):
-                    write_new(item, folder / name, self._journal())
-                else:
-                    place(item, folder / name, overwrite=False, sync=False)
-                return folder / name
-            except Conflict:
-                continue
-        raise Conflict(f"No free file name for {entry or keys.sop_instance_uid}")
+        return folder
 
     def _journal(self) -> Path:
         """This process's folder under ``DATA/tmp``, whose journal notes the files placed."""
@@ -453,6 +441,34 @@ def _bounded(keys: FileKeys) -> FileKeys:
     characters at most, a SeriesNumber 12, a Modality 16, so real files are never changed)."""
     cut = {k: getattr(keys, k)[:n] for k, n in _WIDTHS.items() if len(getattr(keys, k)) > n}
     return dataclasses.replace(keys, **cut) if cut else keys
+
+
+def _names(entry: str | None, keys: FileKeys, rename: bool) -> Iterator[str]:
+    """The names to try for a file, in order: the sender's (or the template), then numbered ones
+    (a sender may use one name twice in a batch, say ``IM0001`` in two folders)."""
+    first = naming.choose(entry, keys, rename)
+    template = naming.template_name(keys)
+    stem = template.removesuffix(".dcm")
+    return itertools.chain(dict.fromkeys((first, template)), (f"{stem}-{n}.dcm" for n in range(2, 50)))
+
+
+def _write_first_free(held: Held, folder: Path, names: Iterable[str], journal: Path) -> tuple[Path, str]:
+    for name in names:
+        try:
+            return folder / name, write_new(held, folder / name, journal)
+        except Conflict:
+            continue
+    raise Conflict(f"No free file name in {folder} for a file of {held.size} bytes")
+
+
+def _place_first_free(staged: Staged, folder: Path, names: Iterable[str]) -> Path:
+    for name in names:
+        try:
+            place(staged, folder / name, overwrite=False, sync=False)
+            return folder / name
+        except Conflict:
+            continue
+    raise Conflict(f"No free file name for {staged.path.name} in {folder}")
 
 
 def _keys(item: Staged | Held, entry: str | None) -> FileKeys:

@@ -47,8 +47,10 @@ class Held:
     written once, straight to its final place (``write_new``), instead of staged, linked and unlinked."""
 
     data: bytes
-    size: int
-    md5: str
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
 
 
 HOLD_UP_TO = 4 << 20  # bytes: larger members are staged on disk, so memory stays flat
@@ -218,8 +220,7 @@ def hold_or_stage(tmp_dir: Path, src: BinaryIO, limit: int = HOLD_UP_TO) -> Held
         parts.append(data)
         size += len(data)
     if size <= limit:
-        data = b"".join(parts)
-        return Held(data, size, hashlib.md5(data, usedforsecurity=False).hexdigest())
+        return Held(b"".join(parts))
     writer = _TempWriter(tmp_dir, 0)
     try:
         for data in parts:
@@ -233,8 +234,9 @@ def hold_or_stage(tmp_dir: Path, src: BinaryIO, limit: int = HOLD_UP_TO) -> Held
         raise
 
 
-def write_new(held: Held, dest: Path, journal: Path | None = None) -> None:
-    """Create ``dest`` with the held bytes; Conflict (nothing written) if the name is taken.
+def write_new(held: Held, dest: Path, journal: Path | None = None) -> str:
+    """Create ``dest`` with the held bytes and answer their MD5; Conflict (nothing written) if the
+    name is taken.
 
     Not atomic to a reader of ``dest`` itself: meant for files no row names yet (a batch's files in
     a prearchive folder, indexed at its commit). ``dest`` is noted in this process's journal first,
@@ -262,6 +264,7 @@ def write_new(held: Held, dest: Path, journal: Path | None = None) -> None:
             raise _storage_full() from err
         raise
     os.close(fd)
+    return hashlib.md5(held.data, usedforsecurity=False).hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -44,6 +44,7 @@ def process_tmp_dir(root: Path) -> Path:
             return held[1]
         if held is not None and held[0] == os.getpid():
             os.close(held[2])  # our folder was removed under us (by hand): make a new one
+            _forget_journal(held[1])
         folder, fd = _make_owned(key)
         _owned[key] = (os.getpid(), folder, fd)
         return folder
@@ -83,24 +84,58 @@ def note(folder: Path, *fields: str) -> None:
     it came from); if the process dies before that commit, recovery finds them here (``journal_of``)
     and takes the paths back out of view, or puts the backups back. Not fsynced: it guards against a
     killed process, whose page cache survives; after a power cut ``xnatd verify`` still finds such
-    files as orphans.
+    files as orphans. The journal stays open between notes (a zip import notes thousands of paths):
+    one ``write`` per note.
     """
-    if folder.name.startswith(".") or not (folder / OWNER_LOCK).exists():
-        return
-    try:
-        fd = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    line = ("\t".join(fields) + "\n").encode()
+    with _journals_guard:
+        journal = _journal(folder)
+        if journal is None:
+            return
         try:
-            os.write(fd, ("\t".join(fields) + "\n").encode())
-            full = os.fstat(fd).st_size > JOURNAL_ROTATE
-        finally:
-            os.close(fd)
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageFull("No space left on the archive filesystem to store this file.") from err
-        raise
-    if full:  # one older generation is kept: a transaction placing more than that is rare
-        with suppress(FileNotFoundError):
-            os.replace(folder / JOURNAL, folder / f"{JOURNAL}.1")
+            os.write(journal[0], line)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("No space left on the archive filesystem to store this file.") from err
+            raise
+        journal[1] += len(line)
+        if journal[1] > JOURNAL_ROTATE:  # one older generation is kept: a transaction placing more is rare
+            os.close(journal[0])
+            del _journals[folder]
+            with suppress(FileNotFoundError):
+                os.replace(folder / JOURNAL, folder / f"{JOURNAL}.1")
+
+
+_journals: dict[Path, list[int]] = {}  # process folder -> [open journal fd, its size]; this process's
+_journals_pid = os.getpid()
+_journals_guard = threading.Lock()
+
+
+def _journal(folder: Path) -> list[int] | None:
+    global _journals_pid
+    if _journals_pid != os.getpid():  # a forked child: the parent's descriptors are not its journals
+        _journals.clear()
+        _journals_pid = os.getpid()
+    journal = _journals.get(folder)
+    if journal is None:
+        if folder.name.startswith(".") or not (folder / OWNER_LOCK).exists():
+            return None
+        try:
+            fd = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull("No space left on the archive filesystem to store this file.") from err
+            raise
+        journal = _journals[folder] = [fd, os.fstat(fd).st_size]
+    return journal
+
+
+def _forget_journal(folder: Path) -> None:
+    with _journals_guard:
+        journal = _journals.pop(folder, None)
+        if journal is not None:
+            with suppress(OSError):
+                os.close(journal[0])
 
 
 def own_folder(root: Path) -> Path:
@@ -191,6 +226,7 @@ def release(root: Path) -> None:
         if held is None or held[0] != os.getpid():
             return
         _, folder, fd = held
+        _forget_journal(folder)
         with suppress(OSError):
             names = {p.name for p in folder.iterdir()}
             if names <= {OWNER_LOCK, JOURNAL, f"{JOURNAL}.1"}:  # nothing staged is left
