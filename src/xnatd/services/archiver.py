@@ -29,7 +29,7 @@ from xnatd.services.import_options import ArchiveOptions
 from xnatd.services.resolve import load_project
 from xnatd.services.resources import Owner, archive_path, ensure_resource, session_dir
 from xnatd.storage.files import sync_filesystem
-from xnatd.storage.moves import Moves
+from xnatd.storage.moves import Moves, is_empty_folder
 from xnatd.storage.paths import safe_label
 
 log = logging.getLogger("xnatd.archiver")
@@ -118,12 +118,18 @@ def _archive(
     out_sops: list[dict[str, Any]] = []
     for s, res in zip(series, resources, strict=True):
         folder = archive_path(ctx, res["directory"])  # checked once; names are single segments
-        for f in by_series.get(s["pk"], []):
+        src_dir = base / "SCANS" / s["scan_dir"] / "DICOM"
+        rows = by_series.get(s["pk"], [])
+        whole = _whole_folder(src_dir, folder, rows, archived)
+        if whole:
+            moves.move_folder(src_dir, folder)
+        for f in rows:
             if f["sop_uid"] in archived:
                 continue  # already in the archive: not stored twice
-            src = base / "SCANS" / s["scan_dir"] / "DICOM" / f["name"]
-            name = _free_name(conn, res, folder, f["name"], opts.overwrite_files, moves)
-            moves.move(src, folder / name)
+            name = f["name"]
+            if not whole:
+                name = _free_name(conn, res, folder, name, opts.overwrite_files, moves)
+                moves.move(src_dir / f["name"], folder / name)
             archived[f["sop_uid"]] = 0
             out_files.append({
                 "resource_pk": res["pk"], "path": name, "size": f["size"], "md5": f["md5"],
@@ -216,6 +222,17 @@ def _scan_resource(
         )  # fmt: skip
     owner = Owner(f"scan:{pk}", "scan", f"{session_dir(conn, exp)}/SCANS/{sid}", "", "", "scans", sid)
     return ensure_resource(ctx, conn, owner, exp["project_id"], "DICOM", DICOM_PARAMS)
+
+
+def _whole_folder(src_dir: Path, folder: Path, rows: list[Any], archived: dict[str, int]) -> bool:
+    """Whether a series' prearchive folder can become the scan's resource folder in one rename:
+    every file in it is one of its rows, none is archived already, and the resource folder is new."""
+    if not rows or any(f["sop_uid"] in archived for f in rows) or not is_empty_folder(folder):
+        return False
+    try:
+        return sorted(os.listdir(src_dir)) == sorted(f["name"] for f in rows)
+    except FileNotFoundError:
+        return False
 
 
 def _free_name(conn: Connection, res: Any, folder: Path, name: str, overwrite: bool, moves: Moves) -> str:

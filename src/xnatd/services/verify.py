@@ -291,6 +291,12 @@ def _undo_placed(ctx: Context, entries: list[list[str]], report: Report) -> None
         where = (
             str(dest.relative_to(ctx.settings.data)) if dest.is_relative_to(ctx.settings.data) else str(dest)
         )
+        if entry[0] == "movedir" and len(entry) == 3:  # a scan's whole folder (archiving)
+            if not os.path.lexists(entry[1]) and not _any_inside(known, dest):
+                Path(entry[1]).parent.mkdir(parents=True, exist_ok=True)
+                os.rename(dest, entry[1])
+                report.add("orphan", where, "moved by a process that died before its commit", "moved back")
+            continue
         if entry[0] == "move" and len(entry) == 3 and not os.path.lexists(entry[1]):
             Path(entry[1]).parent.mkdir(parents=True, exist_ok=True)
             os.rename(dest, entry[1])
@@ -350,6 +356,12 @@ def _put_back(ctx: Context, folder: Path, asides: list[list[str]], report: Repor
                 "overwritten by a process that died before its commit",
                 f"old copy put back, the new one moved to {moved}",
             )
+
+
+def _any_inside(known: set[str], folder: Path) -> bool:
+    """Whether a row names a file in ``folder`` (then its move was committed)."""
+    prefix = str(folder) + os.sep
+    return any(path.startswith(prefix) for path in known)
 
 
 def _known_paths(ctx: Context) -> set[str]:

@@ -69,3 +69,38 @@ def test_a_killed_writers_uncommitted_files_are_taken_back(ctx: Context) -> None
     assert not (data / "archive" / "P" / "arc001" / "GHOST" / "f.bin").exists()
     assert [p.read_bytes() for p in (data / "quarantine").rglob("f.bin")] == [b"never committed"]
     assert v.verify(ctx).clean
+
+
+MOVE_FOLDER = """
+import sys
+from pathlib import Path
+from xnatd.storage.moves import Moves
+data = Path(sys.argv[1])
+Moves(data / "tmp").move_folder(Path(sys.argv[2]), data / "archive" / "P" / "arc001" / "WHOLE" / "SCANS" / "1" / "DICOM")
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_scan_folder_moved_whole_by_a_killed_archiver_goes_back(ctx: Context) -> None:
+    """Archiving moves a new scan's prearchive folder in one rename (``movedir`` in the journal);
+    killed before its commit, no row names a file in the archive folder, so it goes back."""
+    data = ctx.settings.data
+    folder = sorted(p.parent for p in ctx.settings.prearchive_dir.rglob("*.dcm"))[0]
+    names = sorted(p.name for p in folder.iterdir())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MOVE_FOLDER, str(data), str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        assert not folder.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    again = open_context(ctx.settings)
+    again.db.dispose()
+    assert sorted(p.name for p in folder.iterdir()) == names
+    assert not (data / "archive" / "P" / "arc001" / "WHOLE" / "SCANS" / "1" / "DICOM").exists()
+    assert v.verify(ctx).clean
