@@ -23,7 +23,7 @@ from xnatd.services.files import UploadPart
 from xnatd.services.resolve import load_project
 from xnatd.services.threads import run_in_threadpool
 from xnatd.storage import archives
-from xnatd.storage.files import Staged, discard, hold_or_stage, stage_fileobj, stage_stream
+from xnatd.storage.files import Staged, discard, hold_or_stage, stage_fileobj, stage_stream, with_md5
 
 log = logging.getLogger("xnatd.import")
 Progress = Callable[[int], None]
@@ -70,8 +70,9 @@ async def import_upload(
                 raise InvalidInput("Importer is limited to one uploaded resource at a time.")
             name, ctype = part.filename or "upload", part.content_type
             staged = await stage_stream(
-                ctx.settings.tmp_dir, part.chunks, ctx.settings.max_upload_bytes, sync=False
-            )
+                ctx.settings.tmp_dir, part.chunks, ctx.settings.max_upload_bytes, sync=False,
+                hashed=_single_file(opts, ctype),
+            )  # fmt: skip
         if staged is None:
             raise InvalidInput("Unable to identify upload format.")
         return await run_in_threadpool(_checked_import, ctx, actor, staged, name, ctype, opts, projects)
@@ -109,6 +110,7 @@ def import_staged(
     batch = ingest.IngestBatch(ctx, actor, opts, projects)
     try:
         if kind is None:
+            staged = with_md5(staged)
             batch.flush_early(staged)
             batch.add(staged, name)  # the upload itself is the file: placed, not copied
             if progress:
@@ -118,11 +120,20 @@ def import_staged(
                 batch.add(hold_or_stage(ctx.settings.tmp_dir, stream), entry)
                 if progress:
                     progress(1)
+            discard(staged)  # unpacked: gone before the filesystem sync, which need not write it
         refs = batch.finish()
     except BaseException:
         batch.abort()
         raise
     return finish(ctx, actor, refs, batch.report, opts, single_file=kind is None)
+
+
+def _single_file(opts: io.ImportOptions, content_type: str | None) -> bool:
+    """Whether an upload is surely one DICOM file, whose MD5 is worth computing as it arrives."""
+    return (
+        opts.handler == io.GRADUAL
+        or (content_type or "").split(";")[0].strip().lower() == "application/dicom"
+    )
 
 
 def _kind(path: Path, name: str, content_type: str | None) -> str | None:
