@@ -6,7 +6,7 @@ import datetime as _dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, RowMapping, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from xnatd.db.schema import (
@@ -56,11 +56,23 @@ def insert_if_absent(conn: Connection, table: Any, **values: Any) -> bool:
 # --- projects -----------------------------------------------------------------------------------
 
 
+# Statements run on every request are built once (building one costs more than running it on SQLite).
+_PROJECT = select(projects).where(projects.c.id == bindparam("key"))
+_PROJECT_BY_ALIAS = select(projects).where(
+    projects.c.id
+    == select(project_aliases.c.project_id)
+    .where(project_aliases.c.alias == bindparam("key"))
+    .scalar_subquery()
+)
+_ROLES = select(project_users.c.project_id, project_users.c.role).where(
+    project_users.c.username == bindparam("username")
+)
+
+
 def project(conn: Connection, key: str) -> Row | None:
-    row = conn.execute(select(projects).where(projects.c.id == key)).mappings().first()
+    row = conn.execute(_PROJECT, {"key": key}).mappings().first()
     if row is None:
-        alias = select(project_aliases.c.project_id).where(project_aliases.c.alias == key).scalar_subquery()
-        row = conn.execute(select(projects).where(projects.c.id == alias)).mappings().first()
+        row = conn.execute(_PROJECT_BY_ALIAS, {"key": key}).mappings().first()
     return row
 
 
@@ -120,10 +132,7 @@ def delete_project(conn: Connection, project_id: str) -> None:
 
 
 def roles(conn: Connection, username: str) -> dict[str, str]:
-    stmt = select(project_users.c.project_id, project_users.c.role).where(
-        project_users.c.username == username
-    )
-    return {r.project_id: r.role for r in conn.execute(stmt)}
+    return {r.project_id: r.role for r in conn.execute(_ROLES, {"username": username})}
 
 
 def set_role(conn: Connection, project_id: str, username: str, role: str) -> None:

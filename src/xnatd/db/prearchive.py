@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, or_, select, text, update
 
 from xnatd.db.archive import now
 from xnatd.db.schema import dicom_instances, files, prearchive_files, prearchive_series, prearchive_sessions
@@ -28,11 +28,47 @@ def session(conn: Connection, pk: int) -> Row | None:
     return conn.execute(select(S).where(S.c.pk == pk)).mappings().first()
 
 
-def session_locked(conn: Connection, pk: int) -> Row | None:
+# what an import needs of a session to place files in it (not its log or header fields)
+PLACE = (S.c.pk, S.c.project, S.c.timestamp, S.c.folder, S.c.directory, S.c.status)
+
+
+# Statements every imported file runs, built once (building one costs more than running it on SQLite).
+_LOCKED = select(S).where(S.c.pk == bindparam("pk")).with_for_update()
+_LOCKED_PLACE = select(*PLACE).where(S.c.pk == bindparam("pk")).with_for_update()
+_OPEN_SESSION = select(*PLACE).where(
+    S.c.project == bindparam("project"), S.c.tag == bindparam("tag"), S.c.name == bindparam("name"),
+    S.c.status.in_(OPEN),
+).order_by(S.c.pk.desc())  # fmt: skip
+_OPEN_UNASSIGNED = (
+    select(*PLACE)
+    .where(
+        S.c.project.is_(None),
+        S.c.tag == bindparam("tag"),
+        S.c.name == bindparam("name"),
+        S.c.status.in_(OPEN),
+    )
+    .order_by(S.c.pk.desc())
+)
+_TOUCH = (
+    update(S)
+    .where(S.c.pk == bindparam("b_pk"), S.c.status.in_(OPEN))
+    .values(status="RECEIVING", lastmod=bindparam("b_now"), log=S.c.log + bindparam("b_note"))
+)
+_SERIES_KEYS = (
+    select(SER.c.pk, SER.c.uid, SER.c.number, SER.c.scan_dir)
+    .where(SER.c.session_pk == bindparam("session_pk"))
+    .order_by(SER.c.pk)
+)
+_STORED = select(F.c.sop_uid).where(
+    F.c.session_pk == bindparam("session_pk"), F.c.sop_uid.in_(bindparam("uids", expanding=True))
+)
+
+
+def session_locked(conn: Connection, pk: int, place_only: bool = False) -> Row | None:
     """The session's newest row, locked until the transaction ends: on PostgreSQL this waits for a
     concurrent transaction that changed it (a move, a delete, an archive's claim) and then sees its
-    result; SQLite's write lock already serialises them."""
-    return conn.execute(select(S).where(S.c.pk == pk).with_for_update()).mappings().first()
+    result; SQLite's write lock already serialises them. ``place_only``: just the ``PLACE`` columns."""
+    return conn.execute(_LOCKED_PLACE if place_only else _LOCKED, {"pk": pk}).mappings().first()
 
 
 def session_at(conn: Connection, project: str | None, timestamp: str, folder: str) -> Row | None:
@@ -43,9 +79,8 @@ def session_at(conn: Connection, project: str | None, timestamp: str, folder: st
 
 def open_session(conn: Connection, project: str | None, tag: str, name: str) -> Row | None:
     """The session still receiving files of this study under this label, if any."""
-    cond = S.c.project.is_(None) if project is None else S.c.project == project
-    stmt = select(S).where(cond, S.c.tag == tag, S.c.name == name, S.c.status.in_(OPEN))
-    return conn.execute(stmt.order_by(S.c.pk.desc())).mappings().first()
+    stmt = _OPEN_UNASSIGNED if project is None else _OPEN_SESSION
+    return conn.execute(stmt, {"project": project, "tag": tag, "name": name}).mappings().first()
 
 
 def lock_study(conn: Connection, project: str | None, tag: str, name: str) -> None:
@@ -85,9 +120,7 @@ def update_session(conn: Connection, pk: int, **values: Any) -> None:
 
 def touch_open(conn: Connection, pk: int, note: str) -> bool:
     """New files arrived: the session (if still open) is RECEIVING again, its log says so."""
-    stmt = update(S).where(S.c.pk == pk, S.c.status.in_(OPEN))
-    values = {"status": "RECEIVING", "lastmod": now(), "log": S.c.log + note}
-    return conn.execute(stmt.values(**values)).rowcount == 1
+    return conn.execute(_TOUCH, {"b_pk": pk, "b_now": now(), "b_note": note}).rowcount == 1
 
 
 def set_status(conn: Connection, pk: int, status: str, expected: Iterable[str] | None = None) -> bool:
@@ -112,7 +145,10 @@ def idle_receiving(conn: Connection, before: _dt.datetime) -> list[int]:
 # --- series and files ----------------------------------------------------------------------------
 
 
-def series_of(conn: Connection, session_pk: int) -> Sequence[Row]:
+def series_of(conn: Connection, session_pk: int, keys_only: bool = False) -> Sequence[Row]:
+    """A session's series; ``keys_only``: just what files are filed by (pk, uid, number, scan_dir)."""
+    if keys_only:
+        return conn.execute(_SERIES_KEYS, {"session_pk": session_pk}).mappings().all()
     return conn.execute(select(SER).where(SER.c.session_pk == session_pk).order_by(SER.c.pk)).mappings().all()
 
 
@@ -138,8 +174,7 @@ def stored_sops(conn: Connection, session_pk: int, candidates: Sequence[str]) ->
     found: set[str] = set()
     for i in range(0, len(candidates), 500):
         chunk = list(candidates[i : i + 500])
-        stmt = select(F.c.sop_uid).where(F.c.session_pk == session_pk, F.c.sop_uid.in_(chunk))
-        found.update(conn.execute(stmt).scalars())
+        found.update(conn.execute(_STORED, {"session_pk": session_pk, "uids": chunk}).scalars())
     return found
 
 

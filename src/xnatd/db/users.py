@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, select, update
 
 from xnatd.db.archive import now
 from xnatd.db.schema import alias_tokens, http_sessions, users
 
+# built once: every request with a session cookie runs both
+_USER = select(users).where(users.c.username == bindparam("username"))
+_SESSION = select(http_sessions).where(http_sessions.c.id == bindparam("session_id"))
+
 
 def user(conn: Connection, username: str) -> RowMapping | None:
-    return conn.execute(select(users).where(users.c.username == username)).mappings().first()
+    return conn.execute(_USER, {"username": username}).mappings().first()
 
 
 def count_users(conn: Connection) -> int:
@@ -33,7 +37,7 @@ def all_users(conn: Connection) -> list[RowMapping]:
 
 
 def session(conn: Connection, session_id: str) -> RowMapping | None:
-    return conn.execute(select(http_sessions).where(http_sessions.c.id == session_id)).mappings().first()
+    return conn.execute(_SESSION, {"session_id": session_id}).mappings().first()
 
 
 def insert_session(conn: Connection, session_id: str, username: str) -> None:

@@ -282,7 +282,7 @@ class IngestBatch:
         ref = SessionRef(int(row["pk"]), row["project"], row["timestamp"], row["folder"])
         series = {
             (s["uid"], s["number"]): _Series(int(s["pk"]), s["uid"], s["number"], s["scan_dir"])
-            for s in pq.series_of(conn, ref.pk)
+            for s in pq.series_of(conn, ref.pk, keys_only=True)
         }
         return _Slot(ref, self._root / row["directory"], series, set())  # stored ones: checked at _index
 
@@ -385,7 +385,7 @@ def _follow(conn: Connection, slot: _Slot, root: Path) -> None:
     Its only file-system change makes the files' places match the committed row, so a failed
     shared transaction can still run ``_index`` again alone.
     """
-    row = pq.session_locked(conn, slot.ref.pk)
+    row = pq.session_locked(conn, slot.ref.pk, place_only=True)
     if row is None or row["status"] not in pq.OPEN:
         raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
     folder = root / row["directory"]
@@ -412,7 +412,9 @@ def _index(conn: Connection, slot: _Slot, root: Path) -> tuple[dict[tuple[str, s
         raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
     pks = {skey: s.pk for skey, s in slot.series.items() if s.pk is not None}
     if len(pks) < len(slot.series):
-        known = {(s["uid"], s["number"]): int(s["pk"]) for s in pq.series_of(conn, slot.ref.pk)}
+        known = {
+            (s["uid"], s["number"]): int(s["pk"]) for s in pq.series_of(conn, slot.ref.pk, keys_only=True)
+        }
         for skey, series in slot.series.items():
             if skey not in pks:
                 pks[skey] = known.get(skey) or pq.insert_series(
