@@ -407,7 +407,10 @@ def _follow(conn: Connection, slot: _Slot, root: Path) -> None:
 def _index(conn: Connection, slot: _Slot, root: Path) -> tuple[dict[tuple[str, str], int], list[Path]]:
     """Index a slot's pending files: (series key -> pk, files that turned out duplicates)."""
     _follow(conn, slot, root)
-    note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {len(slot.pending)} files\n"
+    # a batch of files is logged; one file per request (gradual-DICOM) is not: a 600-file series
+    # would add 600 lines, and the growing log is rewritten with every file
+    count = len(slot.pending)
+    note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {count} files\n" if count > 1 else ""
     if not pq.touch_open(conn, slot.ref.pk, note):
         raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
     pks = {skey: s.pk for skey, s in slot.series.items() if s.pk is not None}
