@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import data
 from bench.results import FAIL, INFO, PASS, Row, Section, fmt_mb, fmt_ms, fmt_rate, mb
-from bench.server import ADMIN, RssSampler, Server, cpu_seconds
+from bench.server import ADMIN, DEFAULT_XNATD, RssSampler, Server, cpu_seconds
 from bench.xnat import Api, BenchError
 
 RSS_LIMIT = 200 * 1024 * 1024
@@ -37,6 +37,7 @@ class Config:
     zip_repeats: int = 5
     seed: int = 20240601
     curl: bool = True
+    xnatd: Path = DEFAULT_XNATD  # the server executable (benchmarks that start a server of their own)
 
 
 @dataclass

@@ -21,8 +21,8 @@ import psutil
 
 from bench.benchmarks import RSS_LIMIT, Context, log
 from bench.results import Row, Section, fmt_mb
-from bench.server import free_port, stop_process
-from bench.xnat import BenchError, check
+from bench.server import free_port, running_server, stop_process
+from bench.xnat import Api, BenchError, check
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 
 STUDIES = [
@@ -213,8 +213,8 @@ def _send_all(
     return time.perf_counter() - t0
 
 
-def _xnatd_round(ctx: Context, files: list[Path], clients: int, project: str) -> float:
-    ctx.api.put(f"/data/projects/{project}")
+def _xnatd_round(api: Api, files: list[Path], clients: int, project: str) -> float:
+    api.put(f"/data/projects/{project}")
     params = {"inbody": "true", "PROJECT_ID": project}
 
     def send(c: httpx.Client, f: Path) -> None:
@@ -222,9 +222,24 @@ def _xnatd_round(ctx: Context, files: list[Path], clients: int, project: str) ->
                      headers={"Content-Type": "application/dicom"}), (200,))  # fmt: skip
 
     def make() -> httpx.Client:
-        return ctx.worker_api().client
+        return Api(api.url, auth=None, session=api.session).client if api.session else Api(api.url).client
 
     return _send_all(files, clients, make, send)
+
+
+WORKERS = 2  # the second configuration measured: one HTTP process per core of the bench machine
+
+
+def _two_worker_rounds(ctx: Context, files: list[Path]) -> dict[int, float]:
+    """The same rounds against a second server started with ``--workers 2`` (its own data folder)."""
+    data, server_log = ctx.work / f"data-workers{WORKERS}", ctx.work / f"xnatd-workers{WORKERS}.log"
+    with running_server(data, server_log, ctx.config.xnatd, ("--workers", str(WORKERS))) as server:
+        api = Api(server.url)
+        try:
+            api.login()
+            return {n: _xnatd_round(api, files, n, f"BENCHW{WORKERS}C{n}") for n in (1, 4)}
+        finally:
+            api.close()
 
 
 def _orthanc_round(work: Path, files: list[Path], clients: int) -> float:
@@ -255,29 +270,31 @@ def bench_import_files(ctx: Context) -> Section:
         "000's way), by 1 and then 4 concurrent clients (httpx, keep-alive, session cookie), into a new "
         "project each time. Baseline: Orthanc's `POST /instances` (Debian package, its own config with "
         "default settings but for loopback ports and a fresh storage folder on the same disk), same files, "
-        "same client counts, run right after. Time from the first request to the last answer.",
+        "same client counts, run right after. Time from the first request to the last answer. Then the "
+        f"same rounds against a second xnatd started with `--workers {WORKERS}` (one HTTP process per core; "
+        "Orthanc's threads use every core by default), compared with the same Orthanc times.",
     )
+    orthanc: dict[int, float] = {}
     for clients in (1, 4):
-        t_x = _xnatd_round(ctx, files, clients, f"BENCHONE{clients}")
-        t_o = _orthanc_round(ctx.scratch / f"orthanc{clients}", files, clients)
+        t_x = _xnatd_round(ctx.api, files, clients, f"BENCHONE{clients}")
+        t_o = orthanc[clients] = _orthanc_round(ctx.scratch / f"orthanc{clients}", files, clients)
         shutil.rmtree(ctx.scratch / f"orthanc{clients}", ignore_errors=True)
         log(f"{clients} client(s): xnatd {t_x:.2f} s, Orthanc {t_o:.2f} s")
-        value = f"{len(files) / t_x:,.0f} files/s ({t_x:.2f} s)"
-        base = f"Orthanc: {len(files) / t_o:,.0f} files/s ({t_o:.2f} s)"
-        sec.add(
-            Row(
-                f"{clients} client{'s' if clients > 1 else ''}",
-                value,
-                base,
-                t_o / t_x,
-                "≥ 1.0x",
-                Row.verdict_of(t_o >= t_x),
-            )
-        )
+        sec.add(_files_row(f"{clients} client{'s' if clients > 1 else ''}", len(files), t_x, t_o))
+    for clients, t_x in _two_worker_rounds(ctx, files).items():
+        log(f"{clients} client(s), --workers {WORKERS}: xnatd {t_x:.2f} s")
+        label = f"{clients} client{'s' if clients > 1 else ''}, `xnatd serve --workers {WORKERS}`"
+        sec.add(_files_row(label, len(files), t_x, orthanc[clients]))
     sec.notes.append(
         f"Orthanc {_orthanc_version()}; sessions stay in the prearchive (RECEIVING), as after a DICOM send."
     )
     return sec
+
+
+def _files_row(label: str, count: int, t_x: float, t_o: float) -> Row:
+    value = f"{count / t_x:,.0f} files/s ({t_x:.2f} s)"
+    base = f"Orthanc: {count / t_o:,.0f} files/s ({t_o:.2f} s)"
+    return Row(label, value, base, t_o / t_x, "≥ 1.0x", Row.verdict_of(t_o >= t_x))
 
 
 def _orthanc_version() -> str:

@@ -91,6 +91,7 @@ def make_config(a: argparse.Namespace) -> Config:
         listing_requests=a.requests,
         zip_repeats=max(1, a.zip_repeats),
         curl=not a.no_curl,
+        xnatd=a.xnatd,
     )
 
 

@@ -250,9 +250,9 @@ def write_new(held: Held, dest: Path, journal: Path | None = None) -> str:
     Not atomic to a reader of ``dest`` itself: meant for files no row names yet (a batch's files in
     a prearchive folder, indexed at its commit). ``dest`` is noted in this process's journal first,
     so recovery removes it should the process die before that commit (``journal``: that folder,
-    when the caller has it at hand); the caller syncs the filesystem before it commits.
+    when the caller has it at hand); the caller syncs the filesystem before it commits, and has
+    made ``dest``'s folder (once for all its files).
     """
-    _make_dirs(dest.parent, sync=False)
     folder = journal or folder_for(dest)
     if folder is not None:
         note(folder, "place", str(dest))
