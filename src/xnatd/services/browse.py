@@ -190,11 +190,11 @@ def snapshot_files(ctx: Context, actor: Actor, session: A.Address) -> dict[str, 
     DICOM files and no pictures yet gets the names its pictures are made under when first fetched."""
     addr = replace(session, kind=A.FILES, child_kind="scan", child="ALL", resource="SNAPSHOTS")
     try:
-        table = files.list_files(ctx, actor, addr, ListQuery(columns=["path"]), False)
-    except NotFound:
-        return {}
+        rows = files.list_files(ctx, actor, addr, ListQuery(columns=["path"]), False).rows
+    except NotFound:  # no scan has a SNAPSHOTS resource yet
+        rows = []
     found: dict[str, list[str]] = {}
-    for row in table.rows:
+    for row in rows:
         scan = _SCAN_IN_URI.search(row["URI"])
         if scan and row["path"].lower().endswith((".png", ".gif", ".jpg", ".jpeg")):
             found.setdefault(scan.group(1), []).append(row["path"])
