@@ -256,12 +256,7 @@ def write_new(held: Held, dest: Path, journal: Path | None = None) -> str:
     folder = journal or folder_for(dest)
     if folder is not None:
         note(folder, "place", str(dest))
-    try:
-        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    except FileExistsError:
-        raise Conflict(f"The file '{dest.name}' already exists.") from None
-    except OSError as err:
-        raise _storage_full() if err.errno in _FULL_ERRNOS else err from None
+    fd = _create(dest)
     try:
         view = memoryview(held.data)
         while view:
@@ -274,6 +269,20 @@ def write_new(held: Held, dest: Path, journal: Path | None = None) -> str:
         raise
     os.close(fd)
     return hashlib.md5(held.data, usedforsecurity=False).hexdigest()
+
+
+def _create(dest: Path) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        try:
+            return os.open(dest, flags, 0o644)
+        except FileNotFoundError:  # the folder went meanwhile (a move, by hand): made again
+            _make_dirs(dest.parent, sync=False)
+            return os.open(dest, flags, 0o644)
+    except FileExistsError:
+        raise Conflict(f"The file '{dest.name}' already exists.") from None
+    except OSError as err:
+        raise _storage_full() if err.errno in _FULL_ERRNOS else err from None
 
 
 def _fsync_dir(path: Path) -> None:

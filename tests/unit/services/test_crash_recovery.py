@@ -76,7 +76,8 @@ import sys
 from pathlib import Path
 from xnatd.storage.moves import Moves
 data = Path(sys.argv[1])
-Moves(data / "tmp").move_folder(Path(sys.argv[2]), data / "archive" / "P" / "arc001" / "WHOLE" / "SCANS" / "1" / "DICOM")
+dest = data / "archive" / "P" / "arc001" / "WHOLE" / "SCANS" / "1" / "DICOM"
+Moves(data / "tmp").move_folder(Path(sys.argv[2]), dest)
 print("ready", flush=True)
 sys.stdin.read()
 """
