@@ -7,8 +7,9 @@ import io
 import os
 import stat
 import struct
+import subprocess
+import sys
 import tarfile
-import tracemalloc
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -437,15 +438,25 @@ def test_big_unread_tar_members_are_skipped_and_counted(tmp_path: Path) -> None:
             pass
 
 
-def _peak_while_listing(path: Path) -> tuple[int, int]:
-    limits = ExtractLimits(max_total_bytes=1 << 30, max_ratio=200, max_members=100_000)
+_PEAK = """
+import sys, tracemalloc
+from pathlib import Path
+from xnatd.storage.archives import ExtractLimits, iter_members
+limits = ExtractLimits(max_total_bytes=1 << 30, max_ratio=200, max_members=100_000)
+for path in sys.argv[1:]:
     tracemalloc.start()
-    try:
-        count = sum(1 for _ in iter_members(path, "tar", limits))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return count, peak
+    count = sum(1 for _ in iter_members(Path(path), "tar", limits))
+    print(count, tracemalloc.get_traced_memory()[1])
+    tracemalloc.stop()
+"""
+
+
+def _peaks_while_listing(*paths: Path) -> list[tuple[int, int]]:
+    """(members, peak traced bytes) of listing each archive, in a fresh interpreter: threads that
+    earlier tests left running in this one would allocate during the measurement."""
+    out = subprocess.run([sys.executable, "-c", _PEAK, *map(str, paths)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return [(int(a), int(b)) for a, b in (line.split() for line in out.stdout.splitlines())]
 
 
 def test_many_tar_members_keep_memory_flat(tmp_path: Path) -> None:
@@ -458,8 +469,6 @@ def test_many_tar_members_keep_memory_flat(tmp_path: Path) -> None:
     many = _tar(tmp_path / "many.tar", [(f"d/f{i:05d}", b"") for i in range(12_000)])
     # Warm up on the big archive: pathlib interns every name it parses, and CPython's table of
     # interned strings grows once to hold them (a one-off cost, not a per-member one).
-    _peak_while_listing(many)
-    count_few, peak_few = _peak_while_listing(few)
-    count, peak = _peak_while_listing(many)
+    _warm_up, (count_few, peak_few), (count, peak) = _peaks_while_listing(many, few, many)
     assert (count_few, count) == (1_000, 12_000)
     assert peak - peak_few < 1 << 20, (peak_few, peak)
