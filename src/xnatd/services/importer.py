@@ -230,7 +230,7 @@ def import_path(
         try:
             for p in files:
                 with open(p, "rb") as f:
-                    batch.add(stage_fileobj(ctx.settings.tmp_dir, f, sync=False), str(p.relative_to(path)))
+                    batch.add(hold_or_stage(ctx.settings.tmp_dir, f), str(p.relative_to(path)))
                 if progress:
                     progress(1)
             refs = batch.finish()
