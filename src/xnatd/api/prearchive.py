@@ -34,7 +34,6 @@ RAW_NAMES = {
     "application/gzip": "upload.tar.gz",
 }
 FORM = "application/x-www-form-urlencoded"
-SMALL_DICOM = 8 << 20
 
 
 def uri_response(params: Params, uris: list[str], status: int = 200) -> Response:
@@ -88,7 +87,7 @@ async def services_import(request: Request) -> Response:
 def _small_dicom(request: Request, opts: io.ImportOptions) -> bool:
     """One DICOM file of a known, small size: the destination may be checked after reading it."""
     length = request.headers.get("content-length", "")
-    return opts.handler == io.GRADUAL and length.isdecimal() and int(length) <= SMALL_DICOM
+    return opts.handler == io.GRADUAL and length.isdecimal() and int(length) <= importer.SMALL_BODY
 
 
 # --- /data/prearchive --------------------------------------------------------------------------------

@@ -243,6 +243,18 @@ def hold_or_stage(tmp_dir: Path, src: BinaryIO, limit: int = HOLD_UP_TO) -> Held
         raise
 
 
+async def hold_stream(chunks: AsyncIterable[bytes], limit: int) -> Held:
+    """Read a small request body into memory; TooLarge past ``limit`` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"The file is larger than the limit of {limit} bytes for one DICOM object.")
+        parts.append(chunk)
+    return Held(b"".join(parts))
+
+
 def write_new(held: Held, dest: Path, journal: Path | None = None) -> str:
     """Create ``dest`` with the held bytes and answer their MD5; Conflict (nothing written) if the
     name is taken.
