@@ -34,7 +34,6 @@ PLACE = (S.c.pk, S.c.project, S.c.timestamp, S.c.folder, S.c.directory, S.c.stat
 
 # Statements every imported file runs, built once (building one costs more than running it on SQLite).
 _LOCKED = select(S).where(S.c.pk == bindparam("pk")).with_for_update()
-_LOCKED_PLACE = select(*PLACE).where(S.c.pk == bindparam("pk")).with_for_update()
 _OPEN_SESSION = select(*PLACE).where(
     S.c.project == bindparam("project"), S.c.tag == bindparam("tag"), S.c.name == bindparam("name"),
     S.c.status.in_(OPEN),
@@ -53,6 +52,7 @@ _TOUCH = (
     update(S)
     .where(S.c.pk == bindparam("b_pk"), S.c.status.in_(OPEN))
     .values(status="RECEIVING", lastmod=bindparam("b_now"), log=S.c.log + bindparam("b_note"))
+    .returning(*PLACE)
 )
 _SERIES_KEYS = (
     select(SER.c.pk, SER.c.uid, SER.c.number, SER.c.scan_dir)
@@ -64,11 +64,11 @@ _STORED = select(F.c.sop_uid).where(
 )
 
 
-def session_locked(conn: Connection, pk: int, place_only: bool = False) -> Row | None:
+def session_locked(conn: Connection, pk: int) -> Row | None:
     """The session's newest row, locked until the transaction ends: on PostgreSQL this waits for a
     concurrent transaction that changed it (a move, a delete, an archive's claim) and then sees its
-    result; SQLite's write lock already serialises them. ``place_only``: just the ``PLACE`` columns."""
-    return conn.execute(_LOCKED_PLACE if place_only else _LOCKED, {"pk": pk}).mappings().first()
+    result; SQLite's write lock already serialises them."""
+    return conn.execute(_LOCKED, {"pk": pk}).mappings().first()
 
 
 def session_at(conn: Connection, project: str | None, timestamp: str, folder: str) -> Row | None:
@@ -118,9 +118,11 @@ def update_session(conn: Connection, pk: int, **values: Any) -> None:
     conn.execute(update(S).where(S.c.pk == pk).values(**values))
 
 
-def touch_open(conn: Connection, pk: int, note: str) -> bool:
-    """New files arrived: the session (if still open) is RECEIVING again, its log says so."""
-    return conn.execute(_TOUCH, {"b_pk": pk, "b_now": now(), "b_note": note}).rowcount == 1
+def touch_open(conn: Connection, pk: int, note: str) -> Row | None:
+    """New files arrived: the session, if still open, is RECEIVING again and its log gets ``note``.
+    Answers its ``PLACE`` columns (None if it is gone or no longer open); the update locks the row
+    until the transaction ends, as ``session_locked`` does."""
+    return conn.execute(_TOUCH, {"b_pk": pk, "b_now": now(), "b_note": note}).mappings().first()
 
 
 def set_status(conn: Connection, pk: int, status: str, expected: Iterable[str] | None = None) -> bool:

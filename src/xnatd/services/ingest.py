@@ -378,16 +378,14 @@ def _index_all(
     return [_index(conn, slot, root) for slot in slots]
 
 
-def _follow(conn: Connection, slot: _Slot, root: Path) -> None:
-    """Lock the session's row (as a move, delete or archive does) and, if it was moved since the
-    batch found it, bring the batch's files to its new folder, so each file is where its row says.
+def _follow(slot: _Slot, root: Path, row: Any) -> None:
+    """If the session (its row locked by ``touch_open``, as a move, delete or archive locks it) was
+    moved since the batch found it, bring the batch's files to its new folder, so each file is where
+    its row says.
 
     Its only file-system change makes the files' places match the committed row, so a failed
     shared transaction can still run ``_index`` again alone.
     """
-    row = pq.session_locked(conn, slot.ref.pk, place_only=True)
-    if row is None or row["status"] not in pq.OPEN:
-        raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
     folder = root / row["directory"]
     if folder == slot.folder:
         return
@@ -406,13 +404,14 @@ def _follow(conn: Connection, slot: _Slot, root: Path) -> None:
 
 def _index(conn: Connection, slot: _Slot, root: Path) -> tuple[dict[tuple[str, str], int], list[Path]]:
     """Index a slot's pending files: (series key -> pk, files that turned out duplicates)."""
-    _follow(conn, slot, root)
     # a batch of files is logged; one file per request (gradual-DICOM) is not: a 600-file series
     # would add 600 lines, and the growing log is rewritten with every file
     count = len(slot.pending)
     note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {count} files\n" if count > 1 else ""
-    if not pq.touch_open(conn, slot.ref.pk, note):
+    row = pq.touch_open(conn, slot.ref.pk, note)
+    if row is None:
         raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
+    _follow(slot, root, row)
     pks = {skey: s.pk for skey, s in slot.series.items() if s.pk is not None}
     if len(pks) < len(slot.series):
         known = {
