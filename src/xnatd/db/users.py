@@ -10,9 +10,8 @@ from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, 
 from xnatd.db.archive import now
 from xnatd.db.schema import alias_tokens, http_sessions, users
 
-# built once: every request with a session cookie runs both
+# built once: asked on most requests
 _USER = select(users).where(users.c.username == bindparam("username"))
-_SESSION = select(http_sessions).where(http_sessions.c.id == bindparam("session_id"))
 
 
 def user(conn: Connection, username: str) -> RowMapping | None:
@@ -36,8 +35,17 @@ def all_users(conn: Connection) -> list[RowMapping]:
     return list(conn.execute(select(users).order_by(users.c.username)).mappings())
 
 
-def session(conn: Connection, session_id: str) -> RowMapping | None:
-    return conn.execute(_SESSION, {"session_id": session_id}).mappings().first()
+_SESSION_USER = (
+    select(http_sessions.c.last_access, users.c.username, users.c.is_admin, users.c.enabled)
+    .join(users, users.c.username == http_sessions.c.username)
+    .where(http_sessions.c.id == bindparam("session_id"))
+)
+
+
+def session_user(conn: Connection, session_id: str) -> RowMapping | None:
+    """A login session's last access with its user's name, admin flag and enabled flag (one query:
+    every request with a session cookie asks)."""
+    return conn.execute(_SESSION_USER, {"session_id": session_id}).mappings().first()
 
 
 def insert_session(conn: Connection, session_id: str, username: str) -> None:

@@ -114,17 +114,16 @@ def session_actor(ctx: Context, session_id: str) -> Actor | None:
     """The user of a live session; idle sessions past the timeout are dead."""
     limit = _dt.timedelta(seconds=ctx.settings.session_timeout)
     with ctx.db.read() as conn:
-        row = qu.session(conn, session_id)
-        if row is None:
-            return None
-        idle = now() - row["last_access"]
-        user = qu.user(conn, row["username"])
-    if idle > limit or user is None or not user["enabled"]:
+        row = qu.session_user(conn, session_id)
+    if row is None:
+        return None
+    idle = now() - row["last_access"]
+    if idle > limit or not row["enabled"]:
         return None
     if idle > TOUCH_EVERY:
         with ctx.db.write() as conn:
             qu.touch_session(conn, session_id)
-    return Actor(user["username"], bool(user["is_admin"]))
+    return Actor(row["username"], bool(row["is_admin"]))
 
 
 def close_session(ctx: Context, session_id: str) -> None:
