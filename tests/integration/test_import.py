@@ -106,7 +106,7 @@ def test_archive_then_overwrite_none_append_delete(http: httpx.Client, project: 
     scans = {s["ID"]: s for s in rows(http.get(f"{exp_uri}/scans", params={"format": "json"}))}
     assert set(scans) == {"100", "201"} and scans["201"]["type"] == "STD BRAIN 5MM"
     res = rows(http.get(f"{exp_uri}/scans/201/resources", params={"format": "json"}))
-    dicom = [r for r in res if r["label"] == "DICOM"]  # beside it: SNAPSHOTS, made when archived
+    dicom = [r for r in res if r["label"] == "DICOM"]  # SNAPSHOTS comes when first fetched
     assert dicom and dicom[0]["format"] == "DICOM" and dicom[0]["content"] == "RAW"
     names = {
         f["Name"]
