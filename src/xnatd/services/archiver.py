@@ -28,7 +28,6 @@ from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ArchiveOptions
 from xnatd.services.resolve import load_project
 from xnatd.services.resources import Owner, archive_path, ensure_resource, session_dir
-from xnatd.storage.files import sync_filesystem
 from xnatd.storage.moves import Moves, is_empty_folder
 from xnatd.storage.paths import safe_label
 
@@ -73,7 +72,7 @@ def archive_claimed(ctx: Context, actor: Actor, row: Any, opts: ArchiveOptions) 
             row = pre.build_row(conn, row, status="ARCHIVING")
             done = _archive(ctx, conn, actor, row, opts, moves)
             pq.delete_session(conn, row["pk"])
-            sync_filesystem(ctx.settings.archive_dir)
+            moves.make_durable(ctx.settings.data)
     except BaseException as exc:
         moves.rollback()
         status = "CONFLICT" if isinstance(exc, Conflict) else "ERROR"

@@ -297,7 +297,7 @@ def _create(dest: Path) -> int:
         raise _storage_full() if err.errno in _FULL_ERRNOS else err from None
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     """Make a rename or a new entry in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -321,7 +321,7 @@ def _make_dirs(path: Path, sync: bool = True) -> None:
                 raise Conflict(f"'{directory.name}' exists and is not a folder.") from None
             continue
         if sync:
-            _fsync_dir(directory.parent)
+            fsync_dir(directory.parent)
 
 
 def make_dirs(path: Path, sync: bool = True) -> None:
@@ -372,7 +372,7 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
             raise _storage_full() from err
         raise
     if sync:
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
 
 
 def _journal(staged: Staged, dest: Path) -> None:
@@ -403,7 +403,7 @@ def fsync_tree(folder: Path, root: Path) -> None:
     current = Path(os.path.abspath(folder))
     stop = Path(os.path.abspath(root))
     while True:
-        _fsync_dir(current)
+        fsync_dir(current)
         if current == stop or stop not in current.parents:
             return
         current = current.parent

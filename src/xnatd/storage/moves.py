@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from xnatd.errors import Conflict
-from xnatd.storage.files import make_dirs
+from xnatd.storage.files import fsync_dir, make_dirs
 from xnatd.storage.tmpdirs import note_under
 
 
@@ -62,6 +62,23 @@ class Moves:
             os.rename(aside, path)
         self._done.clear()
         self._aside.clear()
+
+    def make_durable(self, root: Path) -> None:
+        """fsync every folder the renames changed (and their parents up to ``root``, which covers
+        folders made for them), so the renames survive a power cut once the caller commits. The
+        files themselves were flushed when they were filed. Cheaper than a filesystem sync, which
+        would also flush every other writer's data."""
+        changed = {path.parent for pair in [*self._done, *self._aside] for path in pair}
+        done: set[Path] = set()
+        for folder in sorted(changed, key=lambda p: len(p.parts), reverse=True):
+            current = folder
+            while current not in done:
+                if current.is_dir():
+                    fsync_dir(current)
+                done.add(current)
+                if current == root or current.parent == current or not current.parent.is_relative_to(root):
+                    break
+                current = current.parent
 
     def commit(self) -> None:
         for _path, aside in self._aside:
