@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,15 @@ def _disk_full(exc: OperationalError) -> bool:
     return code == 13 or getattr(orig, "sqlstate", None) == "53100" or "disk is full" in str(orig)
 
 
+SQLITE_AT_LEAST = (3, 35, 0)  # UPDATE ... RETURNING (filing a batch locks and reads its session at once)
+
+
 def _make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if sqlite3.sqlite_version_info < SQLITE_AT_LEAST:
+        need = ".".join(map(str, SQLITE_AT_LEAST))
+        raise RuntimeError(f"xnatd needs SQLite {need} or newer; this Python has {sqlite3.sqlite_version}")
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 60}, pool_size=20)
 
     @event.listens_for(engine, "connect")
