@@ -28,6 +28,11 @@ def archive_files(conn: Connection, project: str | None = None) -> Iterator[RowM
     yield from conn.execution_options(yield_per=5000).execute(stmt).mappings()
 
 
+def resource_at(conn: Connection, rel: str) -> bool:
+    """Whether a resource's folder is ``rel`` (a path below the archive root)."""
+    return conn.execute(select(resources.c.pk).where(resources.c.directory == rel)).first() is not None
+
+
 def archive_file_at(conn: Connection, rel: str) -> RowMapping | None:
     """(size, md5) of the archive file row for ``rel`` (a path below the archive root), if any. The
     resource's folder may span any number of the path's leading segments: each split is tried."""

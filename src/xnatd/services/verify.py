@@ -25,6 +25,7 @@ from xnatd.db import verify as qv
 from xnatd.services.context import Context
 from xnatd.storage import inventory, tmpdirs
 from xnatd.storage.files import md5_of
+from xnatd.storage.moves import is_empty_folder
 
 log = logging.getLogger("xnatd.verify")
 
@@ -286,21 +287,19 @@ def _undo_placed(ctx: Context, entries: list[list[str]], report: Report) -> None
     into = ctx.settings.data / "quarantine" / time.strftime("%Y%m%d-%H%M%S")
     for entry in reversed(entries):
         dest = Path(os.path.abspath(entry[-1]))
-        if str(dest) in known or not os.path.lexists(dest):
+        if not os.path.lexists(dest):
             continue
         where = (
             str(dest.relative_to(ctx.settings.data)) if dest.is_relative_to(ctx.settings.data) else str(dest)
         )
-        if entry[0] == "movedir" and len(entry) == 3:  # a scan's whole folder (archiving)
-            if not os.path.lexists(entry[1]) and not _any_inside(known, dest):
-                Path(entry[1]).parent.mkdir(parents=True, exist_ok=True)
-                os.rename(dest, entry[1])
+        if entry[0] in ("move", "movedir") and len(entry) == 3:
+            src = Path(os.path.abspath(entry[1]))
+            if _move_undone(entry[0], src, dest, known):
+                src.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(dest, src)
                 report.add("orphan", where, "moved by a process that died before its commit", "moved back")
             continue
-        if entry[0] == "move" and len(entry) == 3 and not os.path.lexists(entry[1]):
-            Path(entry[1]).parent.mkdir(parents=True, exist_ok=True)
-            os.rename(dest, entry[1])
-            report.add("orphan", where, "moved by a process that died before its commit", "moved back")
+        if str(dest) in known:
             continue
         label = next((k for k, r in roots.items() if dest.is_relative_to(os.path.abspath(r))), None)
         if entry[0] == "place" and label is not None:
@@ -320,7 +319,7 @@ def _put_back(ctx: Context, folder: Path, asides: list[list[str]], report: Repor
     with the folder. The check and the rename run in a write transaction: on SQLite no other writer
     is between its own renames and its commit meanwhile."""
     found = [(folder / PurePosixPath(e[1]).name, Path(os.path.abspath(e[2]))) for e in asides]
-    found = [(backup, dest) for backup, dest in found if backup.is_file()]
+    found = [(b, d) for b, d in found if b.is_file() or (b.is_dir() and not b.is_symlink())]
     if not found:
         return
     data = Path(os.path.abspath(ctx.settings.data))
@@ -335,6 +334,9 @@ def _put_back(ctx: Context, folder: Path, asides: list[list[str]], report: Repor
                 report.add(
                     "temporary", str(backup.relative_to(data)), f"the old copy of {where}", f"moved to {kept}"
                 )
+                continue
+            if backup.is_dir():  # a replaced scan's resource folder (archiving with overwrite=delete)
+                _put_folder_back(conn, backup, dest, archive, report)
                 continue
             row = qv.archive_file_at(conn, dest.relative_to(archive).as_posix())
             if row is None:
@@ -358,10 +360,38 @@ def _put_back(ctx: Context, folder: Path, asides: list[list[str]], report: Repor
             )
 
 
+def _move_undone(kind: str, src: Path, dest: Path, known: set[str]) -> bool:
+    """Whether a journalled move (a file, or a scan's folder for ``movedir``) never committed: a row
+    still names its source (archiving deletes the prearchive rows in the same transaction), or no
+    row names its destination. A replaced scan's old rows may name the very same archive paths, so
+    the destination alone cannot tell."""
+    if os.path.lexists(src):
+        return False
+    if kind == "movedir":
+        return _any_inside(known, src) or not _any_inside(known, dest)
+    return str(src) in known or str(dest) not in known
+
+
 def _any_inside(known: set[str], folder: Path) -> bool:
     """Whether a row names a file in ``folder`` (then its move was committed)."""
     prefix = str(folder) + os.sep
     return any(path.startswith(prefix) for path in known)
+
+
+def _put_folder_back(conn: Any, backup: Path, dest: Path, archive: Path, report: Report) -> None:
+    """The resource row still names the folder and nothing new is in it (the new scan's files went
+    back to the prearchive, ``_undo_placed``): the replacement never committed, the old folder goes
+    back. Otherwise the commit happened and the backup goes with the dead process's folder."""
+    if not qv.resource_at(conn, dest.relative_to(archive).as_posix()):
+        return
+    if os.path.lexists(dest) and not is_empty_folder(dest):
+        return
+    if os.path.lexists(dest):
+        dest.rmdir()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(backup, dest)
+    where = dest.relative_to(archive.parent).as_posix()
+    report.add("missing", where, "taken away by a process that died before its commit", "put back")
 
 
 def _known_paths(ctx: Context) -> set[str]:

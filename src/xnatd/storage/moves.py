@@ -14,7 +14,7 @@ from pathlib import Path
 
 from xnatd.errors import Conflict
 from xnatd.storage.files import fsync_dir, make_dirs
-from xnatd.storage.tmpdirs import note_under
+from xnatd.storage.tmpdirs import note, note_under, own_folder
 
 
 class Moves:
@@ -44,11 +44,15 @@ class Moves:
         self._done.append((src, dest))
 
     def put_aside(self, path: Path) -> None:
-        """Take a file or folder out of view; it is deleted on commit and restored on rollback."""
+        """Take a file or folder out of view; it is deleted on commit and restored on rollback.
+
+        It goes into this process's own folder after the journal line ``aside BACKUP PATH``, so if
+        the process dies before the commit, recovery puts it back (``verify._put_back``)."""
         if not os.path.lexists(path):
             return
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        aside = self.tmp_dir / f".aside-{secrets.token_hex(8)}"
+        folder = own_folder(self.tmp_dir)
+        aside = folder / f"aside-{secrets.token_hex(8)}"
+        note(folder, "aside", str(aside), str(path))
         os.rename(path, aside)
         self._aside.append((path, aside))
 

@@ -105,3 +105,43 @@ def test_a_scan_folder_moved_whole_by_a_killed_archiver_goes_back(ctx: Context) 
     assert sorted(p.name for p in folder.iterdir()) == names
     assert not (data / "archive" / "P" / "arc001" / "WHOLE" / "SCANS" / "1" / "DICOM").exists()
     assert v.verify(ctx).clean
+
+
+REPLACE_SCAN = """
+import sys
+from pathlib import Path
+from xnatd.storage.moves import Moves
+data, old, new = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+moves = Moves(data / "tmp")
+moves.put_aside(old)  # archiving with overwrite=delete: the replaced scan's folder goes aside
+moves.move_folder(new, old)  # and the new series takes its place
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_scan_replaced_by_a_killed_archiver_comes_back(ctx: Context, tmp_path: Path) -> None:
+    """Killed before its commit, a replacement leaves the old rows naming the old files: the new
+    series goes back to the prearchive and the old folder back into the archive."""
+    copy_study(dicom_files(DICOM / "dcm_qa_ts")[2:4], tmp_path / "a", "A", patient="S1")
+    importer.import_path(ctx, SYSTEM, tmp_path / "a", io.for_local_import("P", "S1", "E1", True), None)
+    old = sorted(p.parent for p in (ctx.settings.archive_dir / "P").rglob("*.dcm"))[0]
+    new = sorted(p.parent for p in ctx.settings.prearchive_dir.rglob("*.dcm"))[0]
+    old_files = {p.name: p.read_bytes() for p in old.iterdir()}
+    new_names = sorted(p.name for p in new.iterdir())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", REPLACE_SCAN, str(ctx.settings.data), str(old), str(new)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        assert sorted(p.name for p in old.iterdir()) == new_names and not new.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    again = open_context(ctx.settings)
+    again.db.dispose()
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == old_files
+    assert sorted(p.name for p in new.iterdir()) == new_names
+    assert v.verify(ctx).clean
