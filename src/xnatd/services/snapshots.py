@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,37 +38,36 @@ def names(scan_id: str) -> tuple[str, str]:
 _LOCKS = [threading.Lock() for _ in range(32)]  # striped: bounded, whatever the number of scans
 
 
+def _without_pictures(conn: Any, experiment_id: str, only: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """(scan, its DICOM resource) for the session's scans (all, or the one ``only`` names) that have
+    DICOM files but no snapshots yet."""
+    for scan in q.children(conn, experiment_id, "scan"):
+        if only is not None and scan["scan_id"] != only:
+            continue
+        by_label = {r["label"]: r for r in q.resources_of(conn, [f"scan:{scan['pk']}"])}
+        if SOURCE in by_label and SNAPSHOTS not in by_label:
+            yield scan, by_label[SOURCE]
+
+
 def _work(
     ctx: Context, experiment_id: str, only: str | None = None
 ) -> tuple[Any, str, list[tuple[Any, list[Path]]]]:
-    """The session, its folder, and the scans (all, or the one ``only`` names) that have DICOM
-    files but no snapshots yet."""
+    """The session, its folder, and the scans to make pictures of, with their DICOM files."""
     with ctx.db.read() as conn:
         exp = q.by_id(conn, "experiment", experiment_id)
         if exp is None:
             return None, "", []
-        todo = []
-        for scan in q.children(conn, exp["id"], "scan"):
-            if only is not None and scan["scan_id"] != only:
-                continue
-            by_label = {r["label"]: r for r in q.resources_of(conn, [f"scan:{scan['pk']}"])}
-            if SNAPSHOTS in by_label or SOURCE not in by_label:
-                continue
-            src = by_label[SOURCE]
-            paths = [archive_path(ctx, src["directory"], f["path"]) for f in q.files_of(conn, [src["pk"]])]
-            todo.append((scan, paths))
+        todo = [
+            (scan, [archive_path(ctx, src["directory"], f["path"]) for f in q.files_of(conn, [src["pk"]])])
+            for scan, src in _without_pictures(conn, exp["id"], only)
+        ]
         return exp, session_dir(conn, exp), todo
 
 
 def pending(ctx: Context, experiment_id: str) -> list[str]:
     """IDs of the session's scans whose pictures will be made when first asked for."""
     with ctx.db.read() as conn:
-        out = []
-        for scan in q.children(conn, experiment_id, "scan"):
-            labels = {r["label"] for r in q.resources_of(conn, [f"scan:{scan['pk']}"])}
-            if SOURCE in labels and SNAPSHOTS not in labels:
-                out.append(str(scan["scan_id"]))
-        return out
+        return [str(scan["scan_id"]) for scan, _src in _without_pictures(conn, experiment_id)]
 
 
 def make_for_scan(ctx: Context, experiment_id: str, scan_id: str) -> bool:

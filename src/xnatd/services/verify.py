@@ -373,7 +373,7 @@ def _move_undone(kind: str, src: Path, dest: Path, known: set[str]) -> bool:
 
 
 def _any_inside(known: set[str], folder: Path) -> bool:
-    """Whether a row names a file in ``folder`` (then its move was committed)."""
+    """Whether a row names a file in ``folder``."""
     prefix = str(folder) + os.sep
     return any(path.startswith(prefix) for path in known)
 

@@ -297,7 +297,7 @@ def _create(dest: Path) -> int:
         raise _storage_full() if err.errno in _FULL_ERRNOS else err from None
 
 
-def fsync_dir(path: Path) -> None:
+def _fsync_dir(path: Path) -> None:
     """Make a rename or a new entry in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -321,7 +321,7 @@ def _make_dirs(path: Path, sync: bool = True) -> None:
                 raise Conflict(f"'{directory.name}' exists and is not a folder.") from None
             continue
         if sync:
-            fsync_dir(directory.parent)
+            _fsync_dir(directory.parent)
 
 
 def make_dirs(path: Path, sync: bool = True) -> None:
@@ -372,7 +372,7 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
             raise _storage_full() from err
         raise
     if sync:
-        fsync_dir(dest.parent)
+        _fsync_dir(dest.parent)
 
 
 def _journal(staged: Staged, dest: Path) -> None:
@@ -398,12 +398,19 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def fsync_tree(folder: Path, root: Path) -> None:
-    """fsync ``folder`` and its parents up to ``root``: new entries and new folders become durable."""
+def fsync_tree(folder: Path, root: Path, flushed: set[Path] | None = None) -> None:
+    """fsync ``folder`` and its parents up to ``root``: new entries and new folders become durable.
+
+    ``flushed``: folders already fsynced by this caller (skipped, and added to): several trees that
+    share their upper folders flush each of them once."""
     current = Path(os.path.abspath(folder))
     stop = Path(os.path.abspath(root))
     while True:
-        fsync_dir(current)
+        if flushed is not None:
+            if current in flushed:
+                return
+            flushed.add(current)
+        _fsync_dir(current)
         if current == stop or stop not in current.parents:
             return
         current = current.parent

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 from xnatd.errors import Conflict
-from xnatd.storage.files import fsync_dir, make_dirs
+from xnatd.storage.files import fsync_tree, make_dirs
 from xnatd.storage.tmpdirs import note, note_under, own_folder
 
 
@@ -35,7 +35,7 @@ class Moves:
     def move_folder(self, src: Path, dest: Path) -> None:
         """Rename the folder ``src`` to ``dest``, which must be absent or an empty folder: archiving
         a new scan moves its prearchive folder in one rename instead of one per file. Journalled as
-        ``movedir``: recovery moves it back unless a committed row names a file in it."""
+        ``movedir``: recovery moves it back if its commit never happened (``verify._move_undone``)."""
         make_dirs(dest.parent, sync=False)
         if os.path.lexists(dest) and not is_empty_folder(dest):
             raise Conflict(f"The folder '{dest.name}' already exists and is not empty.")
@@ -72,17 +72,11 @@ class Moves:
         folders made for them), so the renames survive a power cut once the caller commits. The
         files themselves were flushed when they were filed. Cheaper than a filesystem sync, which
         would also flush every other writer's data."""
-        changed = {path.parent for pair in [*self._done, *self._aside] for path in pair}
-        done: set[Path] = set()
-        for folder in sorted(changed, key=lambda p: len(p.parts), reverse=True):
-            current = folder
-            while current not in done:
-                if current.is_dir():
-                    fsync_dir(current)
-                done.add(current)
-                if current == root or current.parent == current or not current.parent.is_relative_to(root):
-                    break
-                current = current.parent
+        flushed: set[Path] = set()
+        for pair in [*self._done, *self._aside]:
+            for folder in {path.parent for path in pair}:
+                if folder.is_dir():
+                    fsync_tree(folder, root, flushed)
 
     def commit(self) -> None:
         for _path, aside in self._aside:
