@@ -92,3 +92,41 @@ def test_two_clients_two_halves_of_one_study(server: LiveServer, tmp_path: Path)
     stored = _archived_sops(server, project, "HALVES")
     assert len(stored) == len(set(stored)) == 150
     assert set(stored) == _sops(files)
+
+
+def test_clients_sending_one_file_per_request_at_once(server: LiveServer, tmp_path: Path) -> None:
+    """Four clients on one login session stream a study one file per request while others send
+    junk and wrong passwords: requests filed together still get their own answers."""
+    project = f"G{uuid.uuid4().hex[:8]}"
+    with server.client() as http:
+        assert http.put(f"/data/projects/{project}").status_code == 200
+        session_id = http.post("/data/JSESSION").text.strip()
+    files = copy_study(dicom_files(SOURCE)[:60], tmp_path / "gradual", "GRADUAL")
+    params = {"inbody": "true", "PROJECT_ID": project}
+    dicom = {"Content-Type": "application/dicom"}
+
+    def send(job: tuple[str, list[bytes]]) -> list[httpx.Response]:
+        kind, bodies = job
+        auth = ("nobody", "not a password") if kind == "wrong password" else None
+        with httpx.Client(base_url=server.url, auth=auth, timeout=300) as c:
+            if kind != "wrong password":
+                c.cookies.set("JSESSIONID", session_id)
+            return [c.post("/data/services/import", params=params, content=b, headers=dicom) for b in bodies]
+
+    jobs = [("dicom", [f.read_bytes() for f in files[i::4]]) for i in range(4)]
+    jobs.append(("junk", [b"not DICOM %d" % i for i in range(10)]))
+    jobs.append(("wrong password", [files[0].read_bytes()] * 10))
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        answers = dict(zip([k + str(i) for i, (k, _b) in enumerate(jobs)], pool.map(send, jobs), strict=True))
+    good = [r for k, rs in answers.items() if k.startswith("dicom") for r in rs]
+    assert [r.status_code for r in good] == [200] * 60, [r.text for r in good if r.status_code != 200]
+    uris = {r.text.strip() for r in good}
+    assert len(uris) == 1 and uris.pop().startswith(f"/data/prearchive/projects/{project}/")
+    assert [r.status_code for r in answers["junk4"]] == [400] * 10
+    assert all("not a DICOM file" in r.text for r in answers["junk4"])
+    assert [r.status_code for r in answers["wrong password5"]] == [401] * 10
+    stored = [
+        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+        for p in (server.data / "prearchive" / project).rglob("*.dcm")
+    ]
+    assert sorted(stored) == sorted(_sops(files))  # each file once, in the one session

@@ -9,7 +9,7 @@ from starlette.requests import Request
 
 from xnatd.errors import Unauthenticated
 from xnatd.services import auth
-from xnatd.services.context import GUEST, Actor, Context
+from xnatd.services.context import Actor, Context
 from xnatd.services.threads import run_in_threadpool
 
 COOKIE = "JSESSIONID"
@@ -30,26 +30,22 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return user, password
 
 
+def credentials(request: Request) -> auth.Credentials:
+    """The request's cookie and Basic header, read but not yet checked (no I/O)."""
+    session_id = request.cookies.get(COOKIE) or None
+    try:
+        return auth.Credentials(session_id, basic_credentials(request))
+    except Unauthenticated:
+        return auth.Credentials(session_id, None, malformed_basic=True)
+
+
 async def optional_actor(request: Request) -> Actor | None:
     """The caller, or None when the request carries no usable credentials at all."""
     ctx: Context = request.app.state.ctx
-    session_id = request.cookies.get(COOKIE)
-    if session_id:
-        actor = await run_in_threadpool(auth.session_actor, ctx, session_id)
-        if actor is not None:
-            return actor
-    creds = basic_credentials(request)
-    if creds is not None:
-        return await run_in_threadpool(auth.check_password, ctx, creds[0], creds[1])
-    return None
+    return await run_in_threadpool(auth.caller, ctx, credentials(request))
 
 
 async def require_actor(request: Request) -> Actor:
     """The caller; without credentials, the guest where the site allows guests, else 401."""
-    actor = await optional_actor(request)
-    if actor is None:
-        ctx: Context = request.app.state.ctx
-        if ctx.settings.guest_access:
-            return GUEST
-        raise Unauthenticated("The request requires user authentication")
-    return actor
+    ctx: Context = request.app.state.ctx
+    return await run_in_threadpool(auth.required_caller, ctx, credentials(request))

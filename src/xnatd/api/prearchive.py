@@ -15,9 +15,9 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from xnatd.api import bodies, render
 from xnatd.api.archive import _iterate_in_thread, fmt, param, query_params
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import credentials, require_actor
 from xnatd.domain.table import ListQuery
-from xnatd.errors import InvalidInput, MethodNotAllowed, NotFound
+from xnatd.errors import InvalidInput, MethodNotAllowed, NotFound, XnatdError
 from xnatd.services import archiver, importer
 from xnatd.services import import_options as io
 from xnatd.services import prearchive as pre
@@ -60,13 +60,14 @@ async def _params_with_form(request: Request) -> Params:
 
 
 async def services_import(request: Request) -> Response:
-    actor = await require_actor(request)
-    if request.method != "POST":
-        raise MethodNotAllowed("The import service only accepts POST")
+    ctx: Context = request.app.state.ctx
     params = query_params(request)
     ctype = request.headers.get("content-type")
-    opts = io.parse(params, ctype)
-    ctx: Context = request.app.state.ctx
+    small = _small_dicom(request, params, ctype)
+    actor = None if small else await require_actor(request)  # else: identified as it is filed
+    if request.method != "POST":
+        raise MethodNotAllowed("The import service only accepts POST")
+    opts = small or io.parse(params, ctype)
     if bodies.is_multipart(request):
         parts = bodies.multipart_parts(request)
     elif bodies.has_body(request):
@@ -76,18 +77,26 @@ async def services_import(request: Request) -> Response:
         parts = bodies.raw_part(request, name)
     else:
         raise InvalidInput("Unable to identify upload format.")
-    result = await importer.import_upload(
-        ctx, actor, parts, opts, check_first=not _small_dicom(request, opts)
-    )
+    if actor is None:
+        result = await importer.import_small_file(ctx, credentials(request), parts, opts)
+    else:
+        result = await importer.import_upload(ctx, actor, parts, opts)
     response = uri_response(params, result.uris)
     response.headers["X-Xnatd-Import"] = result.report.summary()
     return response
 
 
-def _small_dicom(request: Request, opts: io.ImportOptions) -> bool:
-    """One DICOM file of a known, small size: the destination may be checked after reading it."""
+def _small_dicom(request: Request, params: Params, ctype: str | None) -> io.ImportOptions | None:
+    """The options of one gradual-DICOM file of a known, small size (read before its caller is
+    identified, see ``importer.import_small_file``); None for any other import."""
     length = request.headers.get("content-length", "")
-    return opts.handler == io.GRADUAL and length.isdecimal() and int(length) <= importer.SMALL_BODY
+    if request.method != "POST" or not (length.isdecimal() and int(length) <= importer.SMALL_BODY):
+        return None
+    try:
+        opts = io.parse(params, ctype)
+    except XnatdError:
+        return None  # refused once its caller is known, as any other import
+    return opts if opts.handler == io.GRADUAL else None
 
 
 # --- /data/prearchive --------------------------------------------------------------------------------

@@ -9,13 +9,14 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from xnatd.auth import passwords
 from xnatd.db import users as qu
 from xnatd.db.archive import now
 from xnatd.errors import Conflict, Unauthenticated
-from xnatd.services.context import Actor, Context
+from xnatd.services.context import GUEST, Actor, Context
 
 log = logging.getLogger("xnatd.auth")
 DENIED = "The request requires user authentication"
@@ -44,6 +45,40 @@ def bootstrap(ctx: Context) -> None:
         return
     if ctx.settings.admin_password == "admin":
         log.warning("Created user 'admin' with password 'admin': change it (XNATD_ADMIN_PASSWORD sets it).")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request says about its caller: a login session, Basic username and password, both or
+    neither. ``malformed_basic``: it sent a Basic header that could not be read."""
+
+    session_id: str | None = None
+    basic: tuple[str, str] | None = None
+    malformed_basic: bool = False
+
+
+def caller(ctx: Context, credentials: Credentials) -> Actor | None:
+    """A live session's user first, else the Basic credentials' (Unauthenticated if wrong); None
+    when the request carries neither."""
+    if credentials.session_id:
+        actor = session_actor(ctx, credentials.session_id)
+        if actor is not None:
+            return actor
+    if credentials.malformed_basic:
+        raise Unauthenticated("Malformed Basic credentials")
+    if credentials.basic is not None:
+        return check_password(ctx, *credentials.basic)
+    return None
+
+
+def required_caller(ctx: Context, credentials: Credentials) -> Actor:
+    """The caller; without credentials, the guest where the site allows guests, else Unauthenticated."""
+    actor = caller(ctx, credentials)
+    if actor is None:
+        if ctx.settings.guest_access:
+            return GUEST
+        raise Unauthenticated(DENIED)
+    return actor
 
 
 def check_password(ctx: Context, username: str, password: str) -> Actor:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xnatd.errors import InvalidInput, XnatdError
-from xnatd.services import access, archiver, ingest
+from xnatd.services import access, archiver, auth, gradual, ingest
 from xnatd.services import import_options as io
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
@@ -60,83 +60,81 @@ def check_destination(ctx: Context, actor: Actor, opts: io.ImportOptions) -> dic
 
 
 async def import_upload(
-    ctx: Context,
-    actor: Actor,
-    parts: AsyncIterator[UploadPart],
-    opts: io.ImportOptions,
-    check_first: bool = True,
+    ctx: Context, actor: Actor, parts: AsyncIterator[UploadPart], opts: io.ImportOptions
 ) -> ImportResult:
-    """``POST /data/services/import``: exactly one file (raw body or one multipart file part).
-
-    ``check_first=False`` (one DICOM file of at most ``SMALL_BODY`` bytes) checks the destination
-    after reading the body, in the same worker-thread call as the import (one thread hop fewer), and
-    holds the body in memory: it is written once, straight into its session folder, instead of
-    staged, linked and unlinked (three file-system operations fewer per request).
-    """
-    projects = await run_in_threadpool(check_destination, ctx, actor, opts) if check_first else None
-    item: Staged | Held | None = None
+    """``POST /data/services/import``: exactly one file (raw body or one multipart file part),
+    staged on disk as it arrives, once the destination is known to be open to the caller."""
+    projects = await run_in_threadpool(check_destination, ctx, actor, opts)
+    item: Staged | None = None
     name, ctype = "upload", None
     try:
         async for part in parts:
             if item is not None:
                 raise InvalidInput("Importer is limited to one uploaded resource at a time.")
             name, ctype = part.filename or "upload", part.content_type
-            if not check_first:
-                item = await hold_stream(part.chunks, SMALL_BODY)
-                continue
             item = await stage_stream(
                 ctx.settings.tmp_dir, part.chunks, ctx.settings.max_upload_bytes, sync=False,
                 hashed=_single_file(opts, ctype),
             )  # fmt: skip
         if item is None:
             raise InvalidInput("Unable to identify upload format.")
-        return await run_in_threadpool(_checked_import, ctx, actor, item, name, ctype, opts, projects)
+        return await run_in_threadpool(import_staged, ctx, actor, item, name, ctype, opts, None, projects)
     finally:
         if isinstance(item, Staged):
             discard(item)
 
 
-def _checked_import(
-    ctx: Context,
-    actor: Actor,
-    staged: Staged | Held,
-    name: str,
-    content_type: str | None,
-    opts: io.ImportOptions,
-    projects: dict[str, tuple[str, int]] | None,
+async def import_small_file(
+    ctx: Context, credentials: auth.Credentials, parts: AsyncIterator[UploadPart], opts: io.ImportOptions
 ) -> ImportResult:
-    if projects is None:
-        projects = check_destination(ctx, actor, opts)
-    return import_staged(ctx, actor, staged, name, content_type, opts, None, projects)
+    """One DICOM file of at most ``SMALL_BODY`` bytes (gradual-DICOM), held in memory and written
+    once, straight into its session folder.
+
+    It is filed with the like requests that arrive meanwhile (``gradual``), and its caller is
+    identified there, after the body is read: concurrent requests of one client share the
+    session lookup, the project check and the commit.
+    """
+    held: Held | None = None
+    name = "upload"
+    async for part in parts:
+        if held is not None:
+            raise InvalidInput("Importer is limited to one uploaded resource at a time.")
+        name = part.filename or "upload"
+        held = await hold_stream(part.chunks, SMALL_BODY)
+    if held is None:
+        raise InvalidInput("Unable to identify upload format.")
+    actor, refs, report = await gradual.file(ctx, check_destination, credentials, opts, held, name)
+    if _settles_nothing(opts):  # no database work left: answered from the event loop
+        return finish(ctx, actor, refs, report, opts, single_file=True)
+    return await run_in_threadpool(finish, ctx, actor, refs, report, opts, True)
+
+
+def _settles_nothing(opts: io.ImportOptions) -> bool:
+    """A file of a gradual stream that asks for no build or archive: the idle builder takes it on."""
+    return opts.handler == io.GRADUAL and not (opts.commit or opts.dest or opts.direct_archive)
 
 
 def import_staged(
     ctx: Context,
     actor: Actor,
-    staged: Staged | Held,
+    staged: Staged,
     name: str,
     content_type: str | None,
     opts: io.ImportOptions,
     progress: Progress | None = None,
     projects: dict[str, tuple[str, int]] | None = None,
 ) -> ImportResult:
-    """Import one staged (or held) upload: an archive's members one by one, or a single DICOM file."""
-    kind = (
-        None
-        if opts.handler == io.GRADUAL or isinstance(staged, Held)
-        else _kind(staged.path, name, content_type)
-    )
+    """Import one staged upload: an archive's members one by one, or a single DICOM file."""
+    kind = None if opts.handler == io.GRADUAL else _kind(staged.path, name, content_type)
     batch = ingest.IngestBatch(ctx, actor, opts, projects)
     try:
         if kind is None:
-            if isinstance(staged, Staged):
-                staged = with_md5(staged)
-                batch.flush_early(staged)
+            staged = with_md5(staged)
+            batch.flush_early(staged)
             batch.add(staged, name)  # the upload itself is the file: placed, not copied
             if progress:
                 progress(1)
         else:
-            assert isinstance(staged, Staged)  # only a single DICOM file is held in memory
             for entry, stream in _members(ctx, staged.path, kind, batch.report):
                 batch.add(hold_or_stage(ctx.settings.tmp_dir, stream), entry)
                 if progress:
@@ -194,7 +192,10 @@ def finish(
             result.uris.append(_settle(ctx, actor, ref, opts, result))
         except XnatdError as exc:  # the other sessions of the upload are still filed
             failures.append((ref, exc))
-    log.info("import by %s: %s -> %s", actor.username, report.summary(), ", ".join(result.uris))
+    # one file per request: the access log has the request already; a line per file costs more than it tells
+    (log.debug if single_file else log.info)(
+        "import by %s: %s -> %s", actor.username, report.summary(), ", ".join(result.uris)
+    )
     if failures:
         ref, first = failures[0]
         done = f"; done: {', '.join(result.uris)}" if result.uris else ""
@@ -207,7 +208,7 @@ def _settle(
     ctx: Context, actor: Actor, ref: ingest.SessionRef, opts: io.ImportOptions, result: ImportResult
 ) -> str:
     key = pre.Key(ref.project, ref.timestamp, ref.folder)
-    if opts.handler == io.GRADUAL and not (opts.commit or opts.dest or opts.direct_archive):
+    if _settles_nothing(opts):
         return ref.uri  # one file of a stream: the idle builder builds the session when it ends
     if opts.to_archive:
         return _archive(ctx, actor, key, _dest_options(opts), result)

@@ -83,6 +83,9 @@ class Report:
         return text
 
 
+SlotKey = tuple[str | None, str, str]  # (project, StudyInstanceUID, session label): one session
+
+
 @dataclass
 class _Series:
     pk: int | None
@@ -117,7 +120,7 @@ class IngestBatch:
         self.actor = actor
         self.opts = opts
         self.report = Report()
-        self._slots: dict[tuple[str | None, str, str], _Slot] = {}
+        self._slots: dict[SlotKey, _Slot] = {}
         # project key -> (ID, prearchive code) for projects the actor may import into; None: may not
         self._projects: dict[str, tuple[str, int] | None] = dict(projects or {})
         self._root = ctx.settings.prearchive_dir
@@ -136,9 +139,9 @@ class IngestBatch:
         descriptor is opened here, before any rename, and stays valid across it."""
         self._early[staged.path] = flushing.start_fsync(staged.path)
 
-    def add(self, item: Staged | Held, entry: str | None, keys: FileKeys | None = None) -> None:
+    def add(self, item: Staged | Held, entry: str | None, keys: FileKeys | None = None) -> SlotKey | None:
         """Take one file, staged on disk or held in memory: file it, or report it as skipped or
-        duplicate (and drop it).
+        duplicate (and drop it). Returns the key of its session (``ref_of``), None if skipped.
 
         ``keys``: its header keys when the caller read them already (the DICOM receiver does).
         """
@@ -149,21 +152,25 @@ class IngestBatch:
             _drop(item)
             self.report.skipped.append(entry or ("" if isinstance(item, Held) else item.path.name))
             log.info("import: skipped %s: %s", entry, exc)
-            return
+            return None
         try:
-            self._file(item, entry, keys)
+            return self._file(item, entry, keys)
         except BaseException:
             _drop(item)
             raise
 
-    def _file(self, item: Staged | Held, entry: str | None, keys: FileKeys) -> None:
+    def ref_of(self, key: SlotKey) -> SessionRef:
+        """The session a file went to (after ``finish``: where it is now, if it was moved meanwhile)."""
+        return self._slots[key].ref
+
+    def _file(self, item: Staged | Held, entry: str | None, keys: FileKeys) -> SlotKey:
         keys = _bounded(keys)
         ident = identify(keys, self.opts.labels, self._project_of)
-        slot = self._slot(ident, keys, item)
+        key, slot = self._slot(ident, keys, item)
         if keys.sop_instance_uid in slot.sops:
             _drop(item)
             self.report.duplicates += 1
-            return
+            return key
         skey = (keys.series_instance_uid, keys.series_number)
         series = slot.series.get(skey)
         if series is None:
@@ -181,6 +188,7 @@ class IngestBatch:
         slot.pending.append(({**row, "name": dest.name, "md5": md5}, dest, skey))
         slot.sops.add(keys.sop_instance_uid)
         self.report.stored += 1
+        return key
 
     def _folder(self, folder: Path) -> Path:
         if folder not in self._ready:
@@ -238,13 +246,13 @@ class IngestBatch:
 
     # --- sessions --------------------------------------------------------------------------------
 
-    def _slot(self, ident: Identity, keys: FileKeys, item: Staged | Held) -> _Slot:
+    def _slot(self, ident: Identity, keys: FileKeys, item: Staged | Held) -> tuple[SlotKey, _Slot]:
         key = (ident.project, keys.study_instance_uid, ident.session)
         slot = self._slots.get(key)
         if slot is None:
             slot = self._open(ident, keys, item)
             self._slots[key] = slot
-        return slot
+        return key, slot
 
     def _open(self, ident: Identity, keys: FileKeys, item: Staged | Held) -> _Slot:
         """Find the session still receiving this study under this label, or start one.

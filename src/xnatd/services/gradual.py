@@ -1,0 +1,164 @@
+"""One-file (gradual-DICOM) requests that arrive together are filed as one batch.
+
+A client sending one DICOM file per request (the seed's curl loop, a scanner gateway, several
+threads of a script) makes many small requests. Filed one by one, each pays a worker-thread hop,
+the caller's session lookup, the project check, the open-session lookup and a write transaction,
+and concurrent ones fight over the GIL at every database call. Here requests wait on the event
+loop while a batch is being filed; then one worker-thread call takes all that are waiting: each
+distinct caller is looked up once, and the files of one caller with the same options go into one
+``IngestBatch``: one project check, one lookup per session, one transaction, their fsyncs side by
+side. Each request is still answered only after its own file is on disk and its row committed,
+with its own result or error.
+
+If a shared batch fails as a whole (a session archived meanwhile, a full disk), each of its
+requests is filed again alone, so a bad request fails only itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xnatd.errors import XnatdError
+from xnatd.services import auth, ingest
+from xnatd.services.context import Actor, Context
+from xnatd.services.import_options import ImportOptions
+from xnatd.services.threads import run_in_threadpool
+from xnatd.storage.files import Held
+
+Check = Callable[[Context, Actor, ImportOptions], dict[str, tuple[str, int]]]
+Filed = tuple[Actor, list[ingest.SessionRef], ingest.Report]
+
+
+@dataclass(eq=False)
+class _Request:
+    credentials: auth.Credentials
+    opts: ImportOptions
+    held: Held
+    name: str
+    actor: Actor | None = None
+    refs: list[ingest.SessionRef] = field(default_factory=list)
+    report: ingest.Report = field(default_factory=ingest.Report)
+    error: BaseException | None = None
+
+
+class GradualFiler:
+    """One per event loop (so per server process): the one-file requests waiting to be filed."""
+
+    def __init__(self, ctx: Context, check: Check) -> None:
+        self.ctx, self.check = ctx, check
+        self._waiting: list[tuple[_Request, asyncio.Future[Filed]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def file(self, credentials: auth.Credentials, opts: ImportOptions, held: Held, name: str) -> Filed:
+        """Who the caller is, and where its file went; once the file is durable and committed.
+
+        Raises what filing it alone would have raised (Unauthenticated, NotFound, InvalidInput...).
+        """
+        future: asyncio.Future[Filed] = asyncio.get_running_loop().create_future()
+        self._waiting.append((_Request(credentials, opts, held, name), future))
+        if self._running is None:
+            self._running = asyncio.create_task(self._run())
+        return await asyncio.shield(future)  # a cancelled request's file is still filed, or not at all
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                taken, self._waiting = self._waiting, []
+                try:
+                    await run_in_threadpool(_file_all, self.ctx, self.check, [r for r, _f in taken])
+                except BaseException as exc:  # not a request's own error: those are kept per request
+                    for request, _f in taken:
+                        request.error = request.error or exc
+                for request, future in taken:
+                    _settle(request, future)
+        finally:
+            self._running = None
+
+
+def _settle(request: _Request, future: asyncio.Future[Filed]) -> None:
+    if future.done():
+        return
+    if request.error is not None:
+        future.set_exception(request.error)
+    else:
+        assert request.actor is not None
+        future.set_result((request.actor, request.refs, request.report))
+
+
+def _file_all(ctx: Context, check: Check, requests: list[_Request]) -> None:
+    """In a worker thread: identify each caller once, then file each caller's like requests together."""
+    callers: dict[auth.Credentials, Actor | XnatdError] = {}
+    groups: dict[tuple[Actor, ImportOptions], list[_Request]] = {}
+    for request in requests:
+        if request.credentials not in callers:
+            try:
+                callers[request.credentials] = auth.required_caller(ctx, request.credentials)
+            except XnatdError as exc:
+                callers[request.credentials] = exc
+        found = callers[request.credentials]
+        if isinstance(found, XnatdError):
+            request.error = found
+            continue
+        request.actor = found
+        groups.setdefault((found, request.opts), []).append(request)
+    for group in groups.values():
+        _file_group(ctx, check, group)
+
+
+def _file_group(ctx: Context, check: Check, group: list[_Request]) -> None:
+    try:
+        _file_together(ctx, check, group)
+    except BaseException as exc:
+        if len(group) == 1:
+            group[0].error = exc
+            return
+        for request in group:  # each alone: only the faulty one fails
+            _file_group(ctx, check, [request])
+
+
+def _file_together(ctx: Context, check: Check, group: list[_Request]) -> None:
+    actor, opts = group[0].actor, group[0].opts
+    assert actor is not None
+    batch = ingest.IngestBatch(ctx, actor, opts, check(ctx, actor, opts))
+    keys: list[ingest.SlotKey | None] = []
+    reports: list[ingest.Report] = []
+    try:
+        for request in group:
+            before = (batch.report.stored, batch.report.duplicates, len(batch.report.skipped))
+            keys.append(batch.add(request.held, request.name))
+            reports.append(_since(batch.report, *before))
+        batch.finish()
+    except BaseException:
+        batch.abort()
+        raise
+    for request, key, report in zip(group, keys, reports, strict=True):
+        request.refs = [] if key is None else [batch.ref_of(key)]
+        request.report = report
+
+
+def _since(report: ingest.Report, stored: int, duplicates: int, skipped: int) -> ingest.Report:
+    """What a batch did with the one file added since its report read (stored, duplicates, skipped).
+
+    A file found to be a duplicate only at the commit (a concurrent batch filed the same instance
+    first) still counts as stored here; the batch deletes it, and its totals are exact."""
+    return ingest.Report(report.stored - stored, report.duplicates - duplicates, report.skipped[skipped:])
+
+
+_filers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GradualFiler] = weakref.WeakKeyDictionary()
+
+
+async def file(
+    ctx: Context, check: Check, credentials: auth.Credentials, opts: ImportOptions, held: Held, name: str
+) -> Filed:
+    """File the held DICOM file of a one-file request, with the like requests waiting meanwhile.
+
+    ``check``: the destination check (refusing an unknown or closed project), run once per batch.
+    """
+    loop = asyncio.get_running_loop()
+    filer = _filers.get(loop)
+    if filer is None or filer.ctx is not ctx:
+        filer = _filers[loop] = GradualFiler(ctx, check)
+    return await filer.file(credentials, opts, held, name)

@@ -1,0 +1,92 @@
+"""One-file requests waiting together are filed as one batch, yet each gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
+from xnatd import config
+from xnatd.errors import Conflict, NotFound, Unauthenticated
+from xnatd.services import auth, browse, gradual, importer
+from xnatd.services import import_options as io
+from xnatd.services.bootstrap import open_context
+from xnatd.services.context import SYSTEM, Actor, Context
+from xnatd.services.import_options import ImportOptions
+from xnatd.storage.files import Held
+
+SOURCE = TESTDATA / "dcm_qa_nih" / "20180918GE"
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Context]:
+    context = open_context(config.load({"data": tmp_path / "data", "admin_password": "secret"}))
+    browse.create_project(context, SYSTEM, "GP", "GP", "gradual")
+    yield context
+    context.db.dispose()
+
+
+def _opts(project: str = "GP") -> ImportOptions:
+    return io.parse([("inbody", "true"), ("PROJECT_ID", project)], "application/dicom")
+
+
+def test_waiting_requests_share_one_check_and_each_gets_its_own_answer(ctx: Context, tmp_path: Path) -> None:
+    files = copy_study(dicom_files(SOURCE)[:12], tmp_path / "study", "GRAD1")
+    checks: list[Actor] = []
+
+    def check(c: Context, actor: Actor, opts: ImportOptions) -> dict[str, tuple[str, int]]:
+        checks.append(actor)
+        return importer.check_destination(c, actor, opts)
+
+    admin = auth.Credentials(basic=("admin", "secret"))
+    wrong = auth.Credentials(basic=("admin", "wrong"))
+    requests = [(admin, _opts(), Held(f.read_bytes()), f.name) for f in files]
+    requests.append((admin, _opts(), Held(b"not a DICOM file at all"), "notes.txt"))
+    requests.append((wrong, _opts(), Held(files[0].read_bytes()), "again.dcm"))
+    requests.append((admin, _opts("NOSUCH"), Held(files[1].read_bytes()), "elsewhere.dcm"))
+
+    async def send_all() -> list[gradual.Filed | BaseException]:
+        return await asyncio.gather(*(gradual.file(ctx, check, *r) for r in requests), return_exceptions=True)
+
+    answers = asyncio.run(send_all())
+    good, not_dicom, unauthenticated, missing = answers[:12], answers[12], answers[13], answers[14]
+    assert all(not isinstance(a, BaseException) for a in good), good
+    sessions = {a[1][0].uri for a in good if not isinstance(a, BaseException)}
+    assert len(sessions) == 1, "all twelve went to one session"
+    assert all(a[2].stored == 1 for a in good if not isinstance(a, BaseException))
+    assert not isinstance(not_dicom, BaseException) and not_dicom[1] == []
+    assert not_dicom[2].skipped == ["notes.txt"]
+    assert isinstance(unauthenticated, Unauthenticated)
+    assert isinstance(missing, NotFound)
+    # all were waiting together: the 13 for GP share one check, the one for NOSUCH has its own
+    assert len(checks) == 2  # one per caller and options: GP and NOSUCH
+    stored = list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))
+    assert len(stored) == 12
+
+
+def test_a_shared_batch_that_fails_is_filed_again_one_by_one(ctx: Context, tmp_path: Path) -> None:
+    """As when the session is archived while the batch is filed: each request is then tried alone."""
+    files = copy_study(dicom_files(SOURCE)[:6], tmp_path / "study", "GRAD2")
+    calls: list[int] = []
+
+    def check(c: Context, actor: Actor, opts: ImportOptions) -> dict[str, tuple[str, int]]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise Conflict("the shared batch fails")
+        return importer.check_destination(c, actor, opts)
+
+    admin = auth.Credentials(basic=("admin", "secret"))
+
+    async def send_all() -> list[gradual.Filed | BaseException]:
+        return await asyncio.gather(
+            *(gradual.file(ctx, check, admin, _opts(), Held(f.read_bytes()), f.name) for f in files),
+            return_exceptions=True,
+        )
+
+    answers = asyncio.run(send_all())
+    assert all(not isinstance(a, BaseException) for a in answers), answers
+    assert len(calls) == 1 + len(files)  # once for the six together, then once for each alone
+    assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == len(files)
