@@ -59,6 +59,7 @@ _SERIES_KEYS = (
     .where(SER.c.session_pk == bindparam("session_pk"))
     .order_by(SER.c.pk)
 )
+_INSERT_FILES = insert(F)  # every batch's commit: built once
 _STORED = select(F.c.sop_uid).where(
     F.c.session_pk == bindparam("session_pk"), F.c.sop_uid.in_(bindparam("uids", expanding=True))
 )
@@ -192,7 +193,7 @@ def file_counts(conn: Connection, session_pk: int) -> dict[int, tuple[int, int]]
 
 def insert_files(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(insert(F), list(rows))
+        conn.execute(_INSERT_FILES, list(rows))
 
 
 # --- archived DICOM ------------------------------------------------------------------------------
