@@ -28,6 +28,7 @@ from xnatd.services.import_options import ImportOptions
 from xnatd.services.threads import run_in_threadpool
 from xnatd.storage.files import Held
 
+BATCH_LIMIT = 64  # requests per batch: a crowd of clients is answered in rounds, none waits for all
 Check = Callable[[Context, Actor, ImportOptions], dict[str, tuple[str, int]]]
 Filed = tuple[Actor, list[ingest.SessionRef], ingest.Report]
 
@@ -66,7 +67,7 @@ class GradualFiler:
     async def _run(self) -> None:
         try:
             while self._waiting:
-                taken, self._waiting = self._waiting, []
+                taken, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
                 try:
                     await run_in_threadpool(_file_all, self.ctx, self.check, [r for r, _f in taken])
                 except BaseException as exc:  # not a request's own error: those are kept per request

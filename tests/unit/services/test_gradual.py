@@ -90,3 +90,25 @@ def test_a_shared_batch_that_fails_is_filed_again_one_by_one(ctx: Context, tmp_p
     assert all(not isinstance(a, BaseException) for a in answers), answers
     assert len(calls) == 1 + len(files)  # once for the six together, then once for each alone
     assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == len(files)
+
+
+def test_a_crowd_is_filed_in_rounds_of_at_most_the_batch_limit(ctx: Context, tmp_path: Path) -> None:
+    files = copy_study(dicom_files(SOURCE)[: gradual.BATCH_LIMIT + 6], tmp_path / "study", "GRAD3")
+    sizes: list[int] = []
+
+    def check(c: Context, actor: Actor, opts: ImportOptions) -> dict[str, tuple[str, int]]:
+        sizes.append(len(list((c.settings.prearchive_dir / "GP").rglob("*.dcm"))))
+        return importer.check_destination(c, actor, opts)
+
+    admin = auth.Credentials(basic=("admin", "secret"))
+
+    async def send_all() -> list[gradual.Filed | BaseException]:
+        return await asyncio.gather(
+            *(gradual.file(ctx, check, admin, _opts(), Held(f.read_bytes()), f.name) for f in files),
+            return_exceptions=True,
+        )
+
+    answers = asyncio.run(send_all())
+    assert all(not isinstance(a, BaseException) for a in answers)
+    assert sizes == [0, gradual.BATCH_LIMIT]  # two rounds: the first limit's worth, then the rest
+    assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == len(files)
