@@ -70,13 +70,17 @@ class GradualFiler:
                 taken, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
                 try:
                     await run_in_threadpool(_file_all, self.ctx, self.check, [r for r, _f in taken])
-                except BaseException as exc:  # not a request's own error: those are kept per request
+                except Exception as exc:  # not a request's own error: those are kept per request
                     for request, _f in taken:
                         request.error = request.error or exc
-                for request, future in taken:
-                    _settle(request, future)
+                finally:  # cancelled too (the server stopping): the batch has ended, its requests learn how
+                    for request, future in taken:
+                        _settle(request, future)
         finally:
             self._running = None
+            for _request, future in self._waiting:  # still waiting as the server stops: not filed
+                future.cancel()
+            self._waiting = []
 
 
 def _settle(request: _Request, future: asyncio.Future[Filed]) -> None:
@@ -84,8 +88,9 @@ def _settle(request: _Request, future: asyncio.Future[Filed]) -> None:
         return
     if request.error is not None:
         future.set_exception(request.error)
+    elif request.actor is None:  # the batch broke off before reaching it
+        future.set_exception(RuntimeError("The file was not filed: the server is stopping"))
     else:
-        assert request.actor is not None
         future.set_result((request.actor, request.refs, request.report))
 
 
