@@ -71,9 +71,7 @@ async def services_import(request: Request) -> Response:
     if bodies.is_multipart(request):
         parts = bodies.multipart_parts(request)
     elif bodies.has_body(request):
-        name = param(params, "filename") or RAW_NAMES.get(
-            (ctype or "").split(";")[0].strip().lower(), "upload"
-        )
+        name = param(params, "filename") or RAW_NAMES.get(io.media_type(ctype), "upload")
         parts = bodies.raw_part(request, name)
     else:
         raise InvalidInput("Unable to identify upload format.")

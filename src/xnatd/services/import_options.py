@@ -89,6 +89,11 @@ def parse_destination(dest: str) -> Destination:
     return Destination(root, project, subject=b, session=d)
 
 
+def media_type(content_type: str | None) -> str:
+    """A Content-Type's media type, lower case, without its parameters (``; charset=...``)."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
 def parse(params: Params, content_type: str | None) -> ImportOptions:
     """The options of a ``POST /data/services/import`` request."""
     raw_handler = _get(params, "import-handler")
@@ -96,7 +101,7 @@ def parse(params: Params, content_type: str | None) -> ImportOptions:
         handler = HANDLERS.get(raw_handler.strip().lower())
         if handler is None:
             raise NotFound(f"No import handler named {raw_handler} (DICOM-zip, gradual-DICOM or SI)")
-    elif (content_type or "").split(";")[0].strip().lower() == "application/dicom":
+    elif media_type(content_type) == "application/dicom":
         handler = GRADUAL
     else:
         handler = DICOM_ZIP

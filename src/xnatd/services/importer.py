@@ -149,10 +149,7 @@ def import_staged(
 
 def _single_file(opts: io.ImportOptions, content_type: str | None) -> bool:
     """Whether an upload is surely one DICOM file, whose MD5 is worth computing as it arrives."""
-    return (
-        opts.handler == io.GRADUAL
-        or (content_type or "").split(";")[0].strip().lower() == "application/dicom"
-    )
+    return opts.handler == io.GRADUAL or io.media_type(content_type) == "application/dicom"
 
 
 def _kind(path: Path, name: str, content_type: str | None) -> str | None:

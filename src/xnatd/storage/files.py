@@ -17,7 +17,7 @@ import hashlib
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,15 +202,23 @@ async def _sync_off_loop(writer: _TempWriter) -> Staged:
 
 
 def stage_fileobj(
-    tmp_dir: Path, src: BinaryIO, max_bytes: int = 0, chunk: int = CHUNK, sync: bool = True
+    tmp_dir: Path,
+    src: BinaryIO,
+    max_bytes: int = 0,
+    chunk: int = CHUNK,
+    sync: bool = True,
+    head: Iterable[bytes] = (),
 ) -> Staged:
-    """Copy a readable binary stream (an archive member, a local file) into a new temp file.
+    """Copy a readable binary stream (an archive member, a local file) into a new temp file;
+    ``head``: its first bytes, already read from it.
 
     ``sync=False`` leaves the fsync to the caller, who must call ``sync_filesystem`` before it
     commits: one flush for thousands of small DICOM files instead of one each.
     """
     writer = _TempWriter(tmp_dir, max_bytes)
     try:
+        for data in head:
+            writer.write(data)
         while data := src.read(chunk):
             writer.write(data)
         writer.flush_pending()
@@ -230,17 +238,7 @@ def hold_or_stage(tmp_dir: Path, src: BinaryIO, limit: int = HOLD_UP_TO) -> Held
         size += len(data)
     if size <= limit:
         return Held(b"".join(parts))
-    writer = _TempWriter(tmp_dir, 0)
-    try:
-        for data in parts:
-            writer.write(data)
-        while data := src.read(CHUNK):
-            writer.write(data)
-        writer.flush_pending()
-        return writer.close_unsynced()
-    except BaseException:
-        writer.abort()
-        raise
+    return stage_fileobj(tmp_dir, src, sync=False, head=parts)
 
 
 async def hold_stream(chunks: AsyncIterable[bytes], limit: int) -> Held:

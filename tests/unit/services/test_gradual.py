@@ -29,8 +29,27 @@ def ctx(tmp_path: Path) -> Iterator[Context]:
     context.db.dispose()
 
 
+ADMIN = auth.Credentials(basic=("admin", "secret"))
+Request = tuple[auth.Credentials, ImportOptions, Held, str]
+
+
 def _opts(project: str = "GP") -> ImportOptions:
     return io.parse([("inbody", "true"), ("PROJECT_ID", project)], "application/dicom")
+
+
+def _as_requests(files: list[Path]) -> list[Request]:
+    return [(ADMIN, _opts(), Held(f.read_bytes()), f.name) for f in files]
+
+
+def _file_at_once(
+    ctx: Context, check: gradual.Check, requests: list[Request]
+) -> list[gradual.Filed | BaseException]:
+    """Send every request at once, as concurrent clients do: all wait together for the first batch."""
+
+    async def send_all() -> list[gradual.Filed | BaseException]:
+        return await asyncio.gather(*(gradual.file(ctx, check, *r) for r in requests), return_exceptions=True)
+
+    return asyncio.run(send_all())
 
 
 def test_waiting_requests_share_one_check_and_each_gets_its_own_answer(ctx: Context, tmp_path: Path) -> None:
@@ -41,17 +60,12 @@ def test_waiting_requests_share_one_check_and_each_gets_its_own_answer(ctx: Cont
         checks.append(actor)
         return importer.check_destination(c, actor, opts)
 
-    admin = auth.Credentials(basic=("admin", "secret"))
     wrong = auth.Credentials(basic=("admin", "wrong"))
-    requests = [(admin, _opts(), Held(f.read_bytes()), f.name) for f in files]
-    requests.append((admin, _opts(), Held(b"not a DICOM file at all"), "notes.txt"))
+    requests = _as_requests(files)
+    requests.append((ADMIN, _opts(), Held(b"not a DICOM file at all"), "notes.txt"))
     requests.append((wrong, _opts(), Held(files[0].read_bytes()), "again.dcm"))
-    requests.append((admin, _opts("NOSUCH"), Held(files[1].read_bytes()), "elsewhere.dcm"))
-
-    async def send_all() -> list[gradual.Filed | BaseException]:
-        return await asyncio.gather(*(gradual.file(ctx, check, *r) for r in requests), return_exceptions=True)
-
-    answers = asyncio.run(send_all())
+    requests.append((ADMIN, _opts("NOSUCH"), Held(files[1].read_bytes()), "elsewhere.dcm"))
+    answers = _file_at_once(ctx, check, requests)
     good, not_dicom, unauthenticated, missing = answers[:12], answers[12], answers[13], answers[14]
     assert all(not isinstance(a, BaseException) for a in good), good
     sessions = {a[1][0].uri for a in good if not isinstance(a, BaseException)}
@@ -78,15 +92,7 @@ def test_a_shared_batch_that_fails_is_filed_again_one_by_one(ctx: Context, tmp_p
             raise Conflict("the shared batch fails")
         return importer.check_destination(c, actor, opts)
 
-    admin = auth.Credentials(basic=("admin", "secret"))
-
-    async def send_all() -> list[gradual.Filed | BaseException]:
-        return await asyncio.gather(
-            *(gradual.file(ctx, check, admin, _opts(), Held(f.read_bytes()), f.name) for f in files),
-            return_exceptions=True,
-        )
-
-    answers = asyncio.run(send_all())
+    answers = _file_at_once(ctx, check, _as_requests(files))
     assert all(not isinstance(a, BaseException) for a in answers), answers
     assert len(calls) == 1 + len(files)  # once for the six together, then once for each alone
     assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == len(files)
@@ -100,15 +106,7 @@ def test_a_crowd_is_filed_in_rounds_of_at_most_the_batch_limit(ctx: Context, tmp
         sizes.append(len(list((c.settings.prearchive_dir / "GP").rglob("*.dcm"))))
         return importer.check_destination(c, actor, opts)
 
-    admin = auth.Credentials(basic=("admin", "secret"))
-
-    async def send_all() -> list[gradual.Filed | BaseException]:
-        return await asyncio.gather(
-            *(gradual.file(ctx, check, admin, _opts(), Held(f.read_bytes()), f.name) for f in files),
-            return_exceptions=True,
-        )
-
-    answers = asyncio.run(send_all())
+    answers = _file_at_once(ctx, check, _as_requests(files))
     assert all(not isinstance(a, BaseException) for a in answers)
     assert sizes == [0, gradual.BATCH_LIMIT]  # two rounds: the first limit's worth, then the rest
     assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == len(files)
