@@ -130,3 +130,33 @@ def test_clients_sending_one_file_per_request_at_once(server: LiveServer, tmp_pa
         for p in (server.data / "prearchive" / project).rglob("*.dcm")
     ]
     assert sorted(stored) == sorted(_sops(files))  # each file once, in the one session
+
+
+def test_one_file_requests_without_a_valid_caller_are_refused(server: LiveServer, tmp_path: Path) -> None:
+    """A small one-file request is read before its caller is checked; a bad caller is still a 401, and
+    nothing is filed for it."""
+    project = f"U{uuid.uuid4().hex[:8]}"
+    with server.client() as http:
+        assert http.put(f"/data/projects/{project}").status_code == 200
+    body = copy_study(dicom_files(SOURCE)[:1], tmp_path / "one", "NOBODY")[0].read_bytes()
+    params = {"inbody": "true", "PROJECT_ID": project}
+    dicom = {"Content-Type": "application/dicom"}
+    basic_wrong = httpx.BasicAuth("admin", "wrong")
+    callers: list[tuple[httpx.BasicAuth | None, dict[str, str], dict[str, str]]] = [
+        (None, {}, {}),  # no credentials at all
+        (basic_wrong, {}, {}),
+        (None, {"Authorization": "Basic !!!not base64"}, {}),
+        (None, {}, {"JSESSIONID": "NOSUCHSESSION"}),
+    ]
+    for auth, headers, cookies in callers:
+        with httpx.Client(base_url=server.url, timeout=60, auth=auth, cookies=cookies) as c:
+            r = c.post("/data/services/import", params=params, content=body, headers={**dicom, **headers})
+        assert r.status_code == 401, (auth, headers, cookies, r.status_code, r.text)
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        odd = {**params, "overwrite": "sideways"}  # a 400 for a known caller
+        assert c.post("/data/services/import", params=odd, content=body, headers=dicom).status_code == 401
+    with server.client() as http:
+        assert http.post("/data/services/import", params=odd, content=body, headers=dicom).status_code == 400
+        assert http.get("/data/services/import").status_code == 405
+        listing = http.get(f"/data/prearchive/projects/{project}", params={"format": "json"}).json()
+    assert listing["ResultSet"]["Result"] == []
