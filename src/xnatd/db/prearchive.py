@@ -10,7 +10,19 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from xnatd.db.archive import now
 from xnatd.db.schema import dicom_instances, files, prearchive_files, prearchive_series, prearchive_sessions
@@ -34,20 +46,16 @@ PLACE = (S.c.pk, S.c.project, S.c.timestamp, S.c.folder, S.c.directory, S.c.stat
 
 # Statements every imported file runs, built once (building one costs more than running it on SQLite).
 _LOCKED = select(S).where(S.c.pk == bindparam("pk")).with_for_update()
-_OPEN_SESSION = select(*PLACE).where(
-    S.c.project == bindparam("project"), S.c.tag == bindparam("tag"), S.c.name == bindparam("name"),
-    S.c.status.in_(OPEN),
-).order_by(S.c.pk.desc())  # fmt: skip
-_OPEN_UNASSIGNED = (
-    select(*PLACE)
-    .where(
-        S.c.project.is_(None),
-        S.c.tag == bindparam("tag"),
-        S.c.name == bindparam("name"),
-        S.c.status.in_(OPEN),
-    )
-    .order_by(S.c.pk.desc())
-)
+
+
+def _open_in(project: Any) -> Select[Any]:
+    """The newest session still receiving a study under a label, in ``project`` (a condition)."""
+    where = (project, S.c.tag == bindparam("tag"), S.c.name == bindparam("name"), S.c.status.in_(OPEN))
+    return select(*PLACE).where(*where).order_by(S.c.pk.desc())
+
+
+_OPEN_SESSION = _open_in(S.c.project == bindparam("project"))
+_OPEN_UNASSIGNED = _open_in(S.c.project.is_(None))
 _TOUCH = (
     update(S)
     .where(S.c.pk == bindparam("b_pk"), S.c.status.in_(OPEN))

@@ -65,23 +65,23 @@ async def import_upload(
     """``POST /data/services/import``: exactly one file (raw body or one multipart file part),
     staged on disk as it arrives, once the destination is known to be open to the caller."""
     projects = await run_in_threadpool(check_destination, ctx, actor, opts)
-    item: Staged | None = None
+    staged: Staged | None = None
     name, ctype = "upload", None
     try:
         async for part in parts:
-            if item is not None:
+            if staged is not None:
                 raise InvalidInput("Importer is limited to one uploaded resource at a time.")
             name, ctype = part.filename or "upload", part.content_type
-            item = await stage_stream(
+            staged = await stage_stream(
                 ctx.settings.tmp_dir, part.chunks, ctx.settings.max_upload_bytes, sync=False,
                 hashed=_single_file(opts, ctype),
             )  # fmt: skip
-        if item is None:
+        if staged is None:
             raise InvalidInput("Unable to identify upload format.")
-        return await run_in_threadpool(import_staged, ctx, actor, item, name, ctype, opts, None, projects)
+        return await run_in_threadpool(import_staged, ctx, actor, staged, name, ctype, opts, None, projects)
     finally:
-        if isinstance(item, Staged):
-            discard(item)
+        if staged is not None:
+            discard(staged)
 
 
 async def import_small_file(

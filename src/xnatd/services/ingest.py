@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydicom.dataset import Dataset
 from sqlalchemy import Connection
@@ -49,6 +49,7 @@ from xnatd.storage.placement import relocate
 from xnatd.storage.tmpdirs import own_folder
 
 log = logging.getLogger("xnatd.ingest")
+T = TypeVar("T")
 UNASSIGNED_DIR = ".unassigned"
 FSYNC_EACH_UP_TO = 16  # above this many files a batch syncs the filesystem once instead
 
@@ -180,9 +181,11 @@ class IngestBatch:
         names = _names(entry, keys, self.opts.rename)
         row = {"sop_uid": keys.sop_instance_uid, "sop_class": keys.sop_class_uid, "size": item.size}
         if isinstance(item, Held):
-            dest, md5 = _write_first_free(item, folder, names, self._journal())
+            write = functools.partial(write_new, item, journal=self._journal())
+            dest, md5 = _first_free(folder, names, write)
         else:
-            dest, md5 = _place_first_free(item, folder, names), item.md5
+            dest, _ = _first_free(folder, names, functools.partial(place, item, overwrite=False, sync=False))
+            md5 = item.md5
             if item.path in self._early:
                 self._flushed.add(dest)
         slot.pending.append(({**row, "name": dest.name, "md5": md5}, dest, skey))
@@ -464,23 +467,15 @@ def _names(entry: str | None, keys: FileKeys, rename: bool) -> Iterator[str]:
     return itertools.chain(dict.fromkeys((first, template)), (f"{stem}-{n}.dcm" for n in range(2, 50)))
 
 
-def _write_first_free(held: Held, folder: Path, names: Iterable[str], journal: Path) -> tuple[Path, str]:
+def _first_free(folder: Path, names: Iterable[str], put: Callable[[Path], T]) -> tuple[Path, T]:
+    """``put`` the file under the first of ``names`` free in ``folder`` (``put`` raises Conflict for
+    a taken name and writes nothing); the path and what ``put`` answered."""
     for name in names:
         try:
-            return folder / name, write_new(held, folder / name, journal)
+            return folder / name, put(folder / name)
         except Conflict:
             continue
-    raise Conflict(f"No free file name in {folder} for a file of {held.size} bytes")
-
-
-def _place_first_free(staged: Staged, folder: Path, names: Iterable[str]) -> Path:
-    for name in names:
-        try:
-            place(staged, folder / name, overwrite=False, sync=False)
-            return folder / name
-        except Conflict:
-            continue
-    raise Conflict(f"No free file name for {staged.path.name} in {folder}")
+    raise Conflict(f"No free file name in {folder}: every name this file may take is taken")
 
 
 def _keys(item: Staged | Held, entry: str | None) -> FileKeys:

@@ -8,13 +8,12 @@ a rename per file, never a copy. If the database commit fails, ``rollback`` move
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from pathlib import Path
 
 from xnatd.errors import Conflict
 from xnatd.storage.files import fsync_tree, make_dirs
-from xnatd.storage.tmpdirs import note, note_under, own_folder
+from xnatd.storage.tmpdirs import note_under, set_aside
 
 
 class Moves:
@@ -50,11 +49,7 @@ class Moves:
         the process dies before the commit, recovery puts it back (``verify._put_back``)."""
         if not os.path.lexists(path):
             return
-        folder = own_folder(self.tmp_dir)
-        aside = folder / f"aside-{secrets.token_hex(8)}"
-        note(folder, "aside", str(aside), str(path))
-        os.rename(path, aside)
-        self._aside.append((path, aside))
+        self._aside.append((path, set_aside(self.tmp_dir, path, "aside-")))
 
     def rollback(self) -> None:
         for src, dest in reversed(self._done):

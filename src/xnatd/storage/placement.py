@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from xnatd.storage.files import Staged, discard, place
-from xnatd.storage.tmpdirs import note, own_folder
+from xnatd.storage.tmpdirs import set_aside
 
 BACKUP_PREFIX = "backup-"
 
@@ -48,11 +48,7 @@ class Placement:
 
     def _aside(self, path: Path) -> None:
         """Move ``path`` into this process's folder, journalled first (see the module's docstring)."""
-        folder = own_folder(self.tmp_dir)
-        backup = folder / f"{BACKUP_PREFIX}{uuid.uuid4().hex}"
-        note(folder, "aside", str(backup), str(path))
-        os.replace(path, backup)
-        self._backups.append((path, backup))
+        self._backups.append((path, set_aside(self.tmp_dir, path, BACKUP_PREFIX)))
 
     def commit(self) -> None:
         for _dest, backup in self._backups:

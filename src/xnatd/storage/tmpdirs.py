@@ -17,8 +17,8 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from xnatd.errors import StorageFull
@@ -92,12 +92,8 @@ def note(folder: Path, *fields: str) -> None:
         journal = _journal(folder)
         if journal is None:
             return
-        try:
+        with _full_disk("to store this file"):
             os.write(journal[0], line)
-        except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull("No space left on the archive filesystem to store this file.") from err
-            raise
         journal[1] += len(line)
         if journal[1] > JOURNAL_ROTATE:  # one older generation is kept: a transaction placing more is rare
             os.close(journal[0])
@@ -120,12 +116,8 @@ def _journal(folder: Path) -> list[int] | None:
     if journal is None:
         if folder.name.startswith(".") or not (folder / OWNER_LOCK).exists():
             return None
-        try:
+        with _full_disk("to store this file"):
             fd = os.open(folder / JOURNAL, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-        except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageFull("No space left on the archive filesystem to store this file.") from err
-            raise
         journal = _journals[folder] = [fd, os.fstat(fd).st_size]
     return journal
 
@@ -140,17 +132,35 @@ def _forget_journal(folder: Path) -> None:
 
 def own_folder(root: Path) -> Path:
     """This process's folder under ``root`` (``DATA/tmp``), made if need be; a full disk is StorageFull."""
-    try:
+    with _full_disk("for this change"):
         return process_tmp_dir(root)
-    except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StorageFull("No space left on the archive filesystem for this change.") from err
-        raise
 
 
 def note_under(root: Path, *fields: str) -> None:
     """``note`` into this process's folder under ``root`` (``DATA/tmp``), made if need be."""
     note(own_folder(root), *fields)
+
+
+def set_aside(root: Path, path: Path, prefix: str) -> Path:
+    """Move ``path`` (a file or folder) out of view into this process's folder under ``root``, named
+    ``prefix`` and a random token, after the journal line ``aside BACKUP PATH``: if the process dies
+    before its commit, recovery puts it back (``verify._put_back``). Answers where it went."""
+    folder = own_folder(root)
+    backup = folder / f"{prefix}{secrets.token_hex(16)}"
+    note(folder, "aside", str(backup), str(path))
+    os.replace(path, backup)
+    return backup
+
+
+@contextmanager
+def _full_disk(purpose: str) -> Iterator[None]:
+    """A full disk (or quota) met inside is StorageFull, a 507 for HTTP; other errors pass."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull(f"No space left on the archive filesystem {purpose}.") from err
+        raise
 
 
 def folder_for(dest: Path) -> Path | None:
