@@ -15,7 +15,6 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import pydicom
 from bench.benchmarks import RSS_LIMIT, Context, log
 from bench.import_bench import _orthanc, _orthanc_version
 from bench.results import INFO, Row, Section, fmt_mb
-from bench.server import RssSampler, free_port, stop_process
+from bench.server import PssSampler, RssSampler, free_port, stop_process
 from bench.xnat import BenchError
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 
@@ -301,37 +300,12 @@ def _big_series(dest: Path) -> list[Path]:
     return out
 
 
-class _PssSampler:
-    """Peak of the summed PSS of a process tree: the receiver's processes are forked from one parent
-    and share most of their pages, which a sum of RSS counts once per process."""
-
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            total = 0
-            for p in [self.root, *self.root.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += p.memory_full_info().pss
-            self.peak = max(self.peak, total)
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(5)
-        return self.peak
-
-
 def _rss_row(ctx: Context, work: Path) -> Row:
     files = _big_series(ctx.src / "cstore-big")
     total = sum(f.stat().st_size for f in files)
     rcv = _Receiver(work)
     sampler = RssSampler(rcv.proc.pid).start()
-    pss = _PssSampler(rcv.proc.pid)
+    pss = PssSampler(rcv.proc.pid)
     try:
         time.sleep(0.5)
         idle = sampler.first()

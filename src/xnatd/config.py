@@ -88,6 +88,14 @@ class Settings:
     max_extract_members: int = field(
         default=1_000_000, metadata={"doc": "Largest number of members in one uploaded zip/tar."}
     )
+    import_processes: int = field(
+        default=2,
+        metadata={
+            "doc": "Helper processes that unpack a zip import of 64 or more files side by side (header "
+            "scans, MD5s and file writes; the server decides where each file goes); 0 = unpack in the "
+            "server process. Each takes about 20 MB; they start with the first such import."
+        },
+    )
     zip_compression: int = field(
         default=0,
         metadata={"doc": "Default deflate level of zip downloads (0 = stored; DICOM barely compresses)."},

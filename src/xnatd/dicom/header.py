@@ -6,6 +6,9 @@ right session and scan. pydicom's reader costs about a millisecond per file even
 encodings (explicit and implicit VR little endian, which every compressed transfer syntax uses for
 its header) are scanned here directly from the first bytes of the file; anything unusual (big
 endian, deflated, odd VRs, short reads) falls back to pydicom, which stays the reference.
+
+pydicom is imported only when a file needs it: the zip-import helper processes
+(``services/unpack_helper``) scan headers with this module and stay small without it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,12 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pydicom
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING, Any
 
 from xnatd.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
 EXPLICIT_BE = "1.2.840.10008.1.2.2"
@@ -98,26 +101,33 @@ def read_keys(path: Path, prefix: bytes | None = None) -> FileKeys:
     if prefix is None:
         with open(path, "rb") as f:
             prefix = f.read(PREFIX_BYTES)
-    try:
-        keys = _scan(prefix)
-    except _Fallback:
+    keys = scan_keys(prefix)
+    if keys is None:
         keys = _keys_from_dataset(read_dataset(path, stop_before_pixels=True))
-    except (struct.error, IndexError, ValueError):
-        keys = _keys_from_dataset(read_dataset(path, stop_before_pixels=True))
-    return _checked(keys, path.name)
+    return checked(keys, path.name)
 
 
 def keys_of(data: bytes, name: str) -> FileKeys:
     """The keys of a DICOM file held in memory (``name`` only names it in errors)."""
-    try:
-        keys = _scan(data if len(data) <= PREFIX_BYTES else data[:PREFIX_BYTES])
-    except (_Fallback, struct.error, IndexError, ValueError):
+    keys = scan_keys(data)
+    if keys is None:
         keys = _keys_from_dataset(dataset_of(data, name))
-    return _checked(keys, name)
+    return checked(keys, name)
+
+
+def scan_keys(data: bytes) -> FileKeys | None:
+    """The keys the fast scanner finds in a file's first bytes, unchecked; None when the file
+    needs pydicom (an unusual encoding, a header longer than ``PREFIX_BYTES``, not DICOM at all)."""
+    try:
+        return _scan(data if len(data) <= PREFIX_BYTES else data[:PREFIX_BYTES])
+    except (_Fallback, struct.error, IndexError, ValueError):
+        return None
 
 
 def dataset_of(data: bytes, name: str, stop_before_pixels: bool = True) -> Dataset:
     """``read_dataset`` for a file held in memory."""
+    import pydicom
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -126,7 +136,8 @@ def dataset_of(data: bytes, name: str, stop_before_pixels: bool = True) -> Datas
         raise NotDicom(f"unable to read DICOM object {name}: {exc}") from None
 
 
-def _checked(keys: FileKeys, name: str) -> FileKeys:
+def checked(keys: FileKeys, name: str) -> FileKeys:
+    """``keys`` if they name a file the archive can file; NotDicom otherwise."""
     if keys.sop_class_uid == MEDIA_DIRECTORY:
         raise NotDicom(f"{name} is a DICOM media directory (DICOMDIR), not an image")
     missing = [
@@ -145,6 +156,8 @@ def _checked(keys: FileKeys, name: str) -> FileKeys:
 
 def read_dataset(path: Path, stop_before_pixels: bool = True) -> Dataset:
     """The header as a pydicom Dataset (files without a preamble are read too)."""
+    import pydicom
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # odd encodings are expected here; the caller reports

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from xnatd.config import Settings
 from xnatd.db.engine import Database
@@ -27,6 +28,8 @@ GUEST = Actor("guest")
 class Context:
     settings: Settings
     db: Database
+    # what a service starts on first use and keeps for the process (the zip-import helpers)
+    resources: dict[str, Any] = field(default_factory=dict)
 
 
 # The site operator at the shell (``xnatd user ...``): a site administrator that is not a user.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xnatd.errors import InvalidInput, XnatdError
-from xnatd.services import access, archiver, auth, gradual, ingest
+from xnatd.services import access, archiver, auth, gradual, ingest, unpacking
 from xnatd.services import import_options as io
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
@@ -72,6 +72,8 @@ async def import_upload(
             if staged is not None:
                 raise InvalidInput("Importer is limited to one uploaded resource at a time.")
             name, ctype = part.filename or "upload", part.content_type
+            if not _single_file(opts, ctype):
+                unpacking.warm_up(ctx)  # likely a zip: its helpers start while it arrives
             staged = await stage_stream(
                 ctx.settings.tmp_dir, part.chunks, ctx.settings.max_upload_bytes, sync=False,
                 hashed=_single_file(opts, ctype),
@@ -135,10 +137,11 @@ def import_staged(
             if progress:
                 progress(1)
         else:
-            for entry, stream in _members(ctx, staged.path, kind, batch.report):
-                batch.add(hold_or_stage(ctx.settings.tmp_dir, stream), entry)
-                if progress:
-                    progress(1)
+            if not (kind == "zip" and _unpack_zip(ctx, batch, staged.path, progress)):
+                for entry, stream in _members(ctx, staged.path, kind, batch.report):
+                    batch.add(hold_or_stage(ctx.settings.tmp_dir, stream), entry)
+                    if progress:
+                        progress(1)
             discard(staged)  # unpacked: gone before the filesystem sync, which need not write it
         refs = batch.finish()
     except BaseException:
@@ -159,14 +162,36 @@ def _kind(path: Path, name: str, content_type: str | None) -> str | None:
 
 
 def _members(ctx: Context, path: Path, kind: str, report: ingest.Report) -> Iterator[tuple[str, BinaryIO]]:
+    for member, stream in archives.iter_members(path, kind, _limits(ctx)):
+        if not _nested(str(member.name), report):
+            yield str(member.name), stream
+
+
+def _unpack_zip(ctx: Context, batch: ingest.IngestBatch, path: Path, progress: Progress | None) -> bool:
+    """A zip with many members goes to the helper processes (False: it is to be unpacked here,
+    also when a helper died on the way: the batch then starts over)."""
+    if unpacking.pool(ctx) is None:
+        return False
+    entries = [e for e in archives.zip_entries(path, _limits(ctx)) if not _nested(str(e.name), batch.report)]
+    try:
+        return unpacking.unpack_zip(ctx, batch, path, entries, progress)
+    except unpacking.HelperLost as exc:
+        log.warning("zip import: %s; unpacking it in the server process instead", exc)
+        batch.restart()
+        return False
+
+
+def _nested(entry: str, report: ingest.Report) -> bool:
+    """Archives inside archives are not unpacked: reported as skipped."""
+    if archives.archive_kind(entry) is None:
+        return False
+    report.skipped.append(entry)
+    return True
+
+
+def _limits(ctx: Context) -> archives.ExtractLimits:
     s = ctx.settings
-    limits = archives.ExtractLimits(s.max_extract_bytes, s.max_extract_ratio, s.max_extract_members)
-    for member, stream in archives.iter_members(path, kind, limits):
-        entry = str(member.name)
-        if archives.archive_kind(entry) is not None:
-            report.skipped.append(entry)  # archives inside archives are not unpacked
-            continue
-        yield entry, stream
+    return archives.ExtractLimits(s.max_extract_bytes, s.max_extract_ratio, s.max_extract_members)
 
 
 def finish(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import functools
-import itertools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
@@ -46,7 +45,7 @@ from xnatd.storage.files import (
     write_new,
 )
 from xnatd.storage.placement import relocate
-from xnatd.storage.tmpdirs import own_folder
+from xnatd.storage.tmpdirs import note_all, own_folder
 
 log = logging.getLogger("xnatd.ingest")
 T = TypeVar("T")
@@ -94,6 +93,7 @@ class _Series:
     number: str
     scan_dir: str
     values: dict[str, Any] = field(default_factory=dict)
+    folder: tuple[Path, Path] | None = None  # (the session's folder, this scan's DICOM folder in it)
 
 
 @dataclass
@@ -105,6 +105,21 @@ class _Slot:
     series: dict[tuple[str, str], _Series]
     sops: set[str]
     pending: list[tuple[dict[str, Any], Path, tuple[str, str]]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A file the batch found a place for, written there by someone else (a zip-import helper
+    process, ``services/unpacking``), then confirmed with ``placed`` or ``place_instead``."""
+
+    key: SlotKey
+    skey: tuple[str, str]
+    dest: Path
+    others: Iterator[str]  # the names it may take instead, should ``dest`` be taken meanwhile
+    row: dict[str, Any]
+
+
+Dataset_ = Callable[[], Dataset]  # the full header of the file at hand, read only if needed
 
 
 class IngestBatch:
@@ -130,7 +145,8 @@ class IngestBatch:
         self._journal_dir: Path | None = None
         self._early: dict[Path, Future[None]] = {}  # staged path -> its fsync, started early
         self._flushed: set[Path] = set()  # placed files whose fsync was started early
-        self._header: tuple[Held | Staged, Dataset] | None = None  # the last file read with pydicom
+        self._claimed: dict[str, set[str]] = {}  # folder -> names this batch gave out there
+        self._unplaced: dict[str, Path] = {}  # planned files not confirmed yet: removed by abort
 
     # --- adding files ----------------------------------------------------------------------------
 
@@ -151,8 +167,7 @@ class IngestBatch:
                 keys = _keys(item, entry)
         except NotDicom as exc:
             _drop(item)
-            self.report.skipped.append(entry or ("" if isinstance(item, Held) else item.path.name))
-            log.info("import: skipped %s: %s", entry, exc)
+            self._skip(entry or ("" if isinstance(item, Held) else item.path.name), exc)
             return None
         try:
             return self._file(item, entry, keys)
@@ -160,38 +175,114 @@ class IngestBatch:
             _drop(item)
             raise
 
+    def _skip(self, entry: str, exc: NotDicom) -> None:
+        self.report.skipped.append(entry)
+        log.info("import: skipped %s: %s", entry, exc)
+
+    def plan_all(self, files: Iterable[tuple[str, FileKeys, int, Dataset_]]) -> list[Planned | None]:
+        """Find the places of files someone else will write: (entry, keys from ``header.scan_keys``,
+        size, its full header if need be) each, as ``add`` would file them; None for one skipped or
+        a duplicate. The places are journalled before this returns, so recovery removes them
+        should the process die before the commit."""
+        plans = [self._plan(*f) for f in files]
+        note_all(self._journal(), (("place", str(p.dest)) for p in plans if p is not None))
+        return plans
+
+    def _plan(self, entry: str, keys: FileKeys, size: int, dataset: Dataset_) -> Planned | None:
+        try:
+            keys = _bounded(header.checked(keys, entry))
+        except NotDicom as exc:
+            self._skip(entry, exc)
+            return None
+        key, found = self._find(keys, dataset)
+        if found is None:
+            return None
+        skey, folder = found
+        self._stored(key, keys, None)  # at once: a second copy in the same upload is a duplicate
+        taken = self._claimed.setdefault(str(folder), set())
+        names = _names(entry, keys, self.opts.rename)
+        name = next((n for n in names if n not in taken), None)
+        if name is None:
+            raise Conflict(f"No free file name in {folder}: every name this file may take is taken")
+        taken.add(name)
+        dest = folder / name
+        self._unplaced[str(dest)] = dest
+        row = {"sop_uid": keys.sop_instance_uid, "sop_class": keys.sop_class_uid, "size": size}
+        return Planned(key, skey, dest, names, row)
+
+    def placed(self, plan: Planned, md5: str) -> None:
+        """``plan``'s file is written, at ``plan.dest``."""
+        del self._unplaced[str(plan.dest)]
+        self._pending(plan, plan.dest, md5)
+
+    def place_instead(self, plan: Planned, item: Staged | Held) -> None:
+        """``plan.dest`` was taken meanwhile (another import into the same session): ``item``, the
+        file's content, goes under the next free name."""
+        del self._unplaced[str(plan.dest)]  # someone else's file now: never removed by this batch
+        try:
+            dest, md5 = self._put(plan.dest.parent, plan.others, item)
+        except BaseException:
+            _drop(item)
+            raise
+        self._pending(plan, dest, md5)
+
+    def _pending(self, plan: Planned, dest: Path, md5: str) -> None:
+        self._slots[plan.key].pending.append(({**plan.row, "name": dest.name, "md5": md5}, dest, plan.skey))
+
     def ref_of(self, key: SlotKey) -> SessionRef:
         """The session a file went to (after ``finish``: where it is now, if it was moved meanwhile)."""
         return self._slots[key].ref
 
     def _file(self, item: Staged | Held, entry: str | None, keys: FileKeys) -> SlotKey:
         keys = _bounded(keys)
-        ident = identify(keys, self.opts.labels, self._project_of)
-        key, slot = self._slot(ident, keys, item)
-        if keys.sop_instance_uid in slot.sops:
+        key, found = self._find(keys, functools.cache(functools.partial(_read_dataset, item)))
+        if found is None:
             _drop(item)
-            self.report.duplicates += 1
             return key
+        skey, folder = found
+        dest, md5 = self._put(folder, _names(entry, keys, self.opts.rename), item)
+        row = {"sop_uid": keys.sop_instance_uid, "sop_class": keys.sop_class_uid, "size": item.size}
+        self._stored(key, keys, ({**row, "name": dest.name, "md5": md5}, dest, skey))
+        return key
+
+    def _stored(
+        self, key: SlotKey, keys: FileKeys, pending: tuple[dict[str, Any], Path, tuple[str, str]] | None
+    ) -> None:
+        """Count a file in (after it is written, so a failed write leaves its SOP free for a retry)."""
+        slot = self._slots[key]
+        slot.sops.add(keys.sop_instance_uid)
+        self.report.stored += 1
+        if pending is not None:
+            slot.pending.append(pending)
+
+    def _find(self, keys: FileKeys, dataset: Dataset_) -> tuple[SlotKey, tuple[tuple[str, str], Path] | None]:
+        """The session of a file, and its scan and folder if it is new, not a duplicate."""
+        ident = identify(keys, self.opts.labels, self._project_of)
+        key, slot = self._slot(ident, keys, dataset)
+        if keys.sop_instance_uid in slot.sops:
+            self.report.duplicates += 1
+            return key, None
         skey = (keys.series_instance_uid, keys.series_number)
         series = slot.series.get(skey)
         if series is None:
-            series = self._new_series(slot, keys, item)
-        self._header = None  # kept only between the session and the scan of the same file
-        folder = self._folder(slot.folder / "SCANS" / series.scan_dir / "DICOM")
-        names = _names(entry, keys, self.opts.rename)
-        row = {"sop_uid": keys.sop_instance_uid, "sop_class": keys.sop_class_uid, "size": item.size}
+            series = self._new_series(slot, keys, dataset)
+        if series.folder is None or series.folder[0] is not slot.folder:  # new, or the session moved
+            series.folder = (slot.folder, self._folder(slot.folder / "SCANS" / series.scan_dir / "DICOM"))
+        return key, (skey, series.folder[1])
+
+    def _put(self, folder: Path, names: Iterable[str], item: Staged | Held) -> tuple[Path, str]:
+        """Write or move ``item`` under the first of ``names`` free in ``folder``: (path, MD5)."""
         if isinstance(item, Held):
-            write = functools.partial(write_new, item, journal=self._journal())
-            dest, md5 = _first_free(folder, names, write)
+            dest, md5 = _first_free(
+                folder, names, functools.partial(write_new, item, journal=self._journal())
+            )
         else:
             dest, _ = _first_free(folder, names, functools.partial(place, item, overwrite=False, sync=False))
             md5 = item.md5
             if item.path in self._early:
                 self._flushed.add(dest)
-        slot.pending.append(({**row, "name": dest.name, "md5": md5}, dest, skey))
-        slot.sops.add(keys.sop_instance_uid)
-        self.report.stored += 1
-        return key
+        self._claimed.setdefault(str(folder), set()).add(dest.name)
+        return dest, md5
 
     def _folder(self, folder: Path) -> Path:
         if folder not in self._ready:
@@ -207,17 +298,8 @@ class IngestBatch:
             self._journal_dir = own_folder(self.ctx.settings.tmp_dir)
         return self._journal_dir
 
-    def _dataset(self, item: Staged | Held) -> Dataset:
-        """The first file of a new session also starts its first scan: one pydicom read serves both."""
-        if self._header is None or self._header[0] is not item:
-            ds = (
-                header.dataset_of(item.data, "") if isinstance(item, Held) else header.read_dataset(item.path)
-            )
-            self._header = (item, ds)
-        return self._header[1]
-
-    def _new_series(self, slot: _Slot, keys: FileKeys, item: Staged | Held) -> _Series:
-        ds = self._dataset(item)
+    def _new_series(self, slot: _Slot, keys: FileKeys, dataset: Dataset_) -> _Series:
+        ds = dataset()
         xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
         values = {
             "modality": keys.modality,
@@ -249,15 +331,15 @@ class IngestBatch:
 
     # --- sessions --------------------------------------------------------------------------------
 
-    def _slot(self, ident: Identity, keys: FileKeys, item: Staged | Held) -> tuple[SlotKey, _Slot]:
+    def _slot(self, ident: Identity, keys: FileKeys, dataset: Dataset_) -> tuple[SlotKey, _Slot]:
         key = (ident.project, keys.study_instance_uid, ident.session)
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._open(ident, keys, item)
+            slot = self._open(ident, keys, dataset)
             self._slots[key] = slot
         return key, slot
 
-    def _open(self, ident: Identity, keys: FileKeys, item: Staged | Held) -> _Slot:
+    def _open(self, ident: Identity, keys: FileKeys, dataset: Dataset_) -> _Slot:
         """Find the session still receiving this study under this label, or start one.
 
         Finding needs only a read; creating takes the write lock and looks again, so two batches
@@ -273,7 +355,7 @@ class IngestBatch:
             found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
             if found is not None:
                 return self._existing(conn, found)
-            pk, directory, stamp = self._create(conn, ident, keys, item, code)
+            pk, directory, stamp = self._create(conn, ident, keys, dataset, code)
         folder = self._root / directory
         folder.mkdir(parents=True, exist_ok=True)
         ref = SessionRef(pk, ident.project, stamp, ident.session)
@@ -298,7 +380,7 @@ class IngestBatch:
         return _Slot(ref, self._root / row["directory"], series, set())  # stored ones: checked at _index
 
     def _create(
-        self, conn: Connection, ident: Identity, keys: FileKeys, item: Staged | Held, code: int | None
+        self, conn: Connection, ident: Identity, keys: FileKeys, dataset: Dataset_, code: int | None
     ) -> tuple[int, str, str]:
         now = _dt.datetime.now()
         while True:
@@ -309,7 +391,7 @@ class IngestBatch:
             now += _dt.timedelta(milliseconds=1)
         aa = self.opts.auto_archive if self.opts.auto_archive is not None else ident.auto_archive
         autoarchive = code if aa is None else (4 if aa else 0)
-        values = sb.session_values(self._dataset(item))
+        values = sb.session_values(dataset())
         pk = pq.insert_session(
             conn,
             project=ident.project,
@@ -375,8 +457,18 @@ class IngestBatch:
             flushes.append(functools.partial(_if_there, fsync_tree, folder, stop))
         flushing.side_by_side(flushes, early)
 
+    def restart(self) -> None:
+        """Abort, then start over, empty (a zip import whose helper process died is unpacked again
+        in the server process); the sessions it opened stay open for the files to come again."""
+        self.abort()
+        projects = {k: v for k, v in self._projects.items() if v is not None}
+        self.__init__(self.ctx, self.actor, self.opts, projects)  # type: ignore[misc]
+
     def abort(self) -> None:
-        """Remove every file the batch placed but did not index."""
+        """Remove every file the batch placed, or planned, but did not index."""
+        for path in self._unplaced.values():
+            path.unlink(missing_ok=True)
+        self._unplaced.clear()
         for slot in self._slots.values():
             for _values, path, _skey in slot.pending:
                 path.unlink(missing_ok=True)
@@ -460,11 +552,15 @@ def _bounded(keys: FileKeys) -> FileKeys:
 
 def _names(entry: str | None, keys: FileKeys, rename: bool) -> Iterator[str]:
     """The names to try for a file, in order: the sender's (or the template), then numbered ones
-    (a sender may use one name twice in a batch, say ``IM0001`` in two folders)."""
+    (a sender may use one name twice in a batch, say ``IM0001`` in two folders). Made as they are
+    asked for: nearly every file takes the first."""
     first = naming.choose(entry, keys, rename)
+    yield first
     template = naming.template_name(keys)
+    if template != first:
+        yield template
     stem = template.removesuffix(".dcm")
-    return itertools.chain(dict.fromkeys((first, template)), (f"{stem}-{n}.dcm" for n in range(2, 50)))
+    yield from (f"{stem}-{n}.dcm" for n in range(2, 50))
 
 
 def _first_free(folder: Path, names: Iterable[str], put: Callable[[Path], T]) -> tuple[Path, T]:
@@ -476,6 +572,11 @@ def _first_free(folder: Path, names: Iterable[str], put: Callable[[Path], T]) ->
         except Conflict:
             continue
     raise Conflict(f"No free file name in {folder}: every name this file may take is taken")
+
+
+def _read_dataset(item: Staged | Held) -> Dataset:
+    """The first file of a new session also starts its first scan: one pydicom read serves both."""
+    return header.dataset_of(item.data, "") if isinstance(item, Held) else header.read_dataset(item.path)
 
 
 def _keys(item: Staged | Held, entry: str | None) -> FileKeys:

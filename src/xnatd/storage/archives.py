@@ -279,31 +279,105 @@ def _check_zip_offset(info: zipfile.ZipInfo, archive_size: int) -> None:
         )
 
 
-def _iter_zip(path: Path, limits: ExtractLimits) -> Iterator[tuple[Member, BinaryIO]]:
+@dataclass(frozen=True)
+class ZipEntry:
+    """A regular file of a zip whose central directory passed every check: its place in that
+    directory (``zipfile.ZipFile.infolist()``), its validated name, its declared size."""
+
+    index: int
+    name: PurePosixPath
+    size: int
+
+
+def zip_entries(path: Path, limits: ExtractLimits) -> list[ZipEntry]:
+    """The regular files of a zip, in archive order, checked before a byte is unpacked.
+
+    zipfile never yields more than an entry's declared size (and checks its CRC at the end), so
+    the size and ratio limits applied here to the declared sizes bound what any reader of these
+    entries gets, in this process or another (``open_zip_entry``).
+    """
     archive_size = path.stat().st_size
     budget = _Budget(limits, archive_size)
-    with _translated("zip"):
-        archive = zipfile.ZipFile(path)
-    with archive:
+    with _translated("zip"), zipfile.ZipFile(path) as archive:
         infos = archive.infolist()
-        if len(infos) > limits.max_members:
-            raise _too_many(limits)
-        if sum(info.file_size for info in infos) > limits.max_total_bytes:  # fail early on honest headers
-            budget.add(limits.max_total_bytes + 1)
-        for info in infos:
-            name = _entry_name(info.filename, _zip_entry_kind(info))
-            if name is None:
-                continue
-            if info.flag_bits & 0x1:
-                raise InvalidInput(
-                    f"Archive entry {info.filename!r} is encrypted; encrypted archives are not accepted."
-                )
-            _check_zip_offset(info, archive_size)
+    if len(infos) > limits.max_members:
+        raise _too_many(limits)
+    declared = sum(info.file_size for info in infos)
+    if declared > limits.max_total_bytes:
+        budget.add(declared)
+    entries = []
+    for index, info in enumerate(infos):
+        name = _entry_name(info.filename, _zip_entry_kind(info))
+        if name is None:
+            continue
+        if info.flag_bits & 0x1:
+            raise InvalidInput(
+                f"Archive entry {info.filename!r} is encrypted; encrypted archives are not accepted."
+            )
+        _check_zip_offset(info, archive_size)
+        _check_entry_ratio(info, limits)
+        entries.append(ZipEntry(index, name, info.file_size))
+    budget.check_ratio(declared)
+    return entries
+
+
+def _check_entry_ratio(info: zipfile.ZipInfo, limits: ExtractLimits) -> None:
+    if limits.max_ratio > 0 and info.file_size > max(RATIO_FLOOR, limits.max_ratio * info.compress_size):
+        raise TooLarge(
+            f"Archive entry {info.filename} expands to more than {limits.max_ratio} times "
+            "its compressed size; it looks like a zip bomb and was refused."
+        )
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """The zip at ``path``, open for ``open_zip_entry`` (close it, or use it in a ``with``); a
+    damaged one is InvalidInput."""
+    with _translated("zip"):
+        return zipfile.ZipFile(path)
+
+
+def open_zip_entry(archive: zipfile.ZipFile, entry: ZipEntry | int) -> BinaryIO:
+    """A stream of one entry found by ``zip_entries`` (or its index); damage (a bad CRC, a broken
+    local header) is InvalidInput when it is read."""
+    info = archive.infolist()[entry if isinstance(entry, int) else entry.index]
+    with _translated("zip"):
+        inner = archive.open(info)
+    return cast(BinaryIO, _Translating(inner, "zip"))
+
+
+class _Translating(io.BufferedIOBase):
+    """A member stream whose corruption errors come out as InvalidInput."""
+
+    def __init__(self, inner: IO[bytes], kind: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._kind = kind
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        with _translated(self._kind):
+            return self._inner.read(-1 if size is None else size)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+        super().close()
+
+
+def _iter_zip(path: Path, limits: ExtractLimits) -> Iterator[tuple[Member, BinaryIO]]:
+    entries = zip_entries(path, limits)
+    budget = _Budget(limits, path.stat().st_size)  # counts what is actually produced, as well
+    with open_zip(path) as archive:
+        infos = archive.infolist()
+        for entry in entries:
+            info = infos[entry.index]
             with _translated("zip"):
                 inner = archive.open(info)
             reader = _MemberReader(inner, info.filename, "zip", budget, info.compress_size)
             try:
-                yield Member(name, info.file_size), cast(BinaryIO, reader)
+                yield Member(entry.name, entry.size), cast(BinaryIO, reader)
             finally:
                 reader.close()
 

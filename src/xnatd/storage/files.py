@@ -9,10 +9,8 @@ start-up recovery removes as soon as the process is dead (``reclaim_dead``).
 
 from __future__ import annotations
 
-import asyncio
-import ctypes
-import ctypes.util
 import errno
+import functools
 import hashlib
 import os
 import secrets
@@ -21,10 +19,14 @@ from collections.abc import AsyncIterable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from xnatd.errors import Conflict, StorageFull, TooLarge
 from xnatd.storage.tmpdirs import folder_for, is_process_dir, note, process_tmp_dir
+
+if TYPE_CHECKING:  # imported where used: the zip-import helper processes do without them
+    import asyncio
+    import ctypes
 
 CHUNK = 1 << 20
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -190,6 +192,8 @@ async def _sync_off_loop(writer: _TempWriter) -> Staged:
     The thread owns the file descriptor until it returns, so closing it from here on cancellation
     could close a descriptor number already reused by someone else.
     """
+    import asyncio
+
     task = asyncio.ensure_future(asyncio.to_thread(writer.sync_and_close))
     try:
         return await asyncio.shield(task)
@@ -279,6 +283,31 @@ def write_new(held: Held, dest: Path, journal: Path | None = None) -> str:
         raise
     os.close(fd)
     return hashlib.md5(held.data, usedforsecurity=False).hexdigest()
+
+
+def write_stream_new(src: BinaryIO, dest: Path, chunk: int = CHUNK) -> tuple[int, str]:
+    """Create ``dest`` with what ``src`` yields: (size, MD5); Conflict (nothing written) if the name
+    is taken. The same contract as ``write_new`` (the caller journals ``dest`` and syncs the
+    filesystem before it commits), for a file streamed rather than held: a zip-import helper
+    process writes archive members this way, straight to their session folder."""
+    fd = _create(dest)
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    try:
+        while data := src.read(chunk):
+            md5.update(data)
+            size += len(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+    except BaseException as err:
+        os.close(fd)
+        os.unlink(dest)
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            raise _storage_full() from err
+        raise
+    os.close(fd)
+    return size, md5.hexdigest()
 
 
 def _create(dest: Path) -> int:
@@ -422,23 +451,25 @@ def sync_filesystem(path: Path) -> None:
     """
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        if _LIBC is not None and _LIBC.syncfs(fd) == 0:
+        libc = _libc()
+        if libc is not None and libc.syncfs(fd) == 0:
             return
         os.sync()
     finally:
         os.close(fd)
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
+    import ctypes
+    import ctypes.util
+
     try:
         lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         lib.syncfs.argtypes = [ctypes.c_int]
         return lib
     except (OSError, AttributeError):  # not Linux/glibc: os.sync() does the job, more broadly
         return None
-
-
-_LIBC = _libc()
 
 
 def discard(staged: Staged) -> None:
