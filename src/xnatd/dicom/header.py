@@ -101,7 +101,7 @@ def read_keys(path: Path, prefix: bytes | None = None) -> FileKeys:
     if prefix is None:
         with open(path, "rb") as f:
             prefix = f.read(PREFIX_BYTES)
-    keys = scan_keys(prefix)
+    keys = scan_keys(prefix, whole=len(prefix) < PREFIX_BYTES)
     if keys is None:
         keys = _keys_from_dataset(read_dataset(path, stop_before_pixels=True))
     return checked(keys, path.name)
@@ -115,11 +115,14 @@ def keys_of(data: bytes, name: str) -> FileKeys:
     return checked(keys, name)
 
 
-def scan_keys(data: bytes) -> FileKeys | None:
-    """The keys the fast scanner finds in a file's first bytes, unchecked; None when the file
-    needs pydicom (an unusual encoding, a header longer than ``PREFIX_BYTES``, not DICOM at all)."""
+def scan_keys(data: bytes, whole: bool = True) -> FileKeys | None:
+    """The keys the fast scanner finds in a file (``whole``) or its first bytes, unchecked; None
+    when it needs more of the file, or pydicom (an unusual encoding, a header longer than
+    ``PREFIX_BYTES``, not DICOM at all)."""
+    if len(data) > PREFIX_BYTES:
+        data, whole = data[:PREFIX_BYTES], False
     try:
-        return _scan(data if len(data) <= PREFIX_BYTES else data[:PREFIX_BYTES])
+        return _scan(data, whole)
     except (_Fallback, struct.error, IndexError, ValueError):
         return None
 
@@ -203,13 +206,13 @@ def text_of(value: Any) -> str:
 # --------------------------------------------------------------------------- the fast scanner
 
 
-def _scan(data: bytes) -> FileKeys:
+def _scan(data: bytes, whole: bool) -> FileKeys:
     pos, ts, meta_sop = _skip_meta(data)
     if ts in (EXPLICIT_BE, DEFLATED):
         raise _Fallback
     explicit = ts != IMPLICIT_LE if ts else _looks_explicit(data, pos)
     found: dict[str, bytes] = {}
-    _walk(data, pos, explicit, found)
+    _walk(data, pos, explicit, found, whole)
     values = {attr: _decode(raw, found.get("charset", b"")) for attr, raw in found.items()}
     if not values.get("sop_instance_uid") and meta_sop:
         values["sop_instance_uid"] = meta_sop
@@ -257,8 +260,9 @@ SHORT_VRS = frozenset(
 )
 
 
-def _walk(data: bytes, pos: int, explicit: bool, found: dict[str, bytes]) -> None:
-    """Collect the wanted top-level elements; stop past the last one (or at the data's end).
+def _walk(data: bytes, pos: int, explicit: bool, found: dict[str, bytes], whole: bool) -> None:
+    """Collect the wanted top-level elements; stop past the last one (or at the end of a whole
+    file: a prefix that ends before the last wanted element is not enough).
 
     The hot loop of every import (some 180 elements per MR header): one struct call per element,
     set lookups for the VR; anything unusual goes to ``_Fallback`` and pydicom.
@@ -296,7 +300,7 @@ def _walk(data: bytes, pos: int, explicit: bool, found: dict[str, bytes]) -> Non
         if attr is not None:
             found[attr] = data[start : start + length]
         pos = start + length
-    if pos < end:
+    if pos < end or not whole:
         raise _Fallback
 
 

@@ -172,13 +172,15 @@ def _unpack_zip(ctx: Context, batch: ingest.IngestBatch, path: Path, progress: P
     also when a helper died on the way: the batch then starts over)."""
     if unpacking.pool(ctx) is None:
         return False
-    entries = [e for e in archives.zip_entries(path, _limits(ctx)) if not _nested(str(e.name), batch.report)]
-    try:
-        return unpacking.unpack_zip(ctx, batch, path, entries, progress)
-    except unpacking.HelperLost as exc:
-        log.warning("zip import: %s; unpacking it in the server process instead", exc)
-        batch.restart()
-        return False
+    with archives.open_zip(path) as archive:
+        found = archives.zip_entries(archive, path.stat().st_size, _limits(ctx))
+        entries = [e for e in found if not _nested(str(e.name), batch.report)]
+        try:
+            return unpacking.unpack_zip(ctx, batch, path, archive, entries, progress)
+        except unpacking.HelperLost as exc:
+            log.warning("zip import: %s; unpacking it in the server process instead", exc)
+            batch.restart()
+            return False
 
 
 def _nested(entry: str, report: ingest.Report) -> bool:

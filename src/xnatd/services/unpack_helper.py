@@ -53,11 +53,20 @@ class _Zip:
         self.archive = self.path = None
 
 
+HEAD_BYTES = 16 << 10  # most headers end well before: less to read (and to CRC) twice
+
+
 def _keys(archive: zipfile.ZipFile, indexes: list[int]) -> list[header.FileKeys | None]:
     out = []
     for index in indexes:
+        size = archive.infolist()[index].file_size
         with archives.open_zip_entry(archive, index) as stream:
-            out.append(header.scan_keys(stream.read(header.PREFIX_BYTES)))
+            head = stream.read(HEAD_BYTES)
+            keys = header.scan_keys(head, whole=len(head) >= size)
+            if keys is None and len(head) < size:  # a long header (or an odd file): read on
+                head += stream.read(header.PREFIX_BYTES - len(head))
+                keys = header.scan_keys(head, whole=len(head) >= size)
+        out.append(keys)
     return out
 
 

@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import threading
+import zipfile
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -238,10 +239,16 @@ def _stop_every_pool() -> None:
 # ---------------------------------------------------------------------------------- one import
 
 
-def unpack_zip(ctx: Context, batch: IngestBatch, path: Path, entries: list[archives.ZipEntry],
-               progress: Callable[[int], None] | None) -> bool:  # fmt: skip
-    """File ``entries`` of the zip at ``path`` into ``batch`` with the helpers; False (nothing
-    done) when the zip is too small to be worth it or no helper is free."""
+def unpack_zip(
+    ctx: Context,
+    batch: IngestBatch,
+    path: Path,
+    archive: zipfile.ZipFile,
+    entries: list[archives.ZipEntry],
+    progress: Callable[[int], None] | None,
+) -> bool:
+    """File ``entries`` of the zip at ``path`` (open here as ``archive``) into ``batch`` with the
+    helpers; False (nothing done) when the zip is too small to be worth it or no helper is free."""
     helpers_of = pool(ctx)
     if helpers_of is None or len(entries) < PARALLEL_FROM:
         return False
@@ -249,7 +256,7 @@ def unpack_zip(ctx: Context, batch: IngestBatch, path: Path, entries: list[archi
     if not helpers:
         return False
     try:
-        _Unpacking(ctx, batch, path, entries, helpers, progress).run()
+        _Unpacking(ctx, batch, path, archive, entries, helpers, progress).run()
     finally:
         helpers_of.give_back(helpers)
     return True
@@ -274,6 +281,7 @@ class _Unpacking:
         ctx: Context,
         batch: IngestBatch,
         path: Path,
+        archive: zipfile.ZipFile,
         entries: list[archives.ZipEntry],
         helpers: list[_Helper],
         progress: Callable[[int], None] | None,
@@ -286,7 +294,7 @@ class _Unpacking:
         self.progress = progress
         self.keyed: dict[int, list[header.FileKeys | None]] = {}
         self.planned: dict[int, list[tuple[archives.ZipEntry, Planned]]] = {}
-        self.archive: Any = None  # this process's own reader of the zip, for what it files itself
+        self.archive = archive  # this process's own reader of the zip, for what it files itself
 
     def run(self) -> None:
         try:
@@ -304,9 +312,6 @@ class _Unpacking:
         except BaseException:
             self._stop_busy()
             raise
-        finally:
-            if self.archive is not None:
-                self.archive.close()
 
     def _helper(self, chunk: int) -> _Helper:
         return self.helpers[chunk % len(self.helpers)]
@@ -359,13 +364,8 @@ class _Unpacking:
         if self.progress:
             self.progress(1)
 
-    def _zip(self) -> Any:
-        if self.archive is None:
-            self.archive = archives.open_zip(self.path)
-        return self.archive
-
     def _read(self, entry: archives.ZipEntry) -> Held | Staged:
-        with archives.open_zip_entry(self._zip(), entry) as stream:
+        with archives.open_zip_entry(self.archive, entry) as stream:
             return hold_or_stage(self.ctx.settings.tmp_dir, stream)
 
     def _add_here(self, entry: archives.ZipEntry) -> None:

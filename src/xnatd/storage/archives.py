@@ -289,17 +289,16 @@ class ZipEntry:
     size: int
 
 
-def zip_entries(path: Path, limits: ExtractLimits) -> list[ZipEntry]:
-    """The regular files of a zip, in archive order, checked before a byte is unpacked.
+def zip_entries(archive: zipfile.ZipFile, archive_size: int, limits: ExtractLimits) -> list[ZipEntry]:
+    """The regular files of an open zip (``open_zip``) of ``archive_size`` bytes, in archive
+    order, checked before a byte is unpacked.
 
     zipfile never yields more than an entry's declared size (and checks its CRC at the end), so
     the size and ratio limits applied here to the declared sizes bound what any reader of these
     entries gets, in this process or another (``open_zip_entry``).
     """
-    archive_size = path.stat().st_size
     budget = _Budget(limits, archive_size)
-    with _translated("zip"), zipfile.ZipFile(path) as archive:
-        infos = archive.infolist()
+    infos = archive.infolist()
     if len(infos) > limits.max_members:
         raise _too_many(limits)
     declared = sum(info.file_size for info in infos)
@@ -367,9 +366,10 @@ class _Translating(io.BufferedIOBase):
 
 
 def _iter_zip(path: Path, limits: ExtractLimits) -> Iterator[tuple[Member, BinaryIO]]:
-    entries = zip_entries(path, limits)
-    budget = _Budget(limits, path.stat().st_size)  # counts what is actually produced, as well
+    size = path.stat().st_size
+    budget = _Budget(limits, size)  # counts what is actually produced, as well
     with open_zip(path) as archive:
+        entries = zip_entries(archive, size, limits)
         infos = archive.infolist()
         for entry in entries:
             info = infos[entry.index]

@@ -93,3 +93,18 @@ def test_truncated_header_is_refused(tmp_path: Path) -> None:
     path.write_bytes(data[:300])
     with pytest.raises(NotDicom):
         read_keys(path)
+
+
+def test_a_prefix_is_never_taken_for_the_whole_header() -> None:
+    """A zip-import helper scans a member's first 16 KB: cut anywhere before the last wanted
+    element, even exactly between two elements, the scanner asks for more instead of answering
+    with what it found so far."""
+    folder = TESTDATA / "dcm_qa_nih" / "20180918GE"
+    path = next(p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".txt")
+    data = path.read_bytes()
+    whole = header.scan_keys(data)
+    assert whole is not None and whole == read_keys(path)
+    answers = {cut: header.scan_keys(data[:cut], whole=False) for cut in range(200, 8000)}
+    partial = [cut for cut, keys in answers.items() if keys is not None and keys != whole]
+    assert partial == []
+    assert any(keys == whole for keys in answers.values())  # past the last wanted element: enough
