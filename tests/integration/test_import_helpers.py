@@ -56,8 +56,10 @@ def mixed_zip(tmp_path_factory: pytest.TempPathFactory) -> bytes:
         zf.write(mr[0], "again/copy-of-first.dcm")  # the same instance twice: a duplicate
         for f in odd:
             zf.write(f, f"ts/{f.name}")
-        for f in dicom_files(TESTDATA / "xnat_test_resources" / "duplicates"):
-            zf.write(f, f"dup/{f.parent.name}/{f.name}")  # names repeat across folders
+        for f in dicom_files(TESTDATA / "xnat_test_resources" / "duplicates"):  # names repeat across folders
+            zf.write(
+                f, f"dup/{f.parent.name}/{f.name}", compress_type=zipfile.ZIP_DEFLATED
+            )  # read via zipfile
         zf.writestr("README.txt", "not DICOM\n")
         zf.writestr("inner.zip", b"PK\x05\x06" + bytes(18))
     return buf.getvalue()

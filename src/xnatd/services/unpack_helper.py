@@ -3,10 +3,13 @@
 Started by ``services/unpacking`` as ``python -m xnatd.services.unpack_helper FD``, it talks over
 the socket ``FD`` in pickled tuples (``multiprocessing.connection``), one task at a time, in order:
 
-- ``("keys", tid, zip_path, [index, ...])``: the header keys of those members (``None`` for one
+- ``("keys", tid, zip_path, [entry, ...])``: the header keys of those members (``None`` for one
   the fast scanner cannot read, which the server then reads with pydicom itself);
-- ``("write", tid, zip_path, [(index, dest), ...])``: each member written to ``dest`` (created,
+- ``("write", tid, zip_path, [(entry, dest), ...])``: each member written to ``dest`` (created,
   never replaced): ``(size, md5)``, or ``None`` when ``dest`` was taken meanwhile;
+
+where ``entry`` is an ``archives.ZipEntry`` the server checked: a stored one is read straight
+from the file (``archives.stored_chunks``), a compressed one through zipfile.
 - ``("done", tid)``: the import is over: its zip is closed (so its disk space is freed before the
   server syncs the filesystem) and the answer says so;
 - ``("stop",)``, or the socket closing (the server died): the process ends.
@@ -17,11 +20,13 @@ It imports only the header scanner, zip reading and file writing: a few MB besid
 
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import sys
 import threading
 import zipfile
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -34,50 +39,68 @@ Task = tuple[Any, ...]
 
 
 class _Zip:
-    """The zip of the current import, opened once for all its tasks (its central directory
-    holds thousands of entries)."""
+    """The zip of the current import, opened once for all its tasks; zipfile (which parses its
+    central directory, thousands of entries) only once a compressed member comes."""
 
     def __init__(self) -> None:
-        self.path: str | None = None
-        self.archive: zipfile.ZipFile | None = None
+        self.path = ""
+        self.fd = -1
+        self._archive: zipfile.ZipFile | None = None
 
-    def open(self, path: str) -> zipfile.ZipFile:
-        if self.archive is None or path != self.path:
+    def open(self, path: str) -> _Zip:
+        if path != self.path:
             self.close()
-            self.archive, self.path = archives.open_zip(Path(path)), path
-        return self.archive
+            self.fd, self.path = os.open(path, os.O_RDONLY | os.O_CLOEXEC), path
+        return self
+
+    def head(self, entry: archives.ZipEntry, length: int) -> bytes:
+        if entry.offset >= 0:
+            return archives.stored_head(self.fd, entry, length)
+        with archives.open_zip_entry(self._zipfile(), entry) as stream:
+            return stream.read(length)
+
+    def chunks(self, entry: archives.ZipEntry) -> Iterator[bytes]:
+        if entry.offset >= 0:
+            yield from archives.stored_chunks(self.fd, entry)
+            return
+        with archives.open_zip_entry(self._zipfile(), entry) as stream:
+            yield from iter(lambda: stream.read(files.CHUNK), b"")
+
+    def _zipfile(self) -> zipfile.ZipFile:
+        if self._archive is None:
+            self._archive = archives.open_zip(Path(self.path))
+        return self._archive
 
     def close(self) -> None:
-        if self.archive is not None:
-            self.archive.close()
-        self.archive = self.path = None
+        if self._archive is not None:
+            self._archive.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+        self._archive, self.fd, self.path = None, -1, ""
 
 
-HEAD_BYTES = 16 << 10  # most headers end well before: less to read (and to CRC) twice
+HEAD_BYTES = 8 << 10  # most headers end well before: less to read twice
 
 
-def _keys(archive: zipfile.ZipFile, indexes: list[int]) -> list[header.FileKeys | None]:
+def _keys(zipped: _Zip, entries: list[archives.ZipEntry]) -> list[header.FileKeys | None]:
     out = []
-    for index in indexes:
-        size = archive.infolist()[index].file_size
-        with archives.open_zip_entry(archive, index) as stream:
-            head = stream.read(HEAD_BYTES)
-            keys = header.scan_keys(head, whole=len(head) >= size)
-            if keys is None and len(head) < size:  # a long header (or an odd file): read on
-                head += stream.read(header.PREFIX_BYTES - len(head))
-                keys = header.scan_keys(head, whole=len(head) >= size)
+    for entry in entries:
+        head = zipped.head(entry, HEAD_BYTES)
+        keys = header.scan_keys(head, whole=len(head) >= entry.size)
+        if keys is None and len(head) < entry.size:  # a long header (or an odd file): read on
+            head = zipped.head(entry, header.PREFIX_BYTES)
+            keys = header.scan_keys(head, whole=len(head) >= entry.size)
         out.append(keys)
     return out
 
 
-def _write(archive: zipfile.ZipFile, items: list[tuple[int, str]]) -> list[tuple[int, str] | None]:
+def _write(zipped: _Zip, items: list[tuple[archives.ZipEntry, str]]) -> list[tuple[int, str] | None]:
     out: list[tuple[int, str] | None] = []
-    for index, dest in items:
-        with archives.open_zip_entry(archive, index) as stream:
-            try:
-                out.append(files.write_stream_new(stream, Path(dest)))
-            except Conflict:
-                out.append(None)
+    for entry, dest in items:
+        try:
+            out.append(files.write_chunks_new(zipped.chunks(entry), Path(dest)))
+        except Conflict:
+            out.append(None)
     return out
 
 

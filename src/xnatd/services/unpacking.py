@@ -48,6 +48,7 @@ log = logging.getLogger("xnatd.import")
 PARALLEL_FROM = 64  # members: below this a zip is unpacked in the server process
 CHUNK_MEMBERS = 256  # members per task: big enough to amortise a round trip, small enough to overlap
 CHUNK_BYTES = 256 << 20  # and at most this many bytes: a chunk of large files is no slower to stop
+FILE_COST = 32 << 10  # bytes: what creating one file costs, in bytes written
 STOP_WAIT = 5.0  # seconds a helper gets to end before it is killed
 _ERRORS: dict[str, type[XnatdError]] = {
     c.__name__: c for c in (InvalidInput, TooLarge, StorageFull, Conflict)
@@ -262,6 +263,27 @@ def unpack_zip(
     return True
 
 
+def _split(entries: list[archives.ZipEntry], parts: int) -> list[list[archives.ZipEntry]]:
+    """``entries`` in ``parts`` runs of consecutive members of about equal work (a file's
+    creation costs about as much as writing 32 KB), one per helper: two processes creating files
+    in one folder queue on its lock, and consecutive members mostly share a folder."""
+    weights = [e.size + FILE_COST for e in entries]
+    total = sum(weights)
+    shares: list[list[archives.ZipEntry]] = [[] for _ in range(parts)]
+    done = 0
+    for entry, weight in zip(entries, weights, strict=True):
+        shares[min(parts - 1, done * parts // total)].append(entry)
+        done += weight
+    return [share for share in shares if share]
+
+
+def _interleaved(counts: list[int]) -> list[int]:
+    """Chunk numbers (the shares' chunks numbered one after the other) taken a chunk from each
+    share in turn: every helper gets its first chunk to write early."""
+    starts = [sum(counts[:h]) for h in range(len(counts))]
+    return [starts[h] + i for i in range(max(counts, default=0)) for h in range(len(counts)) if i < counts[h]]
+
+
 def _chunks(entries: list[archives.ZipEntry]) -> list[list[archives.ZipEntry]]:
     """Consecutive members, at most ``CHUNK_MEMBERS`` of them or ``CHUNK_BYTES`` (declared)."""
     chunks: list[list[archives.ZipEntry]] = [[]]
@@ -289,7 +311,10 @@ class _Unpacking:
         self.ctx = ctx
         self.batch = batch
         self.path = path
-        self.chunks = _chunks(entries)
+        shares = [_chunks(share) for share in _split(entries, len(helpers))]
+        self.chunks = [chunk for share in shares for chunk in share]
+        self.owner = [h for h, share in enumerate(shares) for _ in share]  # chunk -> its helper
+        self.order = _interleaved([len(share) for share in shares])  # the order chunks are planned in
         self.helpers = helpers
         self.progress = progress
         self.keyed: dict[int, list[header.FileKeys | None]] = {}
@@ -297,24 +322,23 @@ class _Unpacking:
         self.archive = archive  # this process's own reader of the zip, for what it files itself
 
     def run(self) -> None:
+        """Every helper scans all its chunks first (its keys come back within tens of ms), then
+        writes each as soon as this process has planned it."""
         try:
-            for c in range(min(len(self.chunks), 2 * len(self.helpers))):
-                self._send("keys", c, [e.index for e in self.chunks[c]])
-            next_plan = 0
-            while next_plan < len(self.chunks) or any(h.pending for h in self.helpers):
+            for c, chunk in enumerate(self.chunks):
+                self._send("keys", c, chunk)
+            planned = 0
+            while planned < len(self.order) or any(h.pending for h in self.helpers):
                 self._receive()
-                while next_plan in self.keyed:
-                    self._plan(next_plan)
-                    after = next_plan + 2 * len(self.helpers)
-                    if after < len(self.chunks):
-                        self._send("keys", after, [e.index for e in self.chunks[after]])
-                    next_plan += 1
+                while planned < len(self.order) and self.order[planned] in self.keyed:
+                    self._plan(self.order[planned])
+                    planned += 1
         except BaseException:
             self._stop_busy()
             raise
 
     def _helper(self, chunk: int) -> _Helper:
-        return self.helpers[chunk % len(self.helpers)]
+        return self.helpers[self.owner[chunk]]
 
     def _send(self, op: str, chunk: int, items: list[Any]) -> None:
         self._helper(chunk).send((op, chunk, str(self.path), items))
@@ -350,7 +374,7 @@ class _Unpacking:
         for _ in range(len(fast) - len(planned)):  # skipped or duplicates
             self._advance()
         self.planned[chunk] = planned
-        self._send("write", chunk, [(e.index, str(plan.dest)) for e, plan in planned])
+        self._send("write", chunk, [(e, str(plan.dest)) for e, plan in planned])
 
     def _written(self, chunk: int, results: list[tuple[int, str] | None]) -> None:
         for (entry, plan), result in zip(self.planned.pop(chunk), results, strict=True):

@@ -285,16 +285,17 @@ def write_new(held: Held, dest: Path, journal: Path | None = None) -> str:
     return hashlib.md5(held.data, usedforsecurity=False).hexdigest()
 
 
-def write_stream_new(src: BinaryIO, dest: Path, chunk: int = CHUNK) -> tuple[int, str]:
-    """Create ``dest`` with what ``src`` yields: (size, MD5); Conflict (nothing written) if the name
-    is taken. The same contract as ``write_new`` (the caller journals ``dest`` and syncs the
-    filesystem before it commits), for a file streamed rather than held: a zip-import helper
-    process writes archive members this way, straight to their session folder."""
+def write_chunks_new(chunks: Iterable[bytes], dest: Path) -> tuple[int, str]:
+    """Create ``dest`` with ``chunks``: (size, MD5); Conflict (nothing written) if the name is
+    taken, and no file left if ``chunks`` fails. The same contract as ``write_new`` (the caller
+    journals ``dest`` and syncs the filesystem before it commits), for a file streamed rather than
+    held: a zip-import helper process writes archive members this way, straight to their session
+    folder."""
     fd = _create(dest)
     md5 = hashlib.md5(usedforsecurity=False)
     size = 0
     try:
-        while data := src.read(chunk):
+        for data in chunks:
             md5.update(data)
             size += len(data)
             view = memoryview(data)
