@@ -8,6 +8,7 @@ the server's children and end with it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -23,6 +24,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.support.crash import Site
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 from tests.support.live_server import LiveServer, live_server
 
@@ -181,3 +183,51 @@ def test_helpers_end_with_the_server(tmp_path: Path) -> None:
         helpers = _helpers(server)
         assert len(helpers) == 2
     assert not any(h.is_running() and h.status() != psutil.STATUS_ZOMBIE for h in helpers)
+
+
+def test_a_server_killed_while_its_helpers_write_leaves_nothing_behind(tmp_path: Path) -> None:
+    """SIGKILL of the whole tree in the middle of a helper-unpacked import: at the next start,
+    recovery removes every file the helpers wrote (the server journalled their places first),
+    ``xnatd verify`` finds nothing amiss, and the same zip then imports whole."""
+    files = copy_study(dicom_files(TESTDATA / "dcm_qa_nih" / "20180918GE")[:600], tmp_path / "s", "KILLED")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for f in files:
+            zf.write(f, f.name)
+    site = Site(tmp_path / "data", env={"XNATD_RECOVER_AFTER": "0"})
+    site.start()
+    try:
+        with site.client() as http:
+            assert http.put("/data/projects/KILL").status_code == 200
+            assert http.put("/data/projects/WARM").status_code == 200
+            warm = http.post(
+                "/data/services/import", params={"dest": "/archive/projects/WARM"}, content=buf.getvalue()
+            )
+            assert warm.status_code == 200, warm.text  # the helpers are up
+        folder = site.data / "prearchive" / "KILL"
+        sender = threading.Thread(target=_send_ignoring_errors, args=(site, buf.getvalue()), daemon=True)
+        sender.start()
+        deadline = time.monotonic() + 60
+        while not (folder.exists() and any(folder.rglob("*.dcm"))) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        written = sum(1 for _ in folder.rglob("*.dcm"))
+        assert 0 < written < 600, "killed while the helpers were writing"
+        assert site.kill_tree() >= 3  # the server and its two helpers
+        sender.join(30)
+        site.start()
+        out = site.verify()
+        assert out.returncode == 0, f"{out.stdout}\n{out.stderr}"
+        assert not any(folder.rglob("*.dcm")), "files of the killed import were left behind"
+        with site.client() as http:
+            r = http.post(
+                "/data/services/import", params={"dest": "/archive/projects/KILL"}, content=buf.getvalue()
+            )
+            assert r.status_code == 200, r.text
+        assert len(_tree(site.data / "archive" / "KILL")) == 600
+    finally:
+        site.stop()
+
+
+def _send_ignoring_errors(site: Site, body: bytes) -> None:
+    with contextlib.suppress(httpx.HTTPError), site.client() as http:
+        http.post("/data/services/import", params={"dest": "/prearchive/projects/KILL"}, content=body)

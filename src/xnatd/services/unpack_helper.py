@@ -94,9 +94,16 @@ def _keys(zipped: _Zip, entries: list[archives.ZipEntry]) -> list[header.FileKey
     return out
 
 
+_orphaned = threading.Event()  # the server is gone: whatever is left of a task is not wanted
+
+
 def _write(zipped: _Zip, items: list[tuple[archives.ZipEntry, str]]) -> list[tuple[int, str] | None]:
+    """Stops at once when the server dies: its recovery (at its next start) removes the files its
+    journal names, and none may appear after that."""
     out: list[tuple[int, str] | None] = []
     for entry, dest in items:
+        if _orphaned.is_set():
+            raise SystemExit(0)
         try:
             out.append(files.write_chunks_new(zipped.chunks(entry), Path(dest)))
         except Conflict:
@@ -111,6 +118,7 @@ def _reader(conn: Connection, tasks: queue.SimpleQueue[Task | None]) -> None:
         try:
             task = conn.recv()
         except (EOFError, OSError):
+            _orphaned.set()
             tasks.put(None)
             return
         tasks.put(task)
