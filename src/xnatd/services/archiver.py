@@ -56,12 +56,16 @@ def archive(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> A
 
 def _claim(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> Any:
     with ctx.db.write() as conn:
-        row = pre.load_locked(conn, actor, key)  # after a concurrent move or delete: not found
-        if row["project"] is None and not opts.project:
-            raise InvalidInput("Cannot archive sessions from the Unassigned folder.")
-        if not pq.set_status(conn, row["pk"], "ARCHIVING", (*pq.OPEN, "BUILDING")):
-            raise Forbidden("Operation already in progress on this prearchive entry.")
-        return pq.session(conn, row["pk"])
+        return _claim_in(conn, actor, key, opts)
+
+
+def _claim_in(conn: Connection, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> Any:
+    row = pre.load_locked(conn, actor, key)  # after a concurrent move or delete: not found
+    if row["project"] is None and not opts.project:
+        raise InvalidInput("Cannot archive sessions from the Unassigned folder.")
+    if not pq.set_status(conn, row["pk"], "ARCHIVING", (*pq.OPEN, "BUILDING")):
+        raise Forbidden("Operation already in progress on this prearchive entry.")
+    return pq.session(conn, row["pk"])
 
 
 def archive_claimed(ctx: Context, actor: Actor, row: Any, opts: ArchiveOptions) -> Archived:
@@ -75,16 +79,67 @@ def archive_claimed(ctx: Context, actor: Actor, row: Any, opts: ArchiveOptions) 
             moves.make_durable(ctx.settings.data)
     except BaseException as exc:
         moves.rollback()
-        status = "CONFLICT" if isinstance(exc, Conflict) else "ERROR"
-        with ctx.db.write() as conn:
-            pq.set_status(conn, row["pk"], status)
-            note = f"archive failed: {exc}\n" if isinstance(exc, XnatdError) else "archive failed\n"
-            pq.update_session(conn, row["pk"], log=(row["log"] or "") + note)
+        _mark_failed(ctx, row, exc)
         raise
+    _archived(ctx, row, done, moves)
+    return done
+
+
+def archive_all(
+    ctx: Context, actor: Actor, keys: Sequence[pre.Key], opts: ArchiveOptions
+) -> list[Archived | XnatdError]:
+    """Archive several sessions (the studies of one zip import) together: what ``archive`` does
+    for each, in one transaction with a savepoint per session, and one flush of the folders their
+    renames changed. A session that fails is undone alone (and marked CONFLICT or ERROR, as by
+    ``archive``); its error takes its place in the answer. Any other failure undoes them all."""
+    outcome: list[Archived | XnatdError | None] = [None] * len(keys)
+    done: list[tuple[int, Any, Archived, Moves]] = []
+    failed: list[tuple[Any, XnatdError]] = []
+    try:
+        with ctx.db.write() as conn:
+            for i, key in enumerate(keys):
+                moves = Moves(ctx.settings.tmp_dir)
+                claimed = None
+                try:
+                    with conn.begin_nested():
+                        claimed = _claim_in(conn, actor, key, opts)
+                        row = pre.build_row(conn, claimed, status="ARCHIVING")
+                        archived = _archive(ctx, conn, actor, row, opts, moves)
+                        pq.delete_session(conn, row["pk"])
+                    done.append((i, row, archived, moves))
+                except XnatdError as exc:
+                    moves.rollback()
+                    outcome[i] = exc
+                    if claimed is not None:  # refused before its claim: left as it was
+                        failed.append((claimed, exc))
+            flushed: set[Path] = set()  # every rename is done: each folder is flushed once
+            for entry in done:
+                entry[3].make_durable(ctx.settings.data, flushed)
+    except BaseException:
+        for entry in reversed(done):
+            entry[3].rollback()
+        raise
+    for i, row, archived, moves in done:
+        _archived(ctx, row, archived, moves)
+        outcome[i] = archived
+    for row, error in failed:
+        _mark_failed(ctx, row, error)
+    return [r for r in outcome if r is not None]
+
+
+def _archived(ctx: Context, row: Any, done: Archived, moves: Moves) -> None:
+    """After the commit: what the renames pushed aside goes, the prearchive folder goes."""
     moves.commit()
     pre.remove_session_folder(ctx, row)
     after_archive(ctx, done.experiment_id)
-    return done
+
+
+def _mark_failed(ctx: Context, row: Any, exc: BaseException) -> None:
+    status = "CONFLICT" if isinstance(exc, Conflict) else "ERROR"
+    with ctx.db.write() as conn:
+        pq.set_status(conn, row["pk"], status)
+        note = f"archive failed: {exc}\n" if isinstance(exc, XnatdError) else "archive failed\n"
+        pq.update_session(conn, row["pk"], log=(row["log"] or "") + note)
 
 
 def after_archive(ctx: Context, experiment_id: str) -> None:

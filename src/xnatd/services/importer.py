@@ -210,12 +210,15 @@ def finish(
             raise InvalidInput(f"Unable to read DICOM object {report.skipped[0]}: not a DICOM file")
         raise InvalidInput(f"No DICOM files found in the upload ({report.summary()})")
     result = ImportResult(report=report)
-    failures: list[tuple[ingest.SessionRef, XnatdError]] = []
+    settled: list[str | XnatdError | io.ArchiveOptions] = []
     for ref in refs:
         try:
-            result.uris.append(_settle(ctx, actor, ref, opts, result))
+            settled.append(_settle(ctx, actor, ref, opts))
         except XnatdError as exc:  # the other sessions of the upload are still filed
-            failures.append((ref, exc))
+            settled.append(exc)
+    _archive_settled(ctx, actor, refs, settled, result)
+    result.uris = [s for s in settled if isinstance(s, str)]
+    failures = [(ref, s) for ref, s in zip(refs, settled, strict=True) if isinstance(s, XnatdError)]
     # one file per request: the access log has the request already; a line per file costs more than it tells
     (log.debug if single_file else log.info)(
         "import by %s: %s -> %s", actor.username, report.summary(), ", ".join(result.uris)
@@ -229,13 +232,14 @@ def finish(
 
 
 def _settle(
-    ctx: Context, actor: Actor, ref: ingest.SessionRef, opts: io.ImportOptions, result: ImportResult
-) -> str:
+    ctx: Context, actor: Actor, ref: ingest.SessionRef, opts: io.ImportOptions
+) -> str | io.ArchiveOptions:
+    """The session's URI once it is built as asked (or left RECEIVING), or how to archive it."""
     key = pre.Key(ref.project, ref.timestamp, ref.folder)
     if _settles_nothing(opts):
         return ref.uri  # one file of a stream: the idle builder builds the session when it ends
     if opts.to_archive:
-        return _archive(ctx, actor, key, _dest_options(opts), result)
+        return _dest_options(opts)
     with ctx.db.read() as conn:
         row = pre.load(conn, actor, key)
     auto = row["autoarchive"] is not None and row["autoarchive"] >= 4 and row["project"] is not None
@@ -246,7 +250,7 @@ def _settle(
     if not wants_build:
         return ref.uri  # still RECEIVING: the idle builder takes it from here
     if auto and not prearchive_dest:
-        return _archive(ctx, actor, key, io.code_options(row["autoarchive"]), result)
+        return io.code_options(row["autoarchive"])
     pre.build(ctx, actor, key)
     return ref.uri
 
@@ -261,9 +265,24 @@ def _dest_options(opts: io.ImportOptions) -> io.ArchiveOptions:
     )
 
 
-def _archive(ctx: Context, actor: Actor, key: pre.Key, aopts: io.ArchiveOptions, result: ImportResult) -> str:
-    result.moved_to_archive = True
-    return archiver.archive(ctx, actor, key, aopts).uri
+def _archive_settled(
+    ctx: Context,
+    actor: Actor,
+    refs: list[ingest.SessionRef],
+    settled: list[str | XnatdError | io.ArchiveOptions],
+    result: ImportResult,
+) -> None:
+    """Archive the sessions ``_settle`` said to, those with the same options together (one
+    transaction for the studies of a zip); each gets its URI, or its error, in ``settled``."""
+    groups: dict[io.ArchiveOptions, list[int]] = {}
+    for i, s in enumerate(settled):
+        if isinstance(s, io.ArchiveOptions):
+            groups.setdefault(s, []).append(i)
+    for aopts, indexes in groups.items():
+        keys = [pre.Key(refs[i].project, refs[i].timestamp, refs[i].folder) for i in indexes]
+        for i, done in zip(indexes, archiver.archive_all(ctx, actor, keys, aopts), strict=True):
+            settled[i] = done if isinstance(done, XnatdError) else done.uri
+        result.moved_to_archive = True
 
 
 def import_path(

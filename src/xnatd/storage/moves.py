@@ -62,12 +62,15 @@ class Moves:
         self._done.clear()
         self._aside.clear()
 
-    def make_durable(self, root: Path) -> None:
+    def make_durable(self, root: Path, flushed: set[Path] | None = None) -> None:
         """fsync every folder the renames changed (and their parents up to ``root``, which covers
         folders made for them), so the renames survive a power cut once the caller commits. The
         files themselves were flushed when they were filed. Cheaper than a filesystem sync, which
-        would also flush every other writer's data."""
-        flushed: set[Path] = set()
+        would also flush every other writer's data.
+
+        ``flushed``: folders fsynced already, shared by the ``Moves`` of one transaction once all
+        of them are done (a folder flushed after its last change need not be flushed again)."""
+        flushed = set() if flushed is None else flushed
         for pair in [*self._done, *self._aside]:
             for folder in {path.parent for path in pair}:
                 if folder.is_dir():
