@@ -180,10 +180,10 @@ class IngestBatch:
         log.info("import: skipped %s: %s", entry, exc)
 
     def plan_all(self, files: Iterable[tuple[str, FileKeys, int, Dataset_]]) -> list[Planned | None]:
-        """Find the places of files someone else will write: (entry, keys from ``header.scan_keys``,
-        size, its full header if need be) each, as ``add`` would file them; None for one skipped or
-        a duplicate. The places are journalled before this returns, so recovery removes them
-        should the process die before the commit."""
+        """Find the places of files someone else will write, as ``add`` would file them: (entry,
+        keys from ``header.scan_keys``, size, a reader of its full header, called once if need be)
+        each; None for one skipped or a duplicate. The places are journalled before this returns,
+        so recovery removes them should the process die before the commit."""
         plans = [self._plan(*f) for f in files]
         note_all(self._journal(), (("place", str(p.dest)) for p in plans if p is not None))
         return plans
@@ -194,7 +194,7 @@ class IngestBatch:
         except NotDicom as exc:
             self._skip(entry, exc)
             return None
-        key, found = self._find(keys, dataset)
+        key, found = self._find(keys, _Once(dataset))
         if found is None:
             return None
         skey, folder = found
@@ -235,7 +235,7 @@ class IngestBatch:
 
     def _file(self, item: Staged | Held, entry: str | None, keys: FileKeys) -> SlotKey:
         keys = _bounded(keys)
-        key, found = self._find(keys, functools.cache(functools.partial(_read_dataset, item)))
+        key, found = self._find(keys, _Once(functools.partial(_read_dataset, item)))
         if found is None:
             _drop(item)
             return key
@@ -572,6 +572,22 @@ def _first_free(folder: Path, names: Iterable[str], put: Callable[[Path], T]) ->
         except Conflict:
             continue
     raise Conflict(f"No free file name in {folder}: every name this file may take is taken")
+
+
+class _Once:
+    """A file's full header, read the first time it is asked for (a new session, then its first
+    scan, need it; most files need it never)."""
+
+    __slots__ = ("_load", "_value")
+
+    def __init__(self, load: Dataset_) -> None:
+        self._load = load
+        self._value: Dataset | None = None
+
+    def __call__(self) -> Dataset:
+        if self._value is None:
+            self._value = self._load()
+        return self._value
 
 
 def _read_dataset(item: Staged | Held) -> Dataset:

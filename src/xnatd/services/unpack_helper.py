@@ -4,12 +4,13 @@ Started by ``services/unpacking`` as ``python -m xnatd.services.unpack_helper FD
 the socket ``FD`` in pickled tuples (``multiprocessing.connection``), one task at a time, in order:
 
 - ``("keys", tid, zip_path, [entry, ...])``: the header keys of those members (``None`` for one
-  the fast scanner cannot read, which the server then reads with pydicom itself);
-- ``("write", tid, zip_path, [(entry, dest), ...])``: each member written to ``dest`` (created,
+  the fast scanner cannot read, which the server then reads with pydicom itself), where an entry
+  is the fields of an ``archives.ZipEntry`` the server checked; the helper keeps them for:
+- ``("write", tid, zip_path, [(index, dest), ...])``: each member written to ``dest`` (created,
   never replaced): ``(size, md5)``, or ``None`` when ``dest`` was taken meanwhile;
 
-where ``entry`` is an ``archives.ZipEntry`` the server checked: a stored one is read straight
-from the file (``archives.stored_chunks``), a compressed one through zipfile.
+A stored member is read straight from the file (``archives.stored_chunks``), a compressed one
+through zipfile.
 - ``("done", tid)``: the import is over: its zip is closed (so its disk space is freed before the
   server syncs the filesystem) and the answer says so;
 - ``("stop",)``, or the socket closing (the server died): the process ends.
@@ -28,7 +29,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from xnatd.dicom import header
@@ -45,6 +46,7 @@ class _Zip:
     def __init__(self) -> None:
         self.path = ""
         self.fd = -1
+        self.entries: dict[int, archives.ZipEntry] = {}  # by index, from the keys tasks
         self._archive: zipfile.ZipFile | None = None
 
     def open(self, path: str) -> _Zip:
@@ -77,14 +79,16 @@ class _Zip:
         if self.fd >= 0:
             os.close(self.fd)
         self._archive, self.fd, self.path = None, -1, ""
+        self.entries = {}
 
 
 HEAD_BYTES = 8 << 10  # most headers end well before: less to read twice
 
 
-def _keys(zipped: _Zip, entries: list[archives.ZipEntry]) -> list[header.FileKeys | None]:
+def _keys(zipped: _Zip, fields: list[tuple[int, str, int, int, int]]) -> list[header.FileKeys | None]:
     out = []
-    for entry in entries:
+    for index, name, size, offset, crc in fields:
+        entry = zipped.entries[index] = archives.ZipEntry(index, PurePosixPath(name), size, offset, crc)
         head = zipped.head(entry, HEAD_BYTES)
         keys = header.scan_keys(head, whole=len(head) >= entry.size)
         if keys is None and len(head) < entry.size:  # a long header (or an odd file): read on
@@ -97,15 +101,15 @@ def _keys(zipped: _Zip, entries: list[archives.ZipEntry]) -> list[header.FileKey
 _orphaned = threading.Event()  # the server is gone: whatever is left of a task is not wanted
 
 
-def _write(zipped: _Zip, items: list[tuple[archives.ZipEntry, str]]) -> list[tuple[int, str] | None]:
+def _write(zipped: _Zip, items: list[tuple[int, str]]) -> list[tuple[int, str] | None]:
     """Stops at once when the server dies: its recovery (at its next start) removes the files its
     journal names, and none may appear after that."""
     out: list[tuple[int, str] | None] = []
-    for entry, dest in items:
+    for index, dest in items:
         if _orphaned.is_set():
             raise SystemExit(0)
         try:
-            out.append(files.write_chunks_new(zipped.chunks(entry), Path(dest)))
+            out.append(files.write_chunks_new(zipped.chunks(zipped.entries[index]), Path(dest)))
         except Conflict:
             out.append(None)
     return out

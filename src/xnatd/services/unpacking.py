@@ -326,7 +326,7 @@ class _Unpacking:
         writes each as soon as this process has planned it."""
         try:
             for c, chunk in enumerate(self.chunks):
-                self._send("keys", c, chunk)
+                self._send("keys", c, [(e.index, str(e.name), e.size, e.offset, e.crc) for e in chunk])
             planned = 0
             while planned < len(self.order) or any(h.pending for h in self.helpers):
                 self._receive()
@@ -367,14 +367,13 @@ class _Unpacking:
             else:
                 fast.append((entry, keys))
         plans = self.batch.plan_all(
-            (str(e.name), keys, e.size, functools.cache(functools.partial(self._dataset, e)))
-            for e, keys in fast
+            (str(e.name), keys, e.size, functools.partial(self._dataset, e)) for e, keys in fast
         )
         planned = [(e, plan) for (e, _k), plan in zip(fast, plans, strict=True) if plan is not None]
         for _ in range(len(fast) - len(planned)):  # skipped or duplicates
             self._advance()
         self.planned[chunk] = planned
-        self._send("write", chunk, [(e, str(plan.dest)) for e, plan in planned])
+        self._send("write", chunk, [(e.index, str(plan.dest)) for e, plan in planned])
 
     def _written(self, chunk: int, results: list[tuple[int, str] | None]) -> None:
         for (entry, plan), result in zip(self.planned.pop(chunk), results, strict=True):
