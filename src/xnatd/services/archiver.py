@@ -27,7 +27,7 @@ from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ArchiveOptions
 from xnatd.services.resolve import load_project
-from xnatd.services.resources import Owner, archive_path, ensure_resource, session_dir
+from xnatd.services.resources import Owner, archive_path, ensure_resource, new_resource, session_dir
 from xnatd.storage.moves import Moves, is_empty_folder
 from xnatd.storage.paths import safe_label
 
@@ -163,8 +163,10 @@ def _archive(
     by_series: dict[int, list[Any]] = {}
     for f in files:
         by_series.setdefault(f["series_pk"], []).append(f)
+    sdir = session_dir(conn, exp)
     resources = [
-        _scan_resource(ctx, conn, exp, s, opts, moves, len(by_series.get(s["pk"], []))) for s in series
+        _scan_resource(ctx, conn, exp, sdir, s, opts, moves, len(by_series.get(s["pk"], [])), created)
+        for s in series
     ]
     archived = {} if created else pq.archived_sops(conn, exp["id"])  # after replaced scans went
     base = pre.folder_of(ctx, row)
@@ -254,11 +256,19 @@ def _experiment(
 
 
 def _scan_resource(
-    ctx: Context, conn: Connection, exp: Any, s: Any, opts: ArchiveOptions, moves: Moves, nfiles: int
+    ctx: Context,
+    conn: Connection,
+    exp: Any,
+    sdir: str,
+    s: Any,
+    opts: ArchiveOptions,
+    moves: Moves,
+    nfiles: int,
+    new_session: bool,
 ) -> Any:
     """The DICOM resource of the scan a series becomes (created, merged or replaced)."""
     sid = s["scan_id"]
-    existing = q.child(conn, exp["id"], "scan", sid)
+    existing = None if new_session else q.child(conn, exp["id"], "scan", sid)
     if existing is not None and opts.overwrite == "append":
         if (existing["fields"] or {}).get("UID") not in (None, s["uid"]):
             raise Conflict(f"Scan {sid} exists with another series UID; retry with overwrite=delete")
@@ -274,7 +284,9 @@ def _scan_resource(
             conn, experiment_id=exp["id"], kind="scan", scan_id=sid, xsi_type=s["xsi_type"],
             type=s["description"] or None, fields=fields,
         )  # fmt: skip
-    owner = Owner(f"scan:{pk}", "scan", f"{session_dir(conn, exp)}/SCANS/{sid}", "", "", "scans", sid)
+    owner = Owner(f"scan:{pk}", "scan", f"{sdir}/SCANS/{sid}", "", "", "scans", sid)
+    if existing is None:  # a scan made just now has no resource yet
+        return new_resource(ctx, conn, owner, exp["project_id"], "DICOM", DICOM_PARAMS)
     return ensure_resource(ctx, conn, owner, exp["project_id"], "DICOM", DICOM_PARAMS)
 
 

@@ -276,6 +276,14 @@ def ensure_resource(
     for row in q.resources_of(conn, [owner.key]):
         if row["label"] == label or str(row["pk"]) == label:
             return row
+    return new_resource(ctx, conn, owner, project_id, label, params)
+
+
+def new_resource(
+    ctx: Context, conn: Connection, owner: Owner, project_id: str, label: str, params: Params
+) -> Any:
+    """A new resource of ``owner`` (one created in this transaction has none yet: no need to
+    look); the one a concurrent request created a moment ago, if so."""
     safe_label(label, "resource label")
     directory = f"{owner.directory}/{label}"
     n = 1
