@@ -17,7 +17,7 @@ from xnatd.api import search as search_api
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
 from xnatd.jobs import dispatcher
-from xnatd.services import rebuilder, unpacking
+from xnatd.services import helper_pool, rebuilder
 from xnatd.services.bootstrap import open_context
 from xnatd.ui import routes as ui_routes
 
@@ -109,7 +109,7 @@ def create_app(settings: Settings) -> ASGIApp:
             builder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await builder
-            await asyncio.to_thread(unpacking.stop_helpers, ctx)
+            await asyncio.to_thread(helper_pool.stop_helpers, ctx)
             ctx.db.dispose()
 
     app = Starlette(

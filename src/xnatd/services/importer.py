@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xnatd.errors import InvalidInput, XnatdError
-from xnatd.services import access, archiver, auth, gradual, ingest, unpacking
+from xnatd.services import access, archiver, auth, gradual, helper_pool, ingest, unpacking
 from xnatd.services import import_options as io
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
@@ -73,7 +73,7 @@ async def import_upload(
                 raise InvalidInput("Importer is limited to one uploaded resource at a time.")
             name, ctype = part.filename or "upload", part.content_type
             if not _single_file(opts, ctype):
-                unpacking.warm_up(ctx)  # likely a zip: its helpers start while it arrives
+                helper_pool.warm_up(ctx)  # likely a zip: its helpers start while it arrives
             staged = await stage_stream(
                 ctx.settings.tmp_dir, part.chunks, ctx.settings.max_upload_bytes, sync=False,
                 hashed=_single_file(opts, ctype),
@@ -170,14 +170,14 @@ def _members(ctx: Context, path: Path, kind: str, report: ingest.Report) -> Iter
 def _unpack_zip(ctx: Context, batch: ingest.IngestBatch, path: Path, progress: Progress | None) -> bool:
     """A zip with many members goes to the helper processes (False: it is to be unpacked here,
     also when a helper died on the way: the batch then starts over)."""
-    if unpacking.pool(ctx) is None:
+    if helper_pool.pool(ctx) is None:
         return False
     with archives.open_zip(path) as archive:
         found = archives.zip_entries(archive, path.stat().st_size, _limits(ctx))
         entries = [e for e in found if not _nested(str(e.name), batch.report)]
         try:
             return unpacking.unpack_zip(ctx, batch, path, archive, entries, progress)
-        except unpacking.HelperLost as exc:
+        except helper_pool.HelperLost as exc:
             log.warning("zip import: %s; unpacking it in the server process instead", exc)
             batch.restart()
             return False
