@@ -182,6 +182,8 @@ def test_helpers_end_with_the_server(tmp_path: Path) -> None:
         assert _import(server, _project(server), buf.getvalue()).status_code == 200
         helpers = _helpers(server)
         assert len(helpers) == 2
+        # `xnatd serve` keeps glibc to two malloc arenas, and its children inherit that
+        assert all(h.environ().get("MALLOC_ARENA_MAX") == "2" for h in helpers)
     assert not any(h.is_running() and h.status() != psutil.STATUS_ZOMBIE for h in helpers)
 
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from xnatd import __version__, config
+
+M_ARENA_MAX = -8  # glibc's mallopt() parameter (malloc.h)
 
 
 def _settings(**options: Any) -> config.Settings:
@@ -42,10 +47,27 @@ def serve(**options: Any) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     config.export(settings)
+    _few_malloc_arenas()
     from xnatd.cli.dicom import receiver_process
 
     with receiver_process(settings):
         _run_http(uvicorn, settings)
+
+
+def _few_malloc_arenas() -> None:
+    """Two glibc malloc arenas, not one per thread (up to 8 per core): memory a thread frees stays
+    in its own arena, so after a spike (a listing of 10,000 sessions on some of the 40 worker
+    threads) a threaded server kept some 30 MB it no longer used. Set before any thread starts;
+    the processes started from here (uvicorn workers, DICOM receivers, zip-import helpers) get it
+    through the environment. An operator's own ``MALLOC_ARENA_MAX`` wins."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    os.environ["MALLOC_ARENA_MAX"] = "2"
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(M_ARENA_MAX, 2)
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 def _run_http(uvicorn: Any, settings: config.Settings) -> None:

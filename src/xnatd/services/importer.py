@@ -137,7 +137,15 @@ def import_staged(
             if progress:
                 progress(1)
         else:
-            if not (kind == "zip" and _unpack_zip(ctx, batch, staged.path, progress)):
+            unpacked = False
+            if kind == "zip":
+                try:
+                    unpacked = _unpack_zip(ctx, batch, staged.path, progress)
+                except helper_pool.HelperLost as exc:  # the import is slower, not lost: it starts over
+                    log.warning("zip import: %s; unpacking it in the server process instead", exc)
+                    batch.abort()
+                    batch = ingest.IngestBatch(ctx, actor, opts, projects)
+            if not unpacked:
                 for entry, stream in _members(ctx, staged.path, kind, batch.report):
                     batch.add(hold_or_stage(ctx.settings.tmp_dir, stream), entry)
                     if progress:
@@ -168,19 +176,14 @@ def _members(ctx: Context, path: Path, kind: str, report: ingest.Report) -> Iter
 
 
 def _unpack_zip(ctx: Context, batch: ingest.IngestBatch, path: Path, progress: Progress | None) -> bool:
-    """A zip with many members goes to the helper processes (False: it is to be unpacked here,
-    also when a helper died on the way: the batch then starts over)."""
+    """A zip with many members goes to the helper processes (False: it is to be unpacked here);
+    HelperLost if one died on the way."""
     if helper_pool.pool(ctx) is None:
         return False
     with archives.open_zip(path) as archive:
         found = archives.zip_entries(archive, path.stat().st_size, _limits(ctx))
         entries = [e for e in found if not _nested(str(e.name), batch.report)]
-        try:
-            return unpacking.unpack_zip(ctx, batch, path, archive, entries, progress)
-        except helper_pool.HelperLost as exc:
-            log.warning("zip import: %s; unpacking it in the server process instead", exc)
-            batch.restart()
-            return False
+        return unpacking.unpack_zip(ctx, batch, path, archive, entries, progress)
 
 
 def _nested(entry: str, report: ingest.Report) -> bool:

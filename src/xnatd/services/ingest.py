@@ -84,6 +84,7 @@ class Report:
 
 
 SlotKey = tuple[str | None, str, str]  # (project, StudyInstanceUID, session label): one session
+_Pending = tuple[dict[str, Any], Path, tuple[str, str]]  # a placed file: its row, path, series key
 
 
 @dataclass
@@ -104,7 +105,7 @@ class _Slot:
     folder: Path
     series: dict[tuple[str, str], _Series]
     sops: set[str]
-    pending: list[tuple[dict[str, Any], Path, tuple[str, str]]] = field(default_factory=list)
+    pending: list[_Pending] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -245,9 +246,7 @@ class IngestBatch:
         self._stored(key, keys, ({**row, "name": dest.name, "md5": md5}, dest, skey))
         return key
 
-    def _stored(
-        self, key: SlotKey, keys: FileKeys, pending: tuple[dict[str, Any], Path, tuple[str, str]] | None
-    ) -> None:
+    def _stored(self, key: SlotKey, keys: FileKeys, pending: _Pending | None) -> None:
         """Count a file in (after it is written, so a failed write leaves its SOP free for a retry)."""
         slot = self._slots[key]
         slot.sops.add(keys.sop_instance_uid)
@@ -456,13 +455,6 @@ class IngestBatch:
             stop = self._root if folder in self._fresh else folder
             flushes.append(functools.partial(_if_there, fsync_tree, folder, stop))
         flushing.side_by_side(flushes, early)
-
-    def restart(self) -> None:
-        """Abort, then start over, empty (a zip import whose helper process died is unpacked again
-        in the server process); the sessions it opened stay open for the files to come again."""
-        self.abort()
-        projects = {k: v for k, v in self._projects.items() if v is not None}
-        self.__init__(self.ctx, self.actor, self.opts, projects)  # type: ignore[misc]
 
     def abort(self) -> None:
         """Remove every file the batch placed, or planned, but did not index."""
