@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -101,6 +102,10 @@ def create_app(settings: Settings) -> ASGIApp:
         app.state.realm = settings.site_id
         builder = asyncio.create_task(rebuilder.run(ctx))  # builds idle prearchive sessions
         jobs_loop = dispatcher.start_in_server(ctx)  # runs queued jobs (see docs/jobs.md)
+        # Everything loaded so far (modules, classes, functions: some 100,000 objects) lives as long
+        # as the process: out of the collector's sight, a full collection during a zip import took
+        # 40-80 ms instead of 10.
+        gc.freeze()
         try:
             yield
         finally:
