@@ -73,9 +73,7 @@ def archive_claimed(ctx: Context, actor: Actor, row: Any, opts: ArchiveOptions) 
     moves = Moves(ctx.settings.tmp_dir)
     try:
         with ctx.db.write() as conn:
-            row = pre.build_row(conn, row, status="ARCHIVING")
-            done = _archive(ctx, conn, actor, row, opts, moves)
-            pq.delete_session(conn, row["pk"])
+            row, done = _archive_row(ctx, conn, actor, row, opts, moves)
             moves.make_durable(ctx.settings.data)
     except BaseException as exc:
         moves.rollback()
@@ -103,9 +101,7 @@ def archive_all(
                 try:
                     with conn.begin_nested():
                         claimed = _claim_in(conn, actor, key, opts)
-                        row = pre.build_row(conn, claimed, status="ARCHIVING")
-                        archived = _archive(ctx, conn, actor, row, opts, moves)
-                        pq.delete_session(conn, row["pk"])
+                        row, archived = _archive_row(ctx, conn, actor, claimed, opts, moves)
                     done.append((i, row, archived, moves))
                 except XnatdError as exc:
                     moves.rollback()
@@ -125,6 +121,17 @@ def archive_all(
     for row, error in failed:
         _mark_failed(ctx, row, error)
     return [r for r in outcome if r is not None]
+
+
+def _archive_row(
+    ctx: Context, conn: Connection, actor: Actor, claimed: Any, opts: ArchiveOptions, moves: Moves
+) -> tuple[Any, Archived]:
+    """Within the caller's transaction: a claimed session built, archived and out of the
+    prearchive's rows (its folder goes after the commit, ``_archived``)."""
+    row = pre.build_row(conn, claimed, status="ARCHIVING")
+    done = _archive(ctx, conn, actor, row, opts, moves)
+    pq.delete_session(conn, row["pk"])
+    return row, done
 
 
 def _archived(ctx: Context, row: Any, done: Archived, moves: Moves) -> None:

@@ -208,8 +208,7 @@ class IngestBatch:
         taken.add(name)
         dest = folder / name
         self._unplaced[str(dest)] = dest
-        row = {"sop_uid": keys.sop_instance_uid, "sop_class": keys.sop_class_uid, "size": size}
-        return Planned(key, skey, dest, names, row)
+        return Planned(key, skey, dest, names, _row(keys, size))
 
     def placed(self, plan: Planned, md5: str) -> None:
         """``plan``'s file is written, at ``plan.dest``."""
@@ -236,14 +235,13 @@ class IngestBatch:
 
     def _file(self, item: Staged | Held, entry: str | None, keys: FileKeys) -> SlotKey:
         keys = _bounded(keys)
-        key, found = self._find(keys, _Once(functools.partial(_read_dataset, item)))
+        key, found = self._find(keys, _Once(functools.partial(read_dataset, item)))
         if found is None:
             _drop(item)
             return key
         skey, folder = found
         dest, md5 = self._put(folder, _names(entry, keys, self.opts.rename), item)
-        row = {"sop_uid": keys.sop_instance_uid, "sop_class": keys.sop_class_uid, "size": item.size}
-        self._stored(key, keys, ({**row, "name": dest.name, "md5": md5}, dest, skey))
+        self._stored(key, keys, ({**_row(keys, item.size), "name": dest.name, "md5": md5}, dest, skey))
         return key
 
     def _stored(self, key: SlotKey, keys: FileKeys, pending: _Pending | None) -> None:
@@ -582,9 +580,15 @@ class _Once:
         return self._value
 
 
-def _read_dataset(item: Staged | Held) -> Dataset:
-    """The first file of a new session also starts its first scan: one pydicom read serves both."""
-    return header.dataset_of(item.data, "") if isinstance(item, Held) else header.read_dataset(item.path)
+def read_dataset(item: Staged | Held, name: str = "") -> Dataset:
+    """The full header of a file at hand (``name`` names it in errors): pydicom, for the fields of
+    a new session or scan."""
+    return header.dataset_of(item.data, name) if isinstance(item, Held) else header.read_dataset(item.path)
+
+
+def _row(keys: FileKeys, size: int) -> dict[str, Any]:
+    """A file's prearchive row, but for the name and MD5 it gets once written."""
+    return {"sop_uid": keys.sop_instance_uid, "sop_class": keys.sop_class_uid, "size": size}
 
 
 def _keys(item: Staged | Held, entry: str | None) -> FileKeys:

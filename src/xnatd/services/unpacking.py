@@ -34,7 +34,7 @@ from xnatd.dicom import header
 from xnatd.errors import Conflict, InvalidInput, StorageFull, TooLarge, XnatdError
 from xnatd.services.context import Context
 from xnatd.services.helper_pool import Helper, HelperLost, pool
-from xnatd.services.ingest import IngestBatch, Planned
+from xnatd.services.ingest import IngestBatch, Planned, read_dataset
 from xnatd.storage import archives
 from xnatd.storage.files import Held, Staged, discard, hold_or_stage
 
@@ -210,11 +210,7 @@ class _Unpacking:
         """The full header of a member that starts a session or a scan (their fields need pydicom)."""
         item = self._read(entry)
         try:
-            return (
-                header.dataset_of(item.data, str(entry.name))
-                if isinstance(item, Held)
-                else (header.read_dataset(item.path))
-            )
+            return read_dataset(item, str(entry.name))
         finally:
             if isinstance(item, Staged):
                 discard(item)

@@ -270,19 +270,7 @@ def write_new(held: Held, dest: Path, journal: Path | None = None) -> str:
     folder = journal or folder_for(dest)
     if folder is not None:
         note(folder, "place", str(dest))
-    fd = _create(dest)
-    try:
-        view = memoryview(held.data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except BaseException as err:
-        os.close(fd)
-        os.unlink(dest)
-        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
-            raise _storage_full() from err
-        raise
-    os.close(fd)
-    return hashlib.md5(held.data, usedforsecurity=False).hexdigest()
+    return write_chunks_new((held.data,), dest)[1]
 
 
 def write_chunks_new(chunks: Iterable[bytes], dest: Path) -> tuple[int, str]:
