@@ -285,7 +285,7 @@ def _check_zip_offset(info: zipfile.ZipInfo, archive_size: int) -> None:
 class ZipEntry:
     """A regular file of a zip whose central directory passed every check: its place in that
     directory (``zipfile.ZipFile.infolist()``), its validated name, its declared size; for a
-    stored (uncompressed) one also its local header's offset and its CRC (``stored_bytes``)."""
+    stored (uncompressed) one also its local header's offset and its CRC (``stored_chunks``)."""
 
     index: int
     name: PurePosixPath
@@ -342,10 +342,10 @@ def open_zip(path: Path) -> zipfile.ZipFile:
         return zipfile.ZipFile(path)
 
 
-def open_zip_entry(archive: zipfile.ZipFile, entry: ZipEntry | int) -> BinaryIO:
-    """A stream of one entry found by ``zip_entries`` (or its index); damage (a bad CRC, a broken
-    local header) is InvalidInput when it is read."""
-    info = archive.infolist()[entry if isinstance(entry, int) else entry.index]
+def open_zip_entry(archive: zipfile.ZipFile, entry: ZipEntry) -> BinaryIO:
+    """A stream of one entry found by ``zip_entries``; damage (a bad CRC, a broken local header) is
+    InvalidInput when it is read."""
+    info = archive.infolist()[entry.index]
     with _translated("zip"):
         inner = archive.open(info)
     return cast(BinaryIO, _Translating(inner, "zip"))
