@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 import uuid
 import zipfile
@@ -158,10 +159,11 @@ def test_direct_archive_duplicates_and_put_after_archiving(
 
 def test_gradual_files_idle_build_and_auto_archive(http: httpx.Client, project: str) -> None:
     assert http.put(f"/data/projects/{project}/prearchive_code/4").status_code == 200
-    for f in sorted(TS.glob("[12].dcm")):
+    for f, sent in zip(sorted(TS.glob("[12].dcm")), ({}, {"filename": "kept.dcm"}), strict=True):
         r = post_import(
-            http, f.read_bytes(), "application/dicom", PROJECT_ID=project, SUBJECT_ID="S", EXPT_LABEL="G1"
-        )
+            http, f.read_bytes(), "application/dicom", PROJECT_ID=project, SUBJECT_ID="S", EXPT_LABEL="G1",
+            **sent,
+        )  # fmt: skip
         assert r.status_code == 200 and "/prearchive/" in r.text
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -171,9 +173,16 @@ def test_gradual_files_idle_build_and_auto_archive(http: httpx.Client, project: 
         time.sleep(0.5)
     labels = [e["label"] for e in found["ResultSet"]["Result"]]
     assert labels == ["G1"], "the idle builder archives a session of an auto-archive project"
-    assert (
-        len(rows(http.get(f"/data/projects/{project}/experiments/G1/scans", params={"format": "json"}))) == 2
+    exp = f"/data/projects/{project}/experiments/G1"
+    scans = rows(http.get(f"{exp}/scans", params={"format": "json"}))
+    assert len(scans) == 2
+    names = sorted(
+        f["Name"]
+        for scan in scans
+        for f in rows(http.get(f"{exp}/scans/{scan['ID']}/resources/DICOM/files", params={"format": "json"}))
     )
+    # a raw body has no name: XNAT's template names it; a filename parameter is kept
+    assert names[1] == "kept.dcm" and re.fullmatch(r"[0-9.]+-\d+-\d+-[0-9a-z]+\.dcm", names[0]), names
 
 
 def test_move_rebuild_delete_services(http: httpx.Client, project: str) -> None:

@@ -71,7 +71,9 @@ async def services_import(request: Request) -> Response:
     if bodies.is_multipart(request):
         parts = bodies.multipart_parts(request)
     elif bodies.has_body(request):
-        name = param(params, "filename") or RAW_NAMES.get(io.media_type(ctype), "upload")
+        # a raw DICOM body has no name of its own: it is named from its header, as XNAT does
+        sent = param(params, "filename")
+        name = sent if opts.handler == io.GRADUAL else sent or RAW_NAMES.get(io.media_type(ctype), "upload")
         parts = bodies.raw_part(request, name)
     else:
         raise InvalidInput("Unable to identify upload format.")

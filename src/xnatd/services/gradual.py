@@ -10,8 +10,13 @@ distinct caller is looked up once, and the files of one caller with the same opt
 side. Each request is still answered only after its own file is on disk and its row committed,
 with its own result or error.
 
-If a shared batch fails as a whole (a session archived meanwhile, a full disk), each of its
-requests is filed again alone, so a bad request fails only itself.
+The sessions a batch filed into are remembered for the next one (a client sends a series file
+after file, so the next batch nearly always goes to the same session): their lookup is skipped, and
+the commit checks each is still open and where it was.
+
+If a shared batch fails as a whole (a session archived meanwhile, a full disk), it is filed again
+with nothing remembered if it used a remembered session, then each of its requests alone, so a bad
+request fails only itself.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ class _Request:
     credentials: auth.Credentials
     opts: ImportOptions
     held: Held
-    name: str
+    name: str | None  # as sent (a multipart file name), or None
     actor: Actor | None = None
     refs: list[ingest.SessionRef] = field(default_factory=list)
     report: ingest.Report = field(default_factory=ingest.Report)
@@ -52,8 +57,11 @@ class GradualFiler:
         self.ctx, self.check = ctx, check
         self._waiting: list[tuple[_Request, asyncio.Future[Filed]]] = []
         self._running: asyncio.Task[None] | None = None
+        self._remembered: ingest.Remembered = {}
 
-    async def file(self, credentials: auth.Credentials, opts: ImportOptions, held: Held, name: str) -> Filed:
+    async def file(
+        self, credentials: auth.Credentials, opts: ImportOptions, held: Held, name: str | None
+    ) -> Filed:
         """Who the caller is, and where its file went; once the file is durable and committed.
 
         Raises what filing it alone would have raised (Unauthenticated, NotFound, InvalidInput...).
@@ -69,7 +77,9 @@ class GradualFiler:
             while self._waiting:
                 taken, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
                 try:
-                    await run_in_threadpool(_file_all, self.ctx, self.check, [r for r, _f in taken])
+                    await run_in_threadpool(
+                        _file_all, self.ctx, self.check, [r for r, _f in taken], self._remembered
+                    )
                 except Exception as exc:  # not a request's own error: those are kept per request
                     for request, _f in taken:
                         request.error = request.error or exc
@@ -94,7 +104,9 @@ def _settle(request: _Request, future: asyncio.Future[Filed]) -> None:
         future.set_result((request.actor, request.refs, request.report))
 
 
-def _file_all(ctx: Context, check: Check, requests: list[_Request]) -> None:
+def _file_all(
+    ctx: Context, check: Check, requests: list[_Request], remembered: ingest.Remembered | None = None
+) -> None:
     """In a worker thread: identify each caller once, then file each caller's like requests together."""
     callers: dict[auth.Credentials, Actor | XnatdError] = {}
     groups: dict[tuple[Actor, ImportOptions], list[_Request]] = {}
@@ -110,25 +122,28 @@ def _file_all(ctx: Context, check: Check, requests: list[_Request]) -> None:
             continue
         request.actor = found
         groups.setdefault((found, request.opts), []).append(request)
+    remembered = {} if remembered is None else remembered
     for group in groups.values():
-        _file_group(ctx, check, group)
+        _file_group(ctx, check, group, remembered)
 
 
-def _file_group(ctx: Context, check: Check, group: list[_Request]) -> None:
+def _file_group(ctx: Context, check: Check, group: list[_Request], remembered: ingest.Remembered) -> None:
     try:
-        _file_together(ctx, check, group)
+        _file_together(ctx, check, group, remembered)
+    except _Remembered:  # perhaps a remembered session is gone: again, looking each one up
+        _file_group(ctx, check, group, remembered)
     except BaseException as exc:
         if len(group) == 1:
             group[0].error = exc
             return
         for request in group:  # each alone: only the faulty one fails
-            _file_group(ctx, check, [request])
+            _file_group(ctx, check, [request], remembered)
 
 
-def _file_together(ctx: Context, check: Check, group: list[_Request]) -> None:
+def _file_together(ctx: Context, check: Check, group: list[_Request], remembered: ingest.Remembered) -> None:
     actor, opts = group[0].actor, group[0].opts
     assert actor is not None
-    batch = ingest.IngestBatch(ctx, actor, opts, check(ctx, actor, opts))
+    batch = ingest.IngestBatch(ctx, actor, opts, check(ctx, actor, opts), remembered)
     keys: list[ingest.SlotKey | None] = []
     reports: list[ingest.Report] = []
     try:
@@ -137,12 +152,20 @@ def _file_together(ctx: Context, check: Check, group: list[_Request]) -> None:
             keys.append(batch.add(request.held, request.name))
             reports.append(_since(batch.report, *before))
         batch.finish()
-    except BaseException:
+    except BaseException as exc:
         batch.abort()
+        if batch.used_remembered and isinstance(exc, Exception):
+            remembered.clear()
+            raise _Remembered from exc
         raise
+    batch.remember(remembered)
     for request, key, report in zip(group, keys, reports, strict=True):
         request.refs = [] if key is None else [batch.ref_of(key)]
         request.report = report
+
+
+class _Remembered(Exception):
+    """A batch that used remembered sessions failed: it is to be filed again, looking them up."""
 
 
 def _since(report: ingest.Report, stored: int, duplicates: int, skipped: int) -> ingest.Report:
@@ -157,7 +180,12 @@ _filers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GradualFiler] = we
 
 
 async def file(
-    ctx: Context, check: Check, credentials: auth.Credentials, opts: ImportOptions, held: Held, name: str
+    ctx: Context,
+    check: Check,
+    credentials: auth.Credentials,
+    opts: ImportOptions,
+    held: Held,
+    name: str | None,
 ) -> Filed:
     """File the held DICOM file of a one-file request, with the like requests waiting meanwhile.
 

@@ -66,12 +66,13 @@ async def import_upload(
     staged on disk as it arrives, once the destination is known to be open to the caller."""
     projects = await run_in_threadpool(check_destination, ctx, actor, opts)
     staged: Staged | None = None
-    name, ctype = "upload", None
+    name: str | None = None
+    ctype = None
     try:
         async for part in parts:
             if staged is not None:
                 raise InvalidInput("Importer is limited to one uploaded resource at a time.")
-            name, ctype = part.filename or "upload", part.content_type
+            name, ctype = part.filename, part.content_type
             if not _single_file(opts, ctype):
                 helper_pool.warm_up(ctx)  # likely a zip: its helpers start while it arrives
             staged = await stage_stream(
@@ -97,11 +98,11 @@ async def import_small_file(
     session lookup, the project check and the commit.
     """
     held: Held | None = None
-    name = "upload"
+    name: str | None = None  # a raw body's: named from its header
     async for part in parts:
         if held is not None:
             raise InvalidInput("Importer is limited to one uploaded resource at a time.")
-        name = part.filename or "upload"
+        name = part.filename
         held = await hold_stream(part.chunks, SMALL_BODY)
     if held is None:
         raise InvalidInput("Unable to identify upload format.")
@@ -120,14 +121,14 @@ def import_staged(
     ctx: Context,
     actor: Actor,
     staged: Staged,
-    name: str,
+    name: str | None,
     content_type: str | None,
     opts: io.ImportOptions,
     progress: Progress | None = None,
     projects: dict[str, tuple[str, int]] | None = None,
 ) -> ImportResult:
     """Import one staged upload: an archive's members one by one, or a single DICOM file."""
-    kind = None if opts.handler == io.GRADUAL else _kind(staged.path, name, content_type)
+    kind = None if opts.handler == io.GRADUAL else _kind(staged.path, name or "upload", content_type)
     batch = ingest.IngestBatch(ctx, actor, opts, projects)
     try:
         if kind is None:

@@ -106,6 +106,16 @@ class _Slot:
     series: dict[tuple[str, str], _Series]
     sops: set[str]
     pending: list[_Pending] = field(default_factory=list)
+    remembered: bool = False  # found through an earlier batch's ``Remembered``, not looked up
+
+    def again(self) -> _Slot:
+        """This session for a later batch: what it knows of the session (its place and series), none
+        of what the earlier batch filed (its instances are checked at the commit)."""
+        return _Slot(self.ref, self.folder, self.series, set(), remembered=True)
+
+
+Remembered = dict[SlotKey, _Slot]  # sessions earlier batches of a stream filed into
+REMEMBER_UP_TO = 64  # sessions a stream remembers
 
 
 @dataclass(frozen=True)
@@ -132,12 +142,16 @@ class IngestBatch:
         actor: Actor,
         opts: ImportOptions,
         projects: dict[str, tuple[str, int]] | None = None,
+        remembered: Remembered | None = None,
     ) -> None:
+        """``remembered``: the sessions earlier batches of the same stream filed into (``remember``);
+        a file of one of them skips the session lookup."""
         self.ctx = ctx
         self.actor = actor
         self.opts = opts
         self.report = Report()
         self._slots: dict[SlotKey, _Slot] = {}
+        self._remembered = remembered or {}
         # project key -> (ID, prearchive code) for projects the actor may import into; None: may not
         self._projects: dict[str, tuple[str, int] | None] = dict(projects or {})
         self._root = ctx.settings.prearchive_dir
@@ -332,7 +346,8 @@ class IngestBatch:
         key = (ident.project, keys.study_instance_uid, ident.session)
         slot = self._slots.get(key)
         if slot is None:
-            slot = self._open(ident, keys, dataset)
+            known = self._remembered.get(key)
+            slot = known.again() if known is not None else self._open(ident, keys, dataset)
             self._slots[key] = slot
         return key, slot
 
@@ -454,6 +469,21 @@ class IngestBatch:
             flushes.append(functools.partial(_if_there, fsync_tree, folder, stop))
         flushing.side_by_side(flushes, early)
 
+    @property
+    def used_remembered(self) -> bool:
+        """Whether a file went to a session an earlier batch remembered (``remembered``)."""
+        return any(slot.remembered for slot in self._slots.values())
+
+    def remember(self, remembered: Remembered) -> None:
+        """After ``finish``: note this batch's sessions for the next batch of the stream (the most
+        recent ``REMEMBER_UP_TO``). Only a batch that committed may: the commit checked each one
+        still open, and where it is."""
+        for key, slot in self._slots.items():
+            remembered.pop(key, None)
+            remembered[key] = slot
+        for key in list(remembered)[: max(0, len(remembered) - REMEMBER_UP_TO)]:
+            del remembered[key]
+
     def abort(self) -> None:
         """Remove every file the batch placed, or planned, but did not index."""
         for path in self._unplaced.values():
@@ -504,6 +534,9 @@ def _index(conn: Connection, slot: _Slot, root: Path) -> tuple[dict[tuple[str, s
     row = pq.touch_open(conn, slot.ref.pk, note)
     if row is None:
         raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
+    if slot.remembered and root / row["directory"] != slot.folder:
+        # moved since an earlier batch found it: it no longer answers this batch's labels
+        raise Conflict(f"Prearchive session {slot.ref.uri} was moved since it was found")
     _follow(slot, root, row)
     pks = {skey: s.pk for skey, s in slot.series.items() if s.pk is not None}
     if len(pks) < len(slot.series):

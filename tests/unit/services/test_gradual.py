@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection
 
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 from xnatd import config
+from xnatd.db import prearchive as pq
 from xnatd.errors import Conflict, NotFound, Unauthenticated
-from xnatd.services import auth, browse, gradual, importer
+from xnatd.services import auth, browse, gradual, importer, prearchive
 from xnatd.services import import_options as io
 from xnatd.services.bootstrap import open_context
 from xnatd.services.context import SYSTEM, Actor, Context
@@ -110,3 +112,46 @@ def test_a_crowd_is_filed_in_rounds_of_at_most_the_batch_limit(ctx: Context, tmp
     assert all(not isinstance(a, BaseException) for a in answers)
     assert sizes == [0, gradual.BATCH_LIMIT]  # two rounds: the first limit's worth, then the rest
     assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == len(files)
+
+
+def test_the_next_batch_files_into_the_remembered_session_unless_it_moved_or_went(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream's batches skip the session lookup while the session stays where it was; once it is
+    moved to another project or deleted, the next file starts a new session where it was sent."""
+    files = copy_study(dicom_files(SOURCE)[:8], tmp_path / "study", "GRAD4")
+    browse.create_project(ctx, SYSTEM, "OTHER", "OTHER", "elsewhere")
+    admin = Actor("admin", True)
+    lookups: list[str] = []
+    real_lookup = pq.open_session
+
+    def counted(conn: Connection, project: str | None, tag: str, name: str) -> pq.Row | None:
+        lookups.append(name)
+        return real_lookup(conn, project, tag, name)
+
+    monkeypatch.setattr(pq, "open_session", counted)
+
+    async def stream() -> list[list[str]]:
+        async def batch(chunk: list[Path]) -> list[str]:
+            sent = (gradual.file(ctx, importer.check_destination, *r) for r in _as_requests(chunk))
+            return [answer[1][0].uri for answer in await asyncio.gather(*sent)]
+
+        first = await batch(files[0:2])
+        found = len(lookups)  # the first batch looked up (and created) the session
+        second = await batch(files[2:4])
+        assert len(lookups) == found, "the second batch used the session the first one found"
+        key = prearchive.Key(*first[0].split("/")[-3:])
+        await asyncio.to_thread(prearchive.move, ctx, admin, key, "OTHER")
+        after_move = await batch(files[4:6])
+        key = prearchive.Key(*after_move[0].split("/")[-3:])
+        await asyncio.to_thread(prearchive.delete, ctx, admin, key)
+        return [first, second, after_move, await batch(files[6:8])]
+
+    first, second, after_move, after_delete = asyncio.run(stream())
+    assert len(set(first)) == 1 and second == first
+    assert len(set(after_move)) == 1 and after_move[0] != first[0]
+    assert after_move[0].startswith("/data/prearchive/projects/GP/"), "sent to GP, where it stays"
+    assert len(set(after_delete)) == 1 and after_delete[0] not in (first[0], after_move[0])
+    moved = list((ctx.settings.prearchive_dir / "OTHER").rglob("*.dcm"))
+    assert len(moved) == 4, "the moved session kept its four files and got no others"
+    assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == 2  # the last two
