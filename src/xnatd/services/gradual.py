@@ -22,6 +22,7 @@ request fails only itself.
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,9 @@ class GradualFiler:
     def __init__(self, ctx: Context, check: Check) -> None:
         self.ctx, self.check = ctx, check
         self._waiting: list[tuple[_Request, asyncio.Future[Filed]]] = []
-        self._running: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()  # the waiting list is shared with the thread that files
+        self._draining = False  # a thread is filing what waits
+        self._drainer: asyncio.Future[None] | None = None  # that thread's call, kept referenced
         self._remembered: ingest.Remembered = {}
 
     async def file(
@@ -66,31 +69,52 @@ class GradualFiler:
 
         Raises what filing it alone would have raised (Unauthenticated, NotFound, InvalidInput...).
         """
-        future: asyncio.Future[Filed] = asyncio.get_running_loop().create_future()
-        self._waiting.append((_Request(credentials, opts, held, name), future))
-        if self._running is None:
-            self._running = asyncio.create_task(self._run())
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Filed] = loop.create_future()
+        with self._lock:
+            self._waiting.append((_Request(credentials, opts, held, name), future))
+            start, self._draining = not self._draining, True
+        if start:
+            self._drainer = asyncio.ensure_future(run_in_threadpool(self._drain, loop))
         return await asyncio.shield(future)  # a cancelled request's file is still filed, or not at all
 
-    async def _run(self) -> None:
+    def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
+        """In a worker thread: file batch after batch while requests wait. Each batch's requests
+        learn their answers on the event loop while the next batch is filed, so the thread never
+        waits for the event loop's attention between batches."""
+        taken: list[tuple[_Request, asyncio.Future[Filed]]] = []
         try:
-            while self._waiting:
-                taken, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
+            while True:
+                with self._lock:
+                    taken, self._waiting = self._waiting[:BATCH_LIMIT], self._waiting[BATCH_LIMIT:]
+                    if not taken:
+                        self._draining = False
+                        return
                 try:
-                    await run_in_threadpool(
-                        _file_all, self.ctx, self.check, [r for r, _f in taken], self._remembered
-                    )
+                    _file_all(self.ctx, self.check, [r for r, _f in taken], self._remembered)
                 except Exception as exc:  # not a request's own error: those are kept per request
                     for request, _f in taken:
                         request.error = request.error or exc
-                finally:  # cancelled too (the server stopping): the batch has ended, its requests learn how
-                    for request, future in taken:
-                        _settle(request, future)
-        finally:
-            self._running = None
-            for _request, future in self._waiting:  # still waiting as the server stops: not filed
-                future.cancel()
-            self._waiting = []
+                _answer(loop, taken)
+                taken = []
+        except BaseException:  # the thread is stopped: the batch broke off, the rest is not filed
+            with self._lock:
+                left, self._waiting, self._draining = self._waiting, [], False
+            _answer(loop, taken + left)
+            raise
+
+
+def _answer(loop: asyncio.AbstractEventLoop, taken: list[tuple[_Request, asyncio.Future[Filed]]]) -> None:
+    """Settle the requests' futures on their event loop (from the filing thread)."""
+    try:
+        loop.call_soon_threadsafe(_settle_all, taken)
+    except RuntimeError:  # the loop has closed: the server stopped and no one waits for the answers
+        pass
+
+
+def _settle_all(taken: list[tuple[_Request, asyncio.Future[Filed]]]) -> None:
+    for request, future in taken:
+        _settle(request, future)
 
 
 def _settle(request: _Request, future: asyncio.Future[Filed]) -> None:

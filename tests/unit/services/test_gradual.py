@@ -155,3 +155,32 @@ def test_the_next_batch_files_into_the_remembered_session_unless_it_moved_or_wen
     moved = list((ctx.settings.prearchive_dir / "OTHER").rglob("*.dcm"))
     assert len(moved) == 4, "the moved session kept its four files and got no others"
     assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == 2  # the last two
+
+
+class _Stopped(BaseException):
+    pass
+
+
+def test_a_filing_thread_that_breaks_off_answers_every_waiting_request(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the thread that files be stopped (a BaseException, not an error of the batch), no
+    request waits for ever: each learns it was not filed, and the next request is filed again."""
+    files = copy_study(dicom_files(SOURCE)[:4], tmp_path / "study", "GRAD5")
+    real_file_all = gradual._file_all
+
+    def broken(*args: object) -> None:
+        monkeypatch.setattr(gradual, "_file_all", real_file_all)  # once
+        raise _Stopped
+
+    monkeypatch.setattr(gradual, "_file_all", broken)
+
+    async def send() -> tuple[list[gradual.Filed | BaseException], gradual.Filed]:
+        sent = (gradual.file(ctx, importer.check_destination, *r) for r in _as_requests(files[:3]))
+        broke = await asyncio.gather(*sent, return_exceptions=True)
+        return broke, await gradual.file(ctx, importer.check_destination, *_as_requests(files[3:])[0])
+
+    broke, after = asyncio.run(send())
+    assert all(isinstance(a, RuntimeError) and "not filed" in str(a) for a in broke), broke
+    assert after[2].stored == 1
+    assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == 1
