@@ -50,9 +50,12 @@ class ContextPath:
 
 
 def routes() -> list[Route]:
-    out = [Route("/", site.root, methods=["GET", "HEAD"]), *ui_routes.routes()]  # pages under /app
+    # Starlette tries routes in order: the API's come first, the import service first of all (a
+    # stream of one-file requests is the busiest caller); the pages, all under /app, come last
+    out = [Route("/", site.root, methods=["GET", "HEAD"])]
     for root in ("/data", "/REST"):
         out += [
+            Route(f"{root}/services/import", prearchive.services_import, methods=ALL),
             Route(f"{root}/JSESSION", site.jsession, methods=["GET", "POST", "DELETE"]),
             Route(f"{root}/services/auth", site.services_auth, methods=["PUT", "POST"]),
             Route(f"{root}/auth", site.data_auth, methods=["GET"]),
@@ -62,7 +65,6 @@ def routes() -> list[Route]:
             Route(f"{root}/search/elements", site.search_element_list, methods=["GET"]),
             Route(f"{root}/search/elements/{{element}}", site.search_element_list, methods=["GET"]),
             Route(f"{root}/search", search_api.search, methods=ALL),  # before the catch-all
-            Route(f"{root}/services/import", prearchive.services_import, methods=ALL),
             Route(f"{root}/services/archive", prearchive.services_archive, methods=ALL),
             Route(f"{root}/services/prearchive/{{op}}", prearchive.services_prearchive, methods=ALL),
             Route(f"{root}/prearchive/{{rest:path}}", prearchive.prearchive_endpoint, methods=ALL),
@@ -91,7 +93,7 @@ def routes() -> list[Route]:
         Route("/xapi/openapi.json", openapi.document, methods=["GET"]),
         Route("/xapi/v2/api-docs", openapi.document, methods=["GET"]),  # where XNAT serves its Swagger
     ]
-    return out
+    return out + ui_routes.routes()
 
 
 def create_app(settings: Settings) -> ASGIApp:
