@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,31 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: Engine = _make_engine(url)
+        self._reading = threading.local()  # the connection of this thread's ``reading`` block
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
+        shared: Connection | None = getattr(self._reading, "conn", None)
+        if shared is not None:  # inside ``reading``: its transaction
+            yield shared
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction for every ``read`` this thread makes until the block ends: a few
+        lookups in a row (who is calling, may they import there) pay for one begin and commit.
+        Only for reads that need not see what the block writes meanwhile (its snapshot is older)."""
+        if getattr(self._reading, "conn", None) is not None:
+            yield
+            return
+        with self.engine.connect() as conn, conn.begin():
+            self._reading.conn = conn
+            try:
+                yield
+            finally:
+                self._reading.conn = None
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:

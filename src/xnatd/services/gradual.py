@@ -35,7 +35,8 @@ from xnatd.services.threads import run_in_threadpool
 from xnatd.storage.files import Held
 
 BATCH_LIMIT = 64  # requests per batch: a crowd of clients is answered in rounds, none waits for all
-Check = Callable[[Context, Actor, ImportOptions], dict[str, tuple[str, int]]]
+Projects = dict[str, tuple[str, int]]  # the checked destination: project key -> (ID, prearchive code)
+Check = Callable[[Context, Actor, ImportOptions], Projects]
 Filed = tuple[Actor, list[ingest.SessionRef], ingest.Report]
 
 
@@ -131,43 +132,62 @@ def _settle(request: _Request, future: asyncio.Future[Filed]) -> None:
 def _file_all(
     ctx: Context, check: Check, requests: list[_Request], remembered: ingest.Remembered | None = None
 ) -> None:
-    """In a worker thread: identify each caller once, then file each caller's like requests together."""
+    """In a worker thread: identify each caller once and check each destination once (in one read
+    transaction), then file each caller's like requests together."""
     callers: dict[auth.Credentials, Actor | XnatdError] = {}
     groups: dict[tuple[Actor, ImportOptions], list[_Request]] = {}
-    for request in requests:
-        if request.credentials not in callers:
-            try:
-                callers[request.credentials] = auth.required_caller(ctx, request.credentials)
-            except XnatdError as exc:
-                callers[request.credentials] = exc
-        found = callers[request.credentials]
-        if isinstance(found, XnatdError):
-            request.error = found
-            continue
-        request.actor = found
-        groups.setdefault((found, request.opts), []).append(request)
+    with ctx.db.reading():
+        for request in requests:
+            if request.credentials not in callers:
+                try:
+                    callers[request.credentials] = auth.required_caller(ctx, request.credentials)
+                except XnatdError as exc:
+                    callers[request.credentials] = exc
+            found = callers[request.credentials]
+            if isinstance(found, XnatdError):
+                request.error = found
+                continue
+            request.actor = found
+            groups.setdefault((found, request.opts), []).append(request)
+        checked = {key: _checked(ctx, check, *key) for key in groups}
     remembered = {} if remembered is None else remembered
-    for group in groups.values():
-        _file_group(ctx, check, group, remembered)
+    for key, group in groups.items():
+        projects = checked[key]
+        if isinstance(projects, Exception):
+            for request in group:
+                request.error = projects
+            continue
+        _file_group(ctx, projects, group, remembered)
 
 
-def _file_group(ctx: Context, check: Check, group: list[_Request], remembered: ingest.Remembered) -> None:
+def _checked(ctx: Context, check: Check, actor: Actor, opts: ImportOptions) -> Projects | Exception:
     try:
-        _file_together(ctx, check, group, remembered)
+        return check(ctx, actor, opts)
+    except Exception as exc:  # the answer to each request of the group
+        return exc
+
+
+def _file_group(
+    ctx: Context, projects: Projects, group: list[_Request], remembered: ingest.Remembered
+) -> None:
+    try:
+        _file_together(ctx, projects, group, remembered)
     except _Remembered:  # perhaps a remembered session is gone: again, looking each one up
-        _file_group(ctx, check, group, remembered)
+        _file_group(ctx, projects, group, remembered)
     except BaseException as exc:
         if len(group) == 1:
             group[0].error = exc
             return
         for request in group:  # each alone: only the faulty one fails
-            _file_group(ctx, check, [request], remembered)
+            _file_group(ctx, projects, [request], remembered)
 
 
-def _file_together(ctx: Context, check: Check, group: list[_Request], remembered: ingest.Remembered) -> None:
+def _file_together(
+    ctx: Context, projects: Projects, group: list[_Request], remembered: ingest.Remembered
+) -> None:
     actor, opts = group[0].actor, group[0].opts
     assert actor is not None
-    batch = ingest.IngestBatch(ctx, actor, opts, check(ctx, actor, opts), remembered)
+    batch = ingest.IngestBatch(ctx, actor, opts, projects, remembered)
     keys: list[ingest.SlotKey | None] = []
     reports: list[ingest.Report] = []
     try:

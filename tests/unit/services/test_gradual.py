@@ -13,7 +13,7 @@ from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 from xnatd import config
 from xnatd.db import prearchive as pq
 from xnatd.errors import Conflict, NotFound, Unauthenticated
-from xnatd.services import auth, browse, gradual, importer, prearchive
+from xnatd.services import auth, browse, gradual, importer, ingest, prearchive
 from xnatd.services import import_options as io
 from xnatd.services.bootstrap import open_context
 from xnatd.services.context import SYSTEM, Actor, Context
@@ -83,18 +83,22 @@ def test_waiting_requests_share_one_check_and_each_gets_its_own_answer(ctx: Cont
     assert len(stored) == 12
 
 
-def test_a_shared_batch_that_fails_is_filed_again_one_by_one(ctx: Context, tmp_path: Path) -> None:
+def test_a_shared_batch_that_fails_is_filed_again_one_by_one(
+    ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As when the session is archived while the batch is filed: each request is then tried alone."""
     files = copy_study(dicom_files(SOURCE)[:6], tmp_path / "study", "GRAD2")
     calls: list[int] = []
+    real_finish = ingest.IngestBatch.finish
 
-    def check(c: Context, actor: Actor, opts: ImportOptions) -> dict[str, tuple[str, int]]:
+    def finish(batch: ingest.IngestBatch) -> list[ingest.SessionRef]:
         calls.append(1)
         if len(calls) == 1:
             raise Conflict("the shared batch fails")
-        return importer.check_destination(c, actor, opts)
+        return real_finish(batch)
 
-    answers = _file_at_once(ctx, check, _as_requests(files))
+    monkeypatch.setattr(ingest.IngestBatch, "finish", finish)
+    answers = _file_at_once(ctx, importer.check_destination, _as_requests(files))
     assert all(not isinstance(a, BaseException) for a in answers), answers
     assert len(calls) == 1 + len(files)  # once for the six together, then once for each alone
     assert len(list((ctx.settings.prearchive_dir / "GP").rglob("*.dcm"))) == len(files)
