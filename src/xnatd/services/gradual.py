@@ -4,11 +4,11 @@ A client sending one DICOM file per request (the seed's curl loop, a scanner gat
 threads of a script) makes many small requests. Filed one by one, each pays a worker-thread hop,
 the caller's session lookup, the project check, the open-session lookup and a write transaction,
 and concurrent ones fight over the GIL at every database call. Here requests wait on the event
-loop while a batch is being filed; then one worker-thread call takes all that are waiting: each
-distinct caller is looked up once, and the files of one caller with the same options go into one
-``IngestBatch``: one project check, one lookup per session, one transaction, their fsyncs side by
-side. Each request is still answered only after its own file is on disk and its row committed,
-with its own result or error.
+loop while a batch is being filed, and one worker thread files batch after batch, each taking all
+that are waiting: each distinct caller is looked up once (in one read transaction with the project
+checks), and the files of one caller with the same options go into one ``IngestBatch``: one project
+check, one lookup per session, one transaction, their fsyncs side by side. Each request is still
+answered only after its own file is on disk and its row committed, with its own result or error.
 
 The sessions a batch filed into are remembered for the next one (a client sends a series file
 after file, so the next batch nearly always goes to the same session): their lookup is skipped, and
