@@ -129,9 +129,7 @@ def _settle(request: _Request, future: asyncio.Future[Filed]) -> None:
         future.set_result((request.actor, request.refs, request.report))
 
 
-def _file_all(
-    ctx: Context, check: Check, requests: list[_Request], remembered: ingest.Remembered | None = None
-) -> None:
+def _file_all(ctx: Context, check: Check, requests: list[_Request], remembered: ingest.Remembered) -> None:
     """In a worker thread: identify each caller once and check each destination once (in one read
     transaction), then file each caller's like requests together."""
     callers: dict[auth.Credentials, Actor | XnatdError] = {}
@@ -150,7 +148,6 @@ def _file_all(
             request.actor = found
             groups.setdefault((found, request.opts), []).append(request)
         checked = {key: _checked(ctx, check, *key) for key in groups}
-    remembered = {} if remembered is None else remembered
     for key, group in groups.items():
         projects = checked[key]
         if isinstance(projects, Exception):

@@ -481,8 +481,10 @@ class IngestBatch:
         for key, slot in self._slots.items():
             remembered.pop(key, None)
             remembered[key] = slot
-        for key in list(remembered)[: max(0, len(remembered) - REMEMBER_UP_TO)]:
-            del remembered[key]
+        excess = len(remembered) - REMEMBER_UP_TO
+        if excess > 0:  # the oldest first
+            for key in list(remembered)[:excess]:
+                del remembered[key]
 
     def abort(self) -> None:
         """Remove every file the batch placed, or planned, but did not index."""
