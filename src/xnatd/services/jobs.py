@@ -116,11 +116,13 @@ def _queue(
 ) -> list[int]:
     ids = []
     for scan in scans:
-        labels = {r["label"] for r in q.resources_of(conn, [f"scan:{scan.row['pk']}"])}
         active = qj.active_for_scan(conn, scan.row["pk"], command.name)
         if active is not None:
             ids.append(int(active["id"]))
             continue
+        # Read after active_for_scan, which may have waited: on PostgreSQL each statement sees what was
+        # committed before it, and a job of this scan that finished meanwhile has stored its outputs.
+        labels = {r["label"] for r in q.resources_of(conn, [f"scan:{scan.row['pk']}"])}
         problem = _cannot_queue(command, labels, overwrite, scan)
         if problem is not None:
             if single:
