@@ -4,13 +4,13 @@ REST imports (a file, a zip, a tar), ``xnatd import`` and the DICOM receiver all
 ``IngestBatch``: ``add`` reads the header of each staged file, decides its session (XNAT's rules),
 renames it into ``DATA/prearchive/{project}/{timestamp}/{session}/SCANS/{scan}/DICOM/`` and keeps its
 row; ``finish`` flushes the filesystem once and indexes the whole batch in one transaction. Nothing is
-visible in the prearchive before that commit, and a failure removes what the batch placed.
+visible in the prearchive before that commit, and a failure removes what the batch placed. The
+sessions themselves (found, started, indexed at the commit) are ``ingest_sessions``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -20,10 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydicom.dataset import Dataset
-from sqlalchemy import Connection
 
 from xnatd.db import archive as q
-from xnatd.db import prearchive as pq
 from xnatd.dicom import header, naming
 from xnatd.dicom import session_builder as sb
 from xnatd.dicom.header import FileKeys, NotDicom
@@ -32,7 +30,19 @@ from xnatd.errors import Conflict
 from xnatd.services import access, flushing, group_commit
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ImportOptions
-from xnatd.services.resolve import load_project, role_of
+from xnatd.services.ingest_sessions import (
+    Opening,
+    Pending,
+    Remembered,
+    Series,
+    SessionRef,
+    Slot,
+    SlotKey,
+    index_all,
+    open_slot,
+    remember,
+)
+from xnatd.services.resolve import role_of
 from xnatd.storage.files import (
     Held,
     Staged,
@@ -44,27 +54,11 @@ from xnatd.storage.files import (
     sync_filesystem,
     write_new,
 )
-from xnatd.storage.placement import relocate
 from xnatd.storage.tmpdirs import note_all, own_folder
 
 log = logging.getLogger("xnatd.ingest")
 T = TypeVar("T")
-UNASSIGNED_DIR = ".unassigned"
 FSYNC_EACH_UP_TO = 16  # above this many files a batch syncs the filesystem once instead
-
-
-@dataclass(frozen=True)
-class SessionRef:
-    """A prearchive session touched by a batch."""
-
-    pk: int
-    project: str | None
-    timestamp: str
-    folder: str
-
-    @property
-    def uri(self) -> str:
-        return f"/data/prearchive/projects/{self.project or 'Unassigned'}/{self.timestamp}/{self.folder}"
 
 
 @dataclass
@@ -81,41 +75,6 @@ class Report:
             names = ", ".join(s.encode("ascii", "replace").decode() for s in self.skipped[:5])
             text += f" ({names}{', ...' if len(self.skipped) > 5 else ''})"
         return text
-
-
-SlotKey = tuple[str | None, str, str]  # (project, StudyInstanceUID, session label): one session
-_Pending = tuple[dict[str, Any], Path, tuple[str, str]]  # a placed file: its row, path, series key
-
-
-@dataclass
-class _Series:
-    pk: int | None
-    uid: str
-    number: str
-    scan_dir: str
-    values: dict[str, Any] = field(default_factory=dict)
-    folder: tuple[Path, Path] | None = None  # (the session's folder, this scan's DICOM folder in it)
-
-
-@dataclass
-class _Slot:
-    """One prearchive session as the batch sees it."""
-
-    ref: SessionRef
-    folder: Path
-    series: dict[tuple[str, str], _Series]
-    sops: set[str]
-    pending: list[_Pending] = field(default_factory=list)
-    remembered: bool = False  # found through an earlier batch's ``Remembered``, not looked up
-
-    def again(self) -> _Slot:
-        """This session for a later batch: what it knows of the session (its place and series), none
-        of what the earlier batch filed (its instances are checked at the commit)."""
-        return _Slot(self.ref, self.folder, self.series, set(), remembered=True)
-
-
-Remembered = dict[SlotKey, _Slot]  # sessions earlier batches of a stream filed into
-REMEMBER_UP_TO = 64  # sessions a stream remembers
 
 
 @dataclass(frozen=True)
@@ -150,7 +109,7 @@ class IngestBatch:
         self.actor = actor
         self.opts = opts
         self.report = Report()
-        self._slots: dict[SlotKey, _Slot] = {}
+        self._slots: dict[SlotKey, Slot] = {}
         self._remembered = remembered or {}
         # project key -> (ID, prearchive code) for projects the actor may import into; None: may not
         self._projects: dict[str, tuple[str, int] | None] = dict(projects or {})
@@ -258,7 +217,7 @@ class IngestBatch:
         self._stored(key, keys, ({**_row(keys, item.size), "name": dest.name, "md5": md5}, dest, skey))
         return key
 
-    def _stored(self, key: SlotKey, keys: FileKeys, pending: _Pending | None) -> None:
+    def _stored(self, key: SlotKey, keys: FileKeys, pending: Pending | None) -> None:
         """Count a file in (after it is written, so a failed write leaves its SOP free for a retry)."""
         slot = self._slots[key]
         slot.sops.add(keys.sop_instance_uid)
@@ -309,7 +268,7 @@ class IngestBatch:
             self._journal_dir = own_folder(self.ctx.settings.tmp_dir)
         return self._journal_dir
 
-    def _new_series(self, slot: _Slot, keys: FileKeys, dataset: Dataset_) -> _Series:
+    def _new_series(self, slot: Slot, keys: FileKeys, dataset: Dataset_) -> Series:
         ds = dataset()
         xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
         values = {
@@ -319,7 +278,7 @@ class IngestBatch:
             "fields": sb.scan_values(ds, xsi_type),
         }
         folder = naming.scan_folder(keys)
-        series = _Series(None, keys.series_instance_uid, keys.series_number, folder, values)
+        series = Series(None, keys.series_instance_uid, keys.series_number, folder, values)
         slot.series[(series.uid, series.number)] = series
         return series
 
@@ -342,88 +301,23 @@ class IngestBatch:
 
     # --- sessions --------------------------------------------------------------------------------
 
-    def _slot(self, ident: Identity, keys: FileKeys, dataset: Dataset_) -> tuple[SlotKey, _Slot]:
+    def _slot(self, ident: Identity, keys: FileKeys, dataset: Dataset_) -> tuple[SlotKey, Slot]:
         key = (ident.project, keys.study_instance_uid, ident.session)
         slot = self._slots.get(key)
         if slot is None:
             known = self._remembered.get(key)
-            slot = known.again() if known is not None else self._open(ident, keys, dataset)
+            if known is not None:
+                slot = known.again()
+            else:
+                opening = Opening(self.ctx, self.actor, self.opts, self._root)
+                slot = open_slot(opening, ident, keys, dataset, self._known_code(ident))
             self._slots[key] = slot
         return key, slot
 
-    def _open(self, ident: Identity, keys: FileKeys, dataset: Dataset_) -> _Slot:
-        """Find the session still receiving this study under this label, or start one.
-
-        Finding needs only a read; creating takes the write lock and looks again, so two batches
-        with files of the same study end up in one session.
-        """
-        with self.ctx.db.read() as conn:
-            code = self._code(conn, ident)
-            found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
-            if found is not None:
-                return self._existing(conn, found)
-        with self.ctx.db.write() as conn:
-            pq.lock_study(conn, ident.project, keys.study_instance_uid, ident.session)
-            found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
-            if found is not None:
-                return self._existing(conn, found)
-            pk, directory, stamp = self._create(conn, ident, keys, dataset, code)
-        folder = self._root / directory
-        folder.mkdir(parents=True, exist_ok=True)
-        ref = SessionRef(pk, ident.project, stamp, ident.session)
-        return _Slot(ref, folder, {}, set())
-
-    def _code(self, conn: Connection, ident: Identity) -> int | None:
-        """The project's prearchive code, checking the caller may import into it."""
-        if ident.project is None:
-            return None
-        cached = self._projects.get(ident.project)
-        if cached is not None and cached[0] == ident.project:
-            return cached[1]
-        row, _ = load_project(conn, self.actor, ident.project, access.EDIT)
-        return int(row["prearchive_code"] or 0)
-
-    def _existing(self, conn: Connection, row: Any) -> _Slot:
-        ref = SessionRef(int(row["pk"]), row["project"], row["timestamp"], row["folder"])
-        series = {
-            (s["uid"], s["number"]): _Series(int(s["pk"]), s["uid"], s["number"], s["scan_dir"])
-            for s in pq.series_of(conn, ref.pk, keys_only=True)
-        }
-        return _Slot(ref, self._root / row["directory"], series, set())  # stored ones: checked at _index
-
-    def _create(
-        self, conn: Connection, ident: Identity, keys: FileKeys, dataset: Dataset_, code: int | None
-    ) -> tuple[int, str, str]:
-        now = _dt.datetime.now()
-        while True:
-            stamp = now.strftime("%Y%m%d_%H%M%S%f")[:-3]
-            directory = f"{ident.project or UNASSIGNED_DIR}/{stamp}/{ident.session}"
-            if not pq.directory_taken(conn, directory):
-                break
-            now += _dt.timedelta(milliseconds=1)
-        aa = self.opts.auto_archive if self.opts.auto_archive is not None else ident.auto_archive
-        autoarchive = code if aa is None else (4 if aa else 0)
-        values = sb.session_values(dataset())
-        pk = pq.insert_session(
-            conn,
-            project=ident.project,
-            timestamp=stamp,
-            folder=ident.session,
-            name=ident.session,
-            subject=ident.subject,
-            tag=keys.study_instance_uid,
-            status="RECEIVING",
-            fields=values,
-            autoarchive=autoarchive,
-            source=self.opts.source,
-            visit=self.opts.visit,
-            protocol=self.opts.protocol,
-            timezone=self.opts.timezone,
-            scan_date=_date(keys.study_date),
-            scan_time=_time(keys.study_time),
-            directory=directory,
-        )
-        return pk, directory, stamp
+    def _known_code(self, ident: Identity) -> int | None:
+        """The project's prearchive code if the batch has checked the sender may import into it."""
+        cached = self._projects.get(ident.project) if ident.project is not None else None
+        return cached[1] if cached is not None and cached[0] == ident.project else None
 
     # --- finishing -------------------------------------------------------------------------------
 
@@ -435,7 +329,7 @@ class IngestBatch:
             return [s.ref for s in self._slots.values()]
         try:
             self._make_durable(slots)
-            outcome = group_commit.run(self.ctx.db, functools.partial(_index_all, slots, self._root))
+            outcome = group_commit.run(self.ctx.db, functools.partial(index_all, slots, self._root))
         except BaseException:
             self.abort()
             raise
@@ -450,7 +344,7 @@ class IngestBatch:
         self._flushed.clear()  # a batch may be finished more than once (the receiver's are)
         return [s.ref for s in self._slots.values()]
 
-    def _make_durable(self, slots: list[_Slot]) -> None:
+    def _make_durable(self, slots: list[Slot]) -> None:
         """Before the commit, the placed files must be on disk: a few are fsynced (side by side,
         so they share journal commits), many are flushed with one filesystem sync (far cheaper
         than thousands of fsyncs)."""
@@ -475,16 +369,9 @@ class IngestBatch:
         return any(slot.remembered for slot in self._slots.values())
 
     def remember(self, remembered: Remembered) -> None:
-        """After ``finish``: note this batch's sessions for the next batch of the stream (the most
-        recent ``REMEMBER_UP_TO``). Only a batch that committed may: the commit checked each one
-        still open, and where it is."""
-        for key, slot in self._slots.items():
-            remembered.pop(key, None)
-            remembered[key] = slot
-        excess = len(remembered) - REMEMBER_UP_TO
-        if excess > 0:  # the oldest first
-            for key in list(remembered)[:excess]:
-                del remembered[key]
+        """After ``finish``: note this batch's sessions for the next batch of the stream. Only a
+        batch that committed may: the commit checked each one still open, and where it is."""
+        remember(remembered, self._slots)
 
     def abort(self) -> None:
         """Remove every file the batch placed, or planned, but did not index."""
@@ -495,72 +382,6 @@ class IngestBatch:
             for _values, path, _skey in slot.pending:
                 path.unlink(missing_ok=True)
             slot.pending.clear()
-
-
-def _index_all(
-    slots: list[_Slot], root: Path, conn: Connection
-) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
-    return [_index(conn, slot, root) for slot in slots]
-
-
-def _follow(slot: _Slot, root: Path, row: Any) -> None:
-    """If the session (its row locked by ``touch_open``, as a move, delete or archive locks it) was
-    moved since the batch found it, bring the batch's files to its new folder, so each file is where
-    its row says.
-
-    Its only file-system change makes the files' places match the committed row, so a failed
-    shared transaction can still run ``_index`` again alone.
-    """
-    folder = root / row["directory"]
-    if folder == slot.folder:
-        return
-    moved = []
-    for values, path, skey in slot.pending:
-        dest = relocate(path, slot.folder, folder, root)
-        moved.append(({**values, "name": dest.name}, dest, skey))
-    for _v, path, _k in moved:  # the fsyncs before the commit may have missed them
-        fsync_file(path)
-    for parent in {p.parent for _v, p, _k in moved}:
-        fsync_tree(parent, root)
-    slot.pending[:] = moved
-    slot.folder = folder
-    slot.ref = SessionRef(slot.ref.pk, row["project"], row["timestamp"], row["folder"])
-
-
-def _index(conn: Connection, slot: _Slot, root: Path) -> tuple[dict[tuple[str, str], int], list[Path]]:
-    """Index a slot's pending files: (series key -> pk, files that turned out duplicates)."""
-    # a batch of files is logged; one file per request (gradual-DICOM) is not: a 600-file series
-    # would add 600 lines, and the growing log is rewritten with every file
-    count = len(slot.pending)
-    note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {count} files\n" if count > 1 else ""
-    row = pq.touch_open(conn, slot.ref.pk, note)
-    if row is None:
-        raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
-    if slot.remembered and root / row["directory"] != slot.folder:
-        # moved since an earlier batch found it: it no longer answers this batch's labels
-        raise Conflict(f"Prearchive session {slot.ref.uri} was moved since it was found")
-    _follow(slot, root, row)
-    pks = {skey: s.pk for skey, s in slot.series.items() if s.pk is not None}
-    if len(pks) < len(slot.series):
-        known = {
-            (s["uid"], s["number"]): int(s["pk"]) for s in pq.series_of(conn, slot.ref.pk, keys_only=True)
-        }
-        for skey, series in slot.series.items():
-            if skey not in pks:
-                pks[skey] = known.get(skey) or pq.insert_series(
-                    conn, session_pk=slot.ref.pk, uid=series.uid, number=series.number,
-                    scan_dir=series.scan_dir, **series.values,
-                )  # fmt: skip
-    stored = pq.stored_sops(conn, slot.ref.pk, [v["sop_uid"] for v, _p, _k in slot.pending])
-    rows, dupes = [], []
-    for values, path, skey in slot.pending:
-        if values["sop_uid"] in stored:  # a concurrent batch filed the same instance first
-            dupes.append(path)
-            continue
-        stored.add(values["sop_uid"])
-        rows.append({**values, "session_pk": slot.ref.pk, "series_pk": pks[skey]})
-    pq.insert_files(conn, rows)
-    return pks, dupes
 
 
 # the widths of the prearchive columns header values go to (PostgreSQL refuses longer ones)
@@ -639,20 +460,8 @@ def _drop(item: Staged | Held) -> None:
 
 def _if_there(flush: Callable[..., None], path: Path, *args: Path) -> None:
     """A flush before the commit; a file or folder gone meanwhile went with its session's folder
-    to where a move put it, and ``_follow`` flushes it there under the session's lock."""
+    to where a move put it, and ``ingest_sessions`` flushes it there under the session's lock."""
     try:
         flush(path, *args)
     except FileNotFoundError:
         pass
-
-
-def _date(value: str) -> str | None:
-    v = value.strip()
-    return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) >= 8 and v[:8].isdigit() else None
-
-
-def _time(value: str) -> str | None:
-    v = value.strip()
-    if len(v) >= 6 and v[:6].isdigit():
-        return f"{v[:2]}:{v[2:4]}:{v[4:6]}"
-    return None

@@ -1,0 +1,257 @@
+"""The prearchive sessions an ingest batch files into.
+
+A batch finds the session still receiving a study under a label, or starts one under the study's
+lock (``open_slot``); at the commit it indexes each session's new files in one transaction
+(``index_all``), having checked under the session's row lock that it is still open, and where.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection
+
+from xnatd.db import prearchive as pq
+from xnatd.dicom import session_builder as sb
+from xnatd.dicom.header import FileKeys
+from xnatd.dicom.identify import Identity
+from xnatd.errors import Conflict
+from xnatd.services import access
+from xnatd.services.context import Actor, Context
+from xnatd.services.import_options import ImportOptions
+from xnatd.services.resolve import load_project
+from xnatd.storage.files import fsync_file, fsync_tree
+from xnatd.storage.placement import relocate
+
+UNASSIGNED_DIR = ".unassigned"
+REMEMBER_UP_TO = 64  # sessions a stream remembers
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    """A prearchive session touched by a batch."""
+
+    pk: int
+    project: str | None
+    timestamp: str
+    folder: str
+
+    @property
+    def uri(self) -> str:
+        return f"/data/prearchive/projects/{self.project or 'Unassigned'}/{self.timestamp}/{self.folder}"
+
+
+SlotKey = tuple[str | None, str, str]  # (project, StudyInstanceUID, session label): one session
+Pending = tuple[dict[str, Any], Path, tuple[str, str]]  # a placed file: its row, path, series key
+SeriesIndex = dict[tuple[str, str], int]  # (SeriesInstanceUID, SeriesNumber) -> the series' pk
+
+
+@dataclass
+class Series:
+    pk: int | None
+    uid: str
+    number: str
+    scan_dir: str
+    values: dict[str, Any] = field(default_factory=dict)
+    folder: tuple[Path, Path] | None = None  # (the session's folder, this scan's DICOM folder in it)
+
+
+@dataclass
+class Slot:
+    """One prearchive session as the batch sees it."""
+
+    ref: SessionRef
+    folder: Path
+    series: dict[tuple[str, str], Series]
+    sops: set[str]
+    pending: list[Pending] = field(default_factory=list)
+    remembered: bool = False  # found through an earlier batch's ``Remembered``, not looked up
+
+    def again(self) -> Slot:
+        """This session for a later batch: what it knows of the session (its place and series), none
+        of what the earlier batch filed (its instances are checked at the commit)."""
+        return Slot(self.ref, self.folder, self.series, set(), remembered=True)
+
+
+Remembered = dict[SlotKey, Slot]  # sessions earlier batches of a stream filed into
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a batch starts sessions with: who sends, with which options, into which folder."""
+
+    ctx: Context
+    actor: Actor
+    opts: ImportOptions
+    root: Path  # DATA/prearchive
+
+
+def open_slot(how: Opening, ident: Identity, keys: FileKeys, dataset: Any, code: int | None) -> Slot:
+    """Find the session still receiving this study under this label, or start one.
+
+    ``dataset`` reads the file's full header (only for a new session); ``code`` is the project's
+    prearchive code if the batch knows it already, else it is read, checking the sender may import.
+    Finding needs only a read; creating takes the write lock and looks again, so two batches with
+    files of the same study end up in one session.
+    """
+    with how.ctx.db.read() as conn:
+        if code is None and ident.project is not None:
+            row, _ = load_project(conn, how.actor, ident.project, access.EDIT)
+            code = int(row["prearchive_code"] or 0)
+        found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
+        if found is not None:
+            return _existing(conn, found, how.root)
+    with how.ctx.db.write() as conn:
+        pq.lock_study(conn, ident.project, keys.study_instance_uid, ident.session)
+        found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
+        if found is not None:
+            return _existing(conn, found, how.root)
+        pk, directory, stamp = _create(conn, how.opts, ident, keys, dataset(), code)
+    folder = how.root / directory
+    folder.mkdir(parents=True, exist_ok=True)
+    return Slot(SessionRef(pk, ident.project, stamp, ident.session), folder, {}, set())
+
+
+def _existing(conn: Connection, row: Any, root: Path) -> Slot:
+    ref = SessionRef(int(row["pk"]), row["project"], row["timestamp"], row["folder"])
+    series = {
+        (s["uid"], s["number"]): Series(int(s["pk"]), s["uid"], s["number"], s["scan_dir"])
+        for s in pq.series_of(conn, ref.pk, keys_only=True)
+    }
+    return Slot(ref, root / row["directory"], series, set())  # stored ones: checked at _index
+
+
+def _create(
+    conn: Connection, opts: ImportOptions, ident: Identity, keys: FileKeys, ds: Any, code: int | None
+) -> tuple[int, str, str]:
+    now = _dt.datetime.now()
+    while True:
+        stamp = now.strftime("%Y%m%d_%H%M%S%f")[:-3]
+        directory = f"{ident.project or UNASSIGNED_DIR}/{stamp}/{ident.session}"
+        if not pq.directory_taken(conn, directory):
+            break
+        now += _dt.timedelta(milliseconds=1)
+    aa = opts.auto_archive if opts.auto_archive is not None else ident.auto_archive
+    autoarchive = code if aa is None else (4 if aa else 0)
+    pk = pq.insert_session(
+        conn,
+        project=ident.project,
+        timestamp=stamp,
+        folder=ident.session,
+        name=ident.session,
+        subject=ident.subject,
+        tag=keys.study_instance_uid,
+        status="RECEIVING",
+        fields=sb.session_values(ds),
+        autoarchive=autoarchive,
+        source=opts.source,
+        visit=opts.visit,
+        protocol=opts.protocol,
+        timezone=opts.timezone,
+        scan_date=_date(keys.study_date),
+        scan_time=_time(keys.study_time),
+        directory=directory,
+    )
+    return pk, directory, stamp
+
+
+def remember(remembered: Remembered, slots: dict[SlotKey, Slot]) -> None:
+    """Note a committed batch's sessions for the next batch of its stream: the most recent
+    ``REMEMBER_UP_TO``, the oldest forgotten first."""
+    for key, slot in slots.items():
+        remembered.pop(key, None)
+        remembered[key] = slot
+    excess = len(remembered) - REMEMBER_UP_TO
+    if excess > 0:
+        for key in list(remembered)[:excess]:
+            del remembered[key]
+
+
+# --- the commit ----------------------------------------------------------------------------------
+
+
+def index_all(slots: list[Slot], root: Path, conn: Connection) -> list[tuple[SeriesIndex, list[Path]]]:
+    """Index the pending files of every slot (``group_commit`` calls it in its transaction)."""
+    return [_index(conn, slot, root) for slot in slots]
+
+
+def _follow(slot: Slot, root: Path, row: Any) -> None:
+    """If the session (its row locked by ``touch_open``, as a move, delete or archive locks it) was
+    moved since the batch found it, bring the batch's files to its new folder, so each file is where
+    its row says.
+
+    Its only file-system change makes the files' places match the committed row, so a failed
+    shared transaction can still run ``_index`` again alone.
+    """
+    folder = root / row["directory"]
+    if folder == slot.folder:
+        return
+    moved = []
+    for values, path, skey in slot.pending:
+        dest = relocate(path, slot.folder, folder, root)
+        moved.append(({**values, "name": dest.name}, dest, skey))
+    for _v, path, _k in moved:  # the fsyncs before the commit may have missed them
+        fsync_file(path)
+    for parent in {p.parent for _v, p, _k in moved}:
+        fsync_tree(parent, root)
+    slot.pending[:] = moved
+    slot.folder = folder
+    slot.ref = SessionRef(slot.ref.pk, row["project"], row["timestamp"], row["folder"])
+
+
+def _index(conn: Connection, slot: Slot, root: Path) -> tuple[SeriesIndex, list[Path]]:
+    """Index a slot's pending files: (series key -> pk, files that turned out duplicates)."""
+    # a batch of files is logged; one file per request (gradual-DICOM) is not: a 600-file series
+    # would add 600 lines, and the growing log is rewritten with every file
+    count = len(slot.pending)
+    note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {count} files\n" if count > 1 else ""
+    row = pq.touch_open(conn, slot.ref.pk, note)
+    if row is None:
+        raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
+    if slot.remembered and root / row["directory"] != slot.folder:
+        # moved since an earlier batch found it: it no longer answers this batch's labels
+        raise Conflict(f"Prearchive session {slot.ref.uri} was moved since it was found")
+    _follow(slot, root, row)
+    pks = _series_pks(conn, slot)
+    stored = pq.stored_sops(conn, slot.ref.pk, [v["sop_uid"] for v, _p, _k in slot.pending])
+    rows, dupes = [], []
+    for values, path, skey in slot.pending:
+        if values["sop_uid"] in stored:  # a concurrent batch filed the same instance first
+            dupes.append(path)
+            continue
+        stored.add(values["sop_uid"])
+        rows.append({**values, "session_pk": slot.ref.pk, "series_pk": pks[skey]})
+    pq.insert_files(conn, rows)
+    return pks, dupes
+
+
+def _series_pks(conn: Connection, slot: Slot) -> SeriesIndex:
+    """The row of each series the slot's files belong to: known, found (another batch made it
+    meanwhile) or made now."""
+    pks = {skey: s.pk for skey, s in slot.series.items() if s.pk is not None}
+    if len(pks) < len(slot.series):
+        known = {
+            (s["uid"], s["number"]): int(s["pk"]) for s in pq.series_of(conn, slot.ref.pk, keys_only=True)
+        }
+        for skey, series in slot.series.items():
+            if skey not in pks:
+                pks[skey] = known.get(skey) or pq.insert_series(
+                    conn, session_pk=slot.ref.pk, uid=series.uid, number=series.number,
+                    scan_dir=series.scan_dir, **series.values,
+                )  # fmt: skip
+    return pks
+
+
+def _date(value: str) -> str | None:
+    v = value.strip()
+    return f"{v[:4]}-{v[4:6]}-{v[6:8]}" if len(v) >= 8 and v[:8].isdigit() else None
+
+
+def _time(value: str) -> str | None:
+    v = value.strip()
+    if len(v) >= 6 and v[:6].isdigit():
+        return f"{v[:2]}:{v[2:4]}:{v[4:6]}"
+    return None
