@@ -22,7 +22,7 @@ from xnatd.services.context import Actor, Context
 from xnatd.services.files import UploadPart
 from xnatd.services.resolve import load_project
 from xnatd.services.threads import run_in_threadpool
-from xnatd.storage import archives
+from xnatd.storage import archives, zip_entries
 from xnatd.storage.files import (
     Held,
     Staged,
@@ -181,8 +181,8 @@ def _unpack_zip(ctx: Context, batch: ingest.IngestBatch, path: Path, progress: P
     HelperLost if one died on the way."""
     if helper_pool.pool(ctx) is None:
         return False
-    with archives.open_zip(path) as archive:
-        found = archives.zip_entries(archive, path.stat().st_size, _limits(ctx))
+    with zip_entries.open_zip(path) as archive:
+        found = zip_entries.zip_entries(archive, path.stat().st_size, _limits(ctx))
         entries = [e for e in found if not _nested(str(e.name), batch.report)]
         return unpacking.unpack_zip(ctx, batch, path, archive, entries, progress)
 

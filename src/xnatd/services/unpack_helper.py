@@ -5,11 +5,11 @@ the socket ``FD`` in pickled tuples (``multiprocessing.connection``), one task a
 
 - ``("keys", tid, zip_path, [entry, ...])``: the header keys of those members (``None`` for one
   the fast scanner cannot read, which the server then reads with pydicom itself), where an entry
-  is the fields of an ``archives.ZipEntry`` the server checked; the helper keeps them for:
+  is the fields of an ``zip_entries.ZipEntry`` the server checked; the helper keeps them for:
 - ``("write", tid, zip_path, [(index, dest), ...])``: each member written to ``dest`` (created,
   never replaced): ``(size, md5)``, or ``None`` when ``dest`` was taken meanwhile;
 
-A stored member is read straight from the file (``archives.stored_chunks``), a compressed one
+A stored member is read straight from the file (``zip_entries.stored_chunks``), a compressed one
 through zipfile.
 - ``("done", tid)``: the import is over: its zip is closed (so its disk space is freed before the
   server syncs the filesystem) and the answer says so;
@@ -34,7 +34,7 @@ from typing import Any
 
 from xnatd.dicom import header
 from xnatd.errors import Conflict
-from xnatd.storage import archives, files
+from xnatd.storage import files, zip_entries
 
 Task = tuple[Any, ...]
 
@@ -46,7 +46,7 @@ class _Zip:
     def __init__(self) -> None:
         self.path = ""
         self.fd = -1
-        self.entries: dict[int, archives.ZipEntry] = {}  # by index, from the keys tasks
+        self.entries: dict[int, zip_entries.ZipEntry] = {}  # by index, from the keys tasks
         self._archive: zipfile.ZipFile | None = None
 
     def open(self, path: str) -> _Zip:
@@ -55,22 +55,22 @@ class _Zip:
             self.fd, self.path = os.open(path, os.O_RDONLY | os.O_CLOEXEC), path
         return self
 
-    def head(self, entry: archives.ZipEntry, length: int) -> bytes:
+    def head(self, entry: zip_entries.ZipEntry, length: int) -> bytes:
         if entry.offset >= 0:
-            return archives.stored_head(self.fd, entry, length)
-        with archives.open_zip_entry(self._zipfile(), entry) as stream:
+            return zip_entries.stored_head(self.fd, entry, length)
+        with zip_entries.open_zip_entry(self._zipfile(), entry) as stream:
             return stream.read(length)
 
-    def chunks(self, entry: archives.ZipEntry) -> Iterator[bytes]:
+    def chunks(self, entry: zip_entries.ZipEntry) -> Iterator[bytes]:
         if entry.offset >= 0:
-            yield from archives.stored_chunks(self.fd, entry)
+            yield from zip_entries.stored_chunks(self.fd, entry)
             return
-        with archives.open_zip_entry(self._zipfile(), entry) as stream:
+        with zip_entries.open_zip_entry(self._zipfile(), entry) as stream:
             yield from iter(lambda: stream.read(files.CHUNK), b"")
 
     def _zipfile(self) -> zipfile.ZipFile:
         if self._archive is None:
-            self._archive = archives.open_zip(Path(self.path))
+            self._archive = zip_entries.open_zip(Path(self.path))
         return self._archive
 
     def close(self) -> None:
@@ -88,7 +88,7 @@ HEAD_BYTES = 8 << 10  # most headers end well before: less to read twice
 def _keys(zipped: _Zip, fields: list[tuple[int, str, int, int, int]]) -> list[header.FileKeys | None]:
     out = []
     for index, name, size, offset, crc in fields:
-        entry = zipped.entries[index] = archives.ZipEntry(index, PurePosixPath(name), size, offset, crc)
+        entry = zipped.entries[index] = zip_entries.ZipEntry(index, PurePosixPath(name), size, offset, crc)
         head = zipped.head(entry, HEAD_BYTES)
         keys = header.scan_keys(head, whole=len(head) >= entry.size)
         if keys is None and len(head) < entry.size:  # a long header (or an odd file): read on

@@ -35,7 +35,7 @@ from xnatd.errors import Conflict, InvalidInput, StorageFull, TooLarge, XnatdErr
 from xnatd.services.context import Context
 from xnatd.services.helper_pool import Helper, HelperLost, pool
 from xnatd.services.ingest import IngestBatch, Planned, read_dataset
-from xnatd.storage import archives
+from xnatd.storage import zip_entries
 from xnatd.storage.files import Held, Staged, discard, hold_or_stage
 
 log = logging.getLogger("xnatd.import")
@@ -56,7 +56,7 @@ def unpack_zip(
     batch: IngestBatch,
     path: Path,
     archive: zipfile.ZipFile,
-    entries: list[archives.ZipEntry],
+    entries: list[zip_entries.ZipEntry],
     progress: Callable[[int], None] | None,
 ) -> bool:
     """File ``entries`` of the zip at ``path`` (open here as ``archive``) into ``batch`` with the
@@ -74,13 +74,13 @@ def unpack_zip(
     return True
 
 
-def _split(entries: list[archives.ZipEntry], parts: int) -> list[list[archives.ZipEntry]]:
+def _split(entries: list[zip_entries.ZipEntry], parts: int) -> list[list[zip_entries.ZipEntry]]:
     """``entries`` in ``parts`` runs of consecutive members of about equal work (a file's
     creation costs about as much as writing 32 KB), one per helper: two processes creating files
     in one folder queue on its lock, and consecutive members mostly share a folder."""
     weights = [e.size + FILE_COST for e in entries]
     total = sum(weights)
-    shares: list[list[archives.ZipEntry]] = [[] for _ in range(parts)]
+    shares: list[list[zip_entries.ZipEntry]] = [[] for _ in range(parts)]
     done = 0
     for entry, weight in zip(entries, weights, strict=True):
         shares[min(parts - 1, done * parts // total)].append(entry)
@@ -95,9 +95,9 @@ def _interleaved(counts: list[int]) -> list[int]:
     return [starts[h] + i for i in range(max(counts, default=0)) for h in range(len(counts)) if i < counts[h]]
 
 
-def _chunks(entries: list[archives.ZipEntry]) -> list[list[archives.ZipEntry]]:
+def _chunks(entries: list[zip_entries.ZipEntry]) -> list[list[zip_entries.ZipEntry]]:
     """Consecutive members, at most ``CHUNK_MEMBERS`` of them or ``CHUNK_BYTES`` (declared)."""
-    chunks: list[list[archives.ZipEntry]] = [[]]
+    chunks: list[list[zip_entries.ZipEntry]] = [[]]
     size = 0
     for entry in entries:
         if len(chunks[-1]) >= CHUNK_MEMBERS or (chunks[-1] and size + entry.size > CHUNK_BYTES):
@@ -115,7 +115,7 @@ class _Unpacking:
         batch: IngestBatch,
         path: Path,
         archive: zipfile.ZipFile,
-        entries: list[archives.ZipEntry],
+        entries: list[zip_entries.ZipEntry],
         helpers: list[Helper],
         progress: Callable[[int], None] | None,
     ) -> None:
@@ -129,7 +129,7 @@ class _Unpacking:
         self.helpers = helpers
         self.progress = progress
         self.keyed: dict[int, list[header.FileKeys | None]] = {}
-        self.planned: dict[int, list[tuple[archives.ZipEntry, Planned]]] = {}
+        self.planned: dict[int, list[tuple[zip_entries.ZipEntry, Planned]]] = {}
         self.archive = archive  # this process's own reader of the zip, for what it files itself
 
     def run(self) -> None:
@@ -198,15 +198,15 @@ class _Unpacking:
         if self.progress:
             self.progress(1)
 
-    def _read(self, entry: archives.ZipEntry) -> Held | Staged:
-        with archives.open_zip_entry(self.archive, entry) as stream:
+    def _read(self, entry: zip_entries.ZipEntry) -> Held | Staged:
+        with zip_entries.open_zip_entry(self.archive, entry) as stream:
             return hold_or_stage(self.ctx.settings.tmp_dir, stream)
 
-    def _add_here(self, entry: archives.ZipEntry) -> None:
+    def _add_here(self, entry: zip_entries.ZipEntry) -> None:
         self.batch.add(self._read(entry), str(entry.name))
         self._advance()
 
-    def _dataset(self, entry: archives.ZipEntry) -> Any:
+    def _dataset(self, entry: zip_entries.ZipEntry) -> Any:
         """The full header of a member that starts a session or a scan (their fields need pydicom)."""
         item = self._read(entry)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from xnatd.services import unpacking
-from xnatd.storage.archives import ZipEntry
+from xnatd.storage.zip_entries import ZipEntry
 
 
 def _entries(sizes: list[int]) -> list[ZipEntry]:

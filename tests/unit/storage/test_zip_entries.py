@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from xnatd.errors import Conflict, InvalidInput, TooLarge
-from xnatd.storage import archives
+from xnatd.storage import zip_entries
 from xnatd.storage.archives import ExtractLimits
 from xnatd.storage.files import write_chunks_new
 
@@ -28,9 +28,9 @@ def _zip(path: Path, members: dict[str, tuple[bytes, int]]) -> Path:
     return path
 
 
-def _entries(path: Path, limits: ExtractLimits = LIMITS) -> list[archives.ZipEntry]:
-    with archives.open_zip(path) as archive:
-        return archives.zip_entries(archive, path.stat().st_size, limits)
+def _entries(path: Path, limits: ExtractLimits = LIMITS) -> list[zip_entries.ZipEntry]:
+    with zip_entries.open_zip(path) as archive:
+        return zip_entries.zip_entries(archive, path.stat().st_size, limits)
 
 
 def test_stored_members_read_straight_from_the_file_match_zipfile(tmp_path: Path) -> None:
@@ -52,9 +52,9 @@ def test_stored_members_read_straight_from_the_file_match_zipfile(tmp_path: Path
         with zipfile.ZipFile(path) as zf:
             for entry in entries[:2]:
                 expected = zf.read(str(entry.name))
-                assert b"".join(archives.stored_chunks(fd, entry, chunk=1 << 20)) == expected
-                assert archives.stored_head(fd, entry, 100) == expected[:100]
-            with archives.open_zip_entry(zf, entries[2]) as stream:
+                assert b"".join(zip_entries.stored_chunks(fd, entry, chunk=1 << 20)) == expected
+                assert zip_entries.stored_head(fd, entry, 100) == expected[:100]
+            with zip_entries.open_zip_entry(zf, entries[2]) as stream:
                 assert stream.read() == b"x" * 5000
     finally:
         os.close(fd)
@@ -69,12 +69,12 @@ def test_a_damaged_stored_member_is_invalid_input_and_leaves_no_file(tmp_path: P
     fd = os.open(path, os.O_RDONLY)
     try:
         with pytest.raises(InvalidInput, match="not a valid zip archive"):
-            write_chunks_new(archives.stored_chunks(fd, entry, chunk=4096), tmp_path / "out.dcm")
+            write_chunks_new(zip_entries.stored_chunks(fd, entry, chunk=4096), tmp_path / "out.dcm")
         assert not (tmp_path / "out.dcm").exists()
         body[entry.offset] = 0  # no local header where the directory says
         path.write_bytes(bytes(body))
         with pytest.raises(InvalidInput, match="bad local header"):
-            archives.stored_head(fd, entry, 10)
+            zip_entries.stored_head(fd, entry, 10)
     finally:
         os.close(fd)
 
