@@ -161,7 +161,12 @@ def _cstores(site: Site, ledger: Ledger, studies: Studies, stop: threading.Event
             return
         try:
             for p in taken[1]:
-                status = assoc.send_c_store(p)
+                try:
+                    status = assoc.send_c_store(p)
+                except RuntimeError:  # pynetdicom's "must be established": the server died since the last
+                    if assoc.is_established:
+                        raise
+                    return
                 if not status or int(status.Status) != 0:
                     return  # the association died with the server
                 uid = str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)

@@ -27,6 +27,7 @@ from pynetdicom import AE, _config
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
+from tests.support.dicom_scu import reactor_held
 from tests.support.live_server import LiveServer, free_port, live_server, python, stop_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk missing")]
@@ -165,7 +166,8 @@ def _send_raw(server: LiveServer, called: str, paths: list[Path], calling: str =
     assoc = ae.associate("127.0.0.1", dport(server), ae_title=called, max_pdu=16382)
     assert assoc.is_established
     try:
-        return [int(assoc.send_c_store(p).Status) for p in paths]
+        with reactor_held(assoc):
+            return [int(assoc.send_c_store(p).Status) for p in paths]
     finally:
         assoc.release()
 
@@ -408,10 +410,11 @@ def _sent_and_killed(proc: subprocess.Popen[bytes], port: int) -> dict[str, str]
     assoc = ae.associate("127.0.0.1", port, ae_title="XNAT")
     assert assoc.is_established
     acknowledged = {}
-    for p in CT:
-        assert int(assoc.send_c_store(p).Status) == 0
-        uid = str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
-        acknowledged[uid] = hashlib.md5(_dataset_bytes(p)).hexdigest()
+    with reactor_held(assoc):
+        for p in CT:
+            assert int(assoc.send_c_store(p).Status) == 0
+            uid = str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
+            acknowledged[uid] = hashlib.md5(_dataset_bytes(p)).hexdigest()
     for pid in _tree(proc.pid):
         os.kill(pid, signal.SIGKILL)
     proc.wait(timeout=10)

@@ -25,6 +25,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
+from tests.support.dicom_scu import reactor_held
 from tests.support.live_server import LiveServer, free_port, live_server
 
 pytestmark = pytest.mark.slow
@@ -104,8 +105,9 @@ def _cstore(port: int, files: list[Path]) -> tuple[list[int], bool]:
     assoc = ae.associate("127.0.0.1", port, ae_title="XNAT")
     assert assoc.is_established
     try:
-        statuses = [int(assoc.send_c_store(p).Status) for p in files]
-        echo = assoc.send_c_echo()
+        with reactor_held(assoc):
+            statuses = [int(assoc.send_c_store(p).Status) for p in files]
+            echo = assoc.send_c_echo()
         return statuses, bool(echo) and int(echo.Status) == 0
     finally:
         assoc.release()
