@@ -88,6 +88,43 @@ def test_stage_stream_coalesces_small_chunks_into_big_writes(
     assert min(sizes) >= 1 << 20
 
 
+def test_a_large_file_is_written_back_while_it_arrives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[int, int]] = []
+    real = files.start_writeback
+
+    def recording(fd: int, offset: int, length: int) -> bool:
+        started.append((offset, length))
+        return real(fd, offset, length)
+
+    monkeypatch.setattr(files, "start_writeback", recording)
+    parts = [os.urandom(n) for n in [(1 << 20) + 7] * 40 + [3000] * 100]
+    body = b"".join(parts)
+    staged = _stage(tmp_path, parts)
+    assert staged.path.read_bytes() == body and staged.md5 == hashlib.md5(body).hexdigest()
+    ends = [offset + length for offset, length in started]
+    assert [offset for offset, _ in started] == [0, *ends[:-1]]  # contiguous, from the start
+    assert all(length >= files.WRITEBACK_EVERY for _, length in started)
+    assert len(body) - ends[-1] < files.WRITEBACK_EVERY + (1 << 20)  # the fsync is left the tail only
+
+
+def test_start_writeback_reaches_the_kernel(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(4 << 20))
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        assert files.start_writeback(fd, 0, 4 << 20)  # Linux: sync_file_range took it
+    finally:
+        os.close(fd)
+    read, write = os.pipe()
+    try:
+        assert not files.start_writeback(write, 0, 4 << 20)  # a pipe (ESPIPE): refused, not raised
+    finally:
+        os.close(read)
+        os.close(write)
+
+
 def test_stage_stream_failure_midway_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ConnectionResetError):
         _stage(tmp_path, [b"x" * 100_000] * 50, fail_after=20)
