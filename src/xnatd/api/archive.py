@@ -6,7 +6,6 @@ The path is parsed once into an Address; the handler is chosen by (address kind,
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -14,6 +13,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from xnatd.api import bodies, project_extras, render
 from xnatd.api.auth import require_actor
+from xnatd.api.streaming import read_ahead
 from xnatd.domain import address as A
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotAcceptable, NotFound
@@ -121,7 +121,7 @@ async def get_files(
         headers = {"Content-Disposition": render.disposition("attachment", dl.filename)}
         if dl.length is not None:
             headers["Content-Length"] = str(dl.length)
-        return StreamingResponse(_iterate_in_thread(dl.chunks), media_type=dl.media_type, headers=headers)
+        return StreamingResponse(read_ahead(dl.chunks), media_type=dl.media_type, headers=headers)
     table = await run_in_threadpool(
         files.list_files, ctx, actor, addr, ListQuery.from_params(params), all_levels
     )
@@ -135,16 +135,6 @@ def _compression(level: str | None) -> int | None:
     if len(level) != 1 or not level.isdecimal():
         raise InvalidInput(f"compression must be a level from 0 to 9, not {level!r}")
     return int(level)
-
-
-async def _iterate_in_thread(chunks: Any) -> Any:
-    """Zip and tar building reads files: do it off the event loop, chunk by chunk."""
-    sentinel = object()
-    while True:
-        chunk = await run_in_threadpool(next, chunks, sentinel)
-        if chunk is sentinel:
-            return
-        yield chunk
 
 
 async def get_file(request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params) -> Response:

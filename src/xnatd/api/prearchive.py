@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from xnatd.api import bodies, render
-from xnatd.api.archive import _iterate_in_thread, fmt, param, query_params
+from xnatd.api.archive import fmt, param, query_params
 from xnatd.api.auth import credentials, require_actor
+from xnatd.api.streaming import read_ahead
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotFound, XnatdError
 from xnatd.services import archiver, importer
@@ -133,9 +134,7 @@ async def _session(request: Request, ctx: Context, actor: Actor, key: pre.Key, p
             headers = {"Content-Disposition": render.disposition("attachment", name)}
             if length is not None:
                 headers["Content-Length"] = str(length)
-            return StreamingResponse(
-                _iterate_in_thread(chunks), media_type="application/zip", headers=headers
-            )
+            return StreamingResponse(read_ahead(chunks), media_type="application/zip", headers=headers)
         if kind == "xml":
             item = await run_in_threadpool(pre.document, ctx, actor, key)
             return render.item_response(item, "xml")

@@ -201,13 +201,13 @@ def bundle(
     by_pk = {r["pk"]: (o, r) for o, r in pairs}
     # Each resource folder is checked against the archive root once; the file paths below it were
     # validated when they were stored, so joining them is enough (a check per file cost more than
-    # writing the zip).
-    folders = {pk: archive_path(ctx, res["directory"]) for pk, (_o, res) in by_pk.items()}
-    entries = []
+    # writing the zip); strings, not Paths: 2,000 Path joins cost a tenth of the zip's start.
+    folders = {pk: f"{archive_path(ctx, res['directory'])}/" for pk, (_o, res) in by_pk.items()}
+    entries: list[tuple[str, str | Path]] = []
     for f in rows:
         owner, res = by_pk[f["resource_pk"]]
         arcname = f"{owner.zip_prefix}/resources/{res['label']}/files/{f['path']}"
-        entries.append((arcname, folders[f["resource_pk"]] / f["path"]))
+        entries.append((arcname, folders[f["resource_pk"]] + f["path"]))
     name = pairs[0][0].zip_prefix.split("/", 1)[0]
     compress = ctx.settings.zip_compression if level is None else level
     if kind == "zip":

@@ -23,7 +23,7 @@ _TAR_BLOCK = tarfile.BLOCKSIZE
 _TAR_RECORD = tarfile.RECORDSIZE
 
 
-def _file_chunks(path: Path, size: int) -> Iterator[bytes]:
+def _file_chunks(path: str | Path, size: int) -> Iterator[bytes]:
     """Exactly ``size`` bytes of ``path`` in 1 MiB reads; a file that shrank is an error.
 
     The size is already promised to the client in the tar header, so silently sending fewer bytes
@@ -34,7 +34,7 @@ def _file_chunks(path: Path, size: int) -> Iterator[bytes]:
         while left > 0:
             data = f.read(min(CHUNK, left))
             if not data:
-                raise Conflict(f"The file '{path.name}' changed while it was being downloaded.")
+                raise Conflict(f"The file '{os.path.basename(path)}' changed while it was being downloaded.")
             left -= len(data)
             yield data
 
@@ -64,7 +64,7 @@ def _coalesced(pieces: Iterable[bytes], target: int = CHUNK) -> Iterator[bytes]:
 
 
 def zip_stream(
-    entries: Iterable[tuple[str, Path]], compress_level: int = 0
+    entries: Iterable[tuple[str, str | Path]], compress_level: int = 0
 ) -> tuple[Iterator[bytes], int | None]:
     """A zip of ``(arcname, path)`` pairs as a byte iterator, with its exact length when stored.
 
@@ -85,7 +85,7 @@ def zip_stream(
     return _coalesced(stream), length
 
 
-def _tar_header(arcname: str, path: Path) -> tuple[bytes, int]:
+def _tar_header(arcname: str, path: str | Path) -> tuple[bytes, int]:
     st = os.stat(path)
     info = tarfile.TarInfo(arcname)
     info.size = st.st_size
@@ -96,7 +96,7 @@ def _tar_header(arcname: str, path: Path) -> tuple[bytes, int]:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"), st.st_size
 
 
-def _tar_pieces(entries: Iterable[tuple[str, Path]]) -> Iterator[bytes]:
+def _tar_pieces(entries: Iterable[tuple[str, str | Path]]) -> Iterator[bytes]:
     """The uncompressed tar stream, block-aligned and ending like tarfile's own output."""
     written = 0
     for arcname, path in entries:
@@ -120,7 +120,7 @@ def _gzipped(pieces: Iterable[bytes], level: int) -> Iterator[bytes]:
     yield packer.flush()
 
 
-def tar_stream(entries: Iterable[tuple[str, Path]], gzip: bool, level: int = 6) -> Iterator[bytes]:
+def tar_stream(entries: Iterable[tuple[str, str | Path]], gzip: bool, level: int = 6) -> Iterator[bytes]:
     """A tar (or tar.gz) of ``(arcname, path)`` pairs, generated while it is consumed.
 
     The tar layout is written here (headers from ``TarInfo.tobuf``) rather than through
