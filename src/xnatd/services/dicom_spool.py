@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xnatd.config import Settings
-from xnatd.storage.files import sync_filesystem
+from xnatd.storage.durability import sync_filesystem
 
 log = logging.getLogger("xnatd.dicom")
 LOCK = "lock"

@@ -32,7 +32,8 @@ from xnatd.services.resources import (
 )
 from xnatd.services.threads import run_in_threadpool
 from xnatd.storage import archives, bundles
-from xnatd.storage.files import Staged, stage_fileobj, stage_stream, sync_filesystem
+from xnatd.storage.durability import sync_filesystem
+from xnatd.storage.files import Staged, stage_fileobj, stage_stream
 from xnatd.storage.paths import safe_relpath
 from xnatd.storage.placement import Placement, drop
 

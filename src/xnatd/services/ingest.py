@@ -43,15 +43,12 @@ from xnatd.services.ingest_sessions import (
     remember,
 )
 from xnatd.services.resolve import role_of
+from xnatd.storage.durability import fsync_file, fsync_tree, make_dirs, sync_filesystem
 from xnatd.storage.files import (
     Held,
     Staged,
     discard,
-    fsync_file,
-    fsync_tree,
-    make_dirs,
     place,
-    sync_filesystem,
     write_new,
 )
 from xnatd.storage.tmpdirs import note_all, own_folder

@@ -23,7 +23,7 @@ from xnatd.services import access
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ImportOptions
 from xnatd.services.resolve import load_project
-from xnatd.storage.files import fsync_file, fsync_tree
+from xnatd.storage.durability import fsync_file, fsync_tree
 from xnatd.storage.placement import relocate
 
 UNASSIGNED_DIR = ".unassigned"

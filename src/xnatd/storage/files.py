@@ -10,7 +10,6 @@ start-up recovery removes as soon as the process is dead (``reclaim_dead``).
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
 import os
 import secrets
@@ -22,17 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from xnatd.errors import Conflict, StorageFull, TooLarge
+from xnatd.storage.durability import fsync_dir, make_dirs, start_writeback
 from xnatd.storage.tmpdirs import folder_for, is_process_dir, note, process_tmp_dir
 
-if TYPE_CHECKING:  # imported where used: the zip-import helper processes do without them
+if TYPE_CHECKING:  # imported where used: the zip-import helper processes do without it
     import asyncio
-    import ctypes
 
 CHUNK = 1 << 20
 # A large file's disk writes are started every this many bytes, while it is still arriving, so the
 # fsync before the answer waits for the last few MiB only, not for the whole file.
 WRITEBACK_EVERY = 16 * CHUNK
-_SYNC_FILE_RANGE_WRITE = 2
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 # os.link is refused on a few filesystems (some FUSE, SMB and FAT mounts); see _place_new.
 _NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
@@ -315,44 +313,12 @@ def _create(dest: Path) -> int:
         try:
             return os.open(dest, flags, 0o644)
         except FileNotFoundError:  # the folder went meanwhile (a move, by hand): made again
-            _make_dirs(dest.parent, sync=False)
+            make_dirs(dest.parent, sync=False)
             return os.open(dest, flags, 0o644)
     except FileExistsError:
         raise Conflict(f"The file '{dest.name}' already exists.") from None
     except OSError as err:
         raise _storage_full() if err.errno in _FULL_ERRNOS else err from None
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _make_dirs(path: Path, sync: bool = True) -> None:
-    """Like ``mkdir -p`` but each new directory's entry is fsynced too, so a crash can't lose it."""
-    missing: list[Path] = []
-    probe = path
-    while not probe.is_dir():
-        missing.append(probe)
-        probe = probe.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir()
-        except FileExistsError:
-            if not directory.is_dir():
-                raise Conflict(f"'{directory.name}' exists and is not a folder.") from None
-            continue
-        if sync:
-            _fsync_dir(directory.parent)
-
-
-def make_dirs(path: Path, sync: bool = True) -> None:
-    """``mkdir -p`` with each new folder made durable (``sync``) or left to a later filesystem sync."""
-    _make_dirs(path, sync)
 
 
 def _place_new(src: Path, dest: Path) -> None:
@@ -384,7 +350,7 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
     is kept in that case so the caller decides (usually ``discard``). ``sync=False`` skips the
     folder fsyncs: the caller calls ``sync_filesystem`` once before it commits.
     """
-    _make_dirs(dest.parent, sync)
+    make_dirs(dest.parent, sync)
     if dest.is_dir() and not dest.is_symlink():
         raise Conflict(f"'{dest.name}' is a folder; a file cannot replace it.")
     _journal(staged, dest)
@@ -398,7 +364,7 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
             raise _storage_full() from err
         raise
     if sync:
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
 
 
 def _journal(staged: Staged, dest: Path) -> None:
@@ -413,74 +379,6 @@ def _journal(staged: Staged, dest: Path) -> None:
             raise _storage_full() from err
         raise
     note(journal, "place", str(dest))
-
-
-def fsync_file(path: Path) -> None:
-    """Make one already written file durable (see ``stage_fileobj(..., sync=False)``)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_tree(folder: Path, root: Path, flushed: set[Path] | None = None) -> None:
-    """fsync ``folder`` and its parents up to ``root``: new entries and new folders become durable.
-
-    ``flushed``: folders already fsynced by this caller (skipped, and added to): several trees that
-    share their upper folders flush each of them once."""
-    current = Path(os.path.abspath(folder))
-    stop = Path(os.path.abspath(root))
-    while True:
-        if flushed is not None:
-            if current in flushed:
-                return
-            flushed.add(current)
-        _fsync_dir(current)
-        if current == stop or stop not in current.parents:
-            return
-        current = current.parent
-
-
-def sync_filesystem(path: Path) -> None:
-    """Flush every pending write of the filesystem holding ``path`` (Linux ``syncfs``).
-
-    Batch imports write thousands of small files; one filesystem flush before the database commit
-    gives them the same durability as an fsync each, at a fraction of the cost.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        libc = _libc()
-        if libc is not None and libc.syncfs(fd) == 0:
-            return
-        os.sync()
-    finally:
-        os.close(fd)
-
-
-def start_writeback(fd: int, offset: int, length: int) -> bool:
-    """Start writing a range of a file to disk without waiting for it (Linux ``sync_file_range``
-    with ``SYNC_FILE_RANGE_WRITE``); whether it was started. Not durable by itself: the fsync is
-    still needed, but then has little left to do. Without it (not Linux) the fsync does all."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "sync_file_range"):
-        return False
-    return bool(libc.sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0)
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL | None:
-    import ctypes
-    import ctypes.util
-
-    try:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        lib.syncfs.argtypes = [ctypes.c_int]
-        if hasattr(lib, "sync_file_range"):
-            lib.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
-        return lib
-    except (OSError, AttributeError):  # not Linux/glibc: os.sync() does the job, more broadly
-        return None
 
 
 def discard(staged: Staged) -> None:

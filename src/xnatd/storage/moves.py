@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 from xnatd.errors import Conflict
-from xnatd.storage.files import fsync_tree, make_dirs
+from xnatd.storage.durability import fsync_tree, make_dirs
 from xnatd.storage.tmpdirs import note_under, set_aside
 
 

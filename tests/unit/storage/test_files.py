@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from xnatd.errors import Conflict, StorageFull, TooLarge
-from xnatd.storage import files, tmpdirs
+from xnatd.storage import durability, files, tmpdirs
 from xnatd.storage.files import (
     Staged,
     discard,
@@ -92,7 +92,7 @@ def test_a_large_file_is_written_back_while_it_arrives(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[tuple[int, int]] = []
-    real = files.start_writeback
+    real = durability.start_writeback
 
     def recording(fd: int, offset: int, length: int) -> bool:
         started.append((offset, length))
@@ -114,12 +114,12 @@ def test_start_writeback_reaches_the_kernel(tmp_path: Path) -> None:
     path.write_bytes(os.urandom(4 << 20))
     fd = os.open(path, os.O_WRONLY)
     try:
-        assert files.start_writeback(fd, 0, 4 << 20)  # Linux: sync_file_range took it
+        assert durability.start_writeback(fd, 0, 4 << 20)  # Linux: sync_file_range took it
     finally:
         os.close(fd)
     read, write = os.pipe()
     try:
-        assert not files.start_writeback(write, 0, 4 << 20)  # a pipe (ESPIPE): refused, not raised
+        assert not durability.start_writeback(write, 0, 4 << 20)  # a pipe (ESPIPE): refused, not raised
     finally:
         os.close(read)
         os.close(write)

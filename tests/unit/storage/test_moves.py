@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from xnatd.errors import Conflict
-from xnatd.storage import files
+from xnatd.storage import durability
 from xnatd.storage import moves as m
 
 
@@ -45,8 +45,8 @@ def test_make_durable_flushes_both_sides_and_the_new_parents(
 ) -> None:
     data, src, dest = _tree(tmp_path)
     flushed: list[Path] = []
-    real = files._fsync_dir
-    monkeypatch.setattr(files, "_fsync_dir", lambda path: (flushed.append(path), real(path)))
+    real = durability.fsync_dir
+    monkeypatch.setattr(durability, "fsync_dir", lambda path: (flushed.append(path), real(path)))
     moves = m.Moves(data / "tmp")
     moves.move_folder(src, dest)
     moves.make_durable(data)
