@@ -17,7 +17,7 @@ from xnatd.api.streaming import read_ahead
 from xnatd.domain import address as A
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotAcceptable, NotFound
-from xnatd.services import files, listing_service, objects, resources
+from xnatd.services import deletion, files, listing_service, objects, resources, sharing
 from xnatd.services.context import Actor, Context
 from xnatd.services.threads import run_in_threadpool
 
@@ -218,7 +218,7 @@ async def put_files(
 async def put_share(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
-    await run_in_threadpool(objects.share, ctx, actor, addr, params)
+    await run_in_threadpool(sharing.share, ctx, actor, addr, params)
     return render.text("")
 
 
@@ -228,7 +228,7 @@ async def put_share(
 async def delete_object(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
-    await run_in_threadpool(objects.delete, ctx, actor, addr, resources.flag(params, "removeFiles"))
+    await run_in_threadpool(deletion.delete, ctx, actor, addr, resources.flag(params, "removeFiles"))
     return render.text("")
 
 
@@ -250,7 +250,7 @@ async def delete_files(
 async def delete_share(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
-    await run_in_threadpool(objects.unshare, ctx, actor, addr)
+    await run_in_threadpool(sharing.unshare, ctx, actor, addr)
     return render.text("")
 
 

@@ -1,5 +1,6 @@
-"""Create, read, update, delete and share projects, subjects, experiments, scans, assessors and
-reconstructions — the archive's objects (their files are in ``resources``)."""
+"""Create, read and update projects, subjects, experiments, scans, assessors and reconstructions —
+the archive's objects (their files are in ``resources``; deleting them is ``deletion``, sharing
+them into other projects ``sharing``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from xnatd.services import access, records
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import build_item
 from xnatd.services.resolve import Target, require_on, resolve, role_of
-from xnatd.services.resources import remove_owned
+from xnatd.services.resources import param
 
 Params = Sequence[tuple[str, str]]
 STEERING = (
@@ -41,13 +42,6 @@ class PutResult:
     body: str
 
 
-def _param(params: Params, name: str) -> str | None:
-    for key, value in params:
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
 def get_item(ctx: Context, actor: Actor, addr: Address) -> Any:
     with ctx.db.read() as conn:
         t = resolve(conn, actor, addr, access.READ)
@@ -69,7 +63,7 @@ BASE_TYPES = {
 
 
 def put(ctx: Context, actor: Actor, addr: Address, params: Params, xml: bytes | None) -> PutResult:
-    requested = _param(params, "xsiType")
+    requested = param(params, "xsiType")
     if requested and not types.is_a(requested, BASE_TYPES[addr.level]):
         raise InvalidInput(f"Data type {requested} cannot be stored at a {addr.level} address")
     with ctx.db.write() as conn:
@@ -155,7 +149,7 @@ def _put_project(
 ) -> PutResult:
     assert addr.project is not None
     _, values = _fields_from("xnat:projectData", params, xml, "xnat:projectData")
-    access_level = _param(params, "accessibility")
+    access_level = param(params, "accessibility")
     if access_level is not None and access_level not in ("private", "protected", "public"):
         raise InvalidInput(f"Invalid accessibility {access_level!r}: private, protected or public")
     existing = q.project(conn, addr.project)
@@ -224,7 +218,7 @@ def _new_id(ctx: Context, conn: Connection, kind: str) -> str:
 
 
 def _rename(conn: Connection, kind: str, t: Target, row: Any, params: Params) -> None:
-    new = _param(params, "label")
+    new = param(params, "label")
     if new is None or new == row["label"]:
         return
     labels.check_label(new, kind)
@@ -247,7 +241,7 @@ def _put_subject(
         q.update_object(conn, "subject", row["id"], fields=merged)
         _rename(conn, "subject", t, row, params)
         return PutResult(False, row["id"])
-    label = _param(params, "label") or addr.subject
+    label = param(params, "label") or addr.subject
     labels.check_label(label, "subject")
     if q.label_taken(conn, "subject", t.project_id, label):
         if label == addr.subject and q.in_project(conn, "subject", t.project_id, label) is not None:
@@ -274,7 +268,7 @@ def _put_experiment(
     key = addr.child if addr.level == "assessor" else addr.experiment
     assert key is not None
     found = q.in_project(conn, "experiment", t.project_id, key)
-    requested = _param(params, "xsiType")
+    requested = param(params, "xsiType")
     if found is not None:
         row = found[0]
         xsi_type = row["xsi_type"]
@@ -312,7 +306,7 @@ def _create_experiment(
     if not types.is_a(xsi_type, base) or (types.get(xsi_type).abstract and not xml):
         raise InvalidInput(f"Data type {requested} cannot be created here (expected a {base})")
     xsi_type, values = _fields_from(xsi_type, params, xml, base)
-    label = str(values.pop("label", None) or _param(params, "label") or key)
+    label = str(values.pop("label", None) or param(params, "label") or key)
     labels.check_label(label, "experiment")
     if q.label_taken(conn, "experiment", t.project_id, label):
         if label == key and q.in_project(conn, "experiment", t.project_id, label) is not None:
@@ -375,7 +369,7 @@ def _experiment_parents(
         return t.experiment["subject_id"], t.experiment["id"]
     if t.subject is not None:
         return t.subject["id"], None
-    wanted = _param(params, "subject_ID") or _param(params, "xnat:subjectAssessorData/subject_ID")
+    wanted = param(params, "subject_ID") or param(params, "xnat:subjectAssessorData/subject_ID")
     if not wanted:
         raise InvalidInput(
             "A new experiment needs a subject: use .../subjects/{S}/experiments/{E} or subject_ID="
@@ -391,7 +385,7 @@ def _put_child(conn: Connection, addr: Address, t: Target, params: Params, xml: 
     kind = addr.child_kind
     labels.check_label(addr.child, kind) if kind == "reconstruction" else _check_scan_id(addr.child)
     row = q.child(conn, t.experiment["id"], kind, addr.child)
-    requested = _param(params, "xsiType")
+    requested = param(params, "xsiType")
     base = "xnat:imageScanData" if kind == "scan" else "xnat:reconstructedImageData"
     if row is not None:
         if requested and types.get(requested).xsi_type != row["xsi_type"]:
@@ -431,89 +425,3 @@ def _check_scan_id(value: str) -> None:
         raise InvalidInput(f"Invalid scan ID: {value!r}")
     if value.upper() == "ALL" or "*" in value:
         raise InvalidInput(f"{value!r} is reserved and cannot be a scan ID")
-
-
-# --- DELETE ----------------------------------------------------------------------------------------
-
-
-def delete(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
-    with ctx.db.write() as conn:
-        t = resolve(conn, actor, addr, access.READ)
-        level = addr.level
-        if level == "project":
-            access.require(actor, t.project_row, t.role, access.DELETE)
-            remove_owned(ctx, conn, f"project:{t.project_id}", remove_files)
-            q.delete_project(conn, t.project_id)
-            return
-        if level in ("subject", "experiment", "assessor"):
-            kind = "subject" if level == "subject" else "experiment"
-            row = t.subject if level == "subject" else (t.child if level == "assessor" else t.experiment)
-            assert row is not None
-            if row["project_id"] != t.project_id and addr.project:
-                access.require(actor, t.project_row, t.role, access.DELETE)
-                q.remove_share(conn, kind, row["id"], t.project_id)  # via a shared project: un-share
-                return
-            require_on(conn, actor, row["project_id"], access.DELETE)
-            _delete_tree(ctx, conn, kind, row, remove_files)
-            return
-        assert t.child is not None
-        require_on(conn, actor, t.owner_project_id, access.DELETE)
-        remove_owned(ctx, conn, f"{addr.child_kind}:{t.child['pk']}", remove_files)
-        q.delete_child(conn, t.child["pk"])
-
-
-def _delete_tree(ctx: Context, conn: Connection, kind: str, row: Any, remove_files: bool) -> None:
-    if kind == "subject":
-        exps, _ = q.experiments_query(conn, None, row["id"], None, None)
-        for exp, _p, _l in exps:
-            _delete_tree(ctx, conn, "experiment", exp, remove_files)
-        remove_owned(ctx, conn, f"subject:{row['id']}", remove_files)
-    else:
-        assessors, _ = q.experiments_query(conn, None, None, row["id"], None)
-        for a, _p, _l in assessors:
-            _delete_tree(ctx, conn, "experiment", a, remove_files)
-        for ck in ("scan", "reconstruction"):
-            for c in q.children(conn, row["id"], ck):
-                remove_owned(ctx, conn, f"{ck}:{c['pk']}", remove_files)
-                q.delete_child(conn, c["pk"])
-        remove_owned(ctx, conn, f"experiment:{row['id']}", remove_files)
-    q.delete_object(conn, kind, row["id"])
-
-
-# --- sharing ---------------------------------------------------------------------------------------
-
-
-def share(ctx: Context, actor: Actor, addr: Address, params: Params) -> None:
-    assert addr.share_project is not None
-    with ctx.db.write() as conn:
-        t = resolve(conn, actor, addr, access.READ)
-        kind = "experiment" if addr.level == "experiment" else "subject"
-        row = t.experiment if kind == "experiment" else t.subject
-        if row is None:
-            raise InvalidInput("Only subjects and experiments can be shared into another project")
-        dest = q.project(conn, addr.share_project)
-        if dest is None:
-            raise NotFound(f"Project {addr.share_project} not found")
-        access.require(actor, dest, role_of(conn, actor, dest["id"]), access.EDIT)
-        if dest["id"] == row["project_id"] or q.share_label(conn, kind, row["id"], dest["id"]) is not None:
-            raise Conflict(f"Already assigned to project:{dest['id']}")
-        label = _param(params, "label") or row["label"]
-        labels.check_label(label, kind)
-        if q.label_taken(conn, kind, dest["id"], label):
-            raise Conflict(f"Specified label {label} is already in use in project {dest['id']}.")
-        q.add_share(conn, kind, row["id"], dest["id"], label)
-
-
-def unshare(ctx: Context, actor: Actor, addr: Address) -> None:
-    assert addr.share_project is not None
-    with ctx.db.write() as conn:
-        t = resolve(conn, actor, addr, access.READ)
-        kind = "experiment" if addr.level == "experiment" else "subject"
-        row = t.experiment if kind == "experiment" else t.subject
-        assert row is not None
-        dest = q.project(conn, addr.share_project)
-        if dest is None:
-            raise NotFound(f"Project {addr.share_project} not found")
-        access.require(actor, dest, role_of(conn, actor, dest["id"]), access.EDIT)
-        if not q.remove_share(conn, kind, row["id"], dest["id"]):
-            raise NotFound(f"{kind.capitalize()} is not shared into project {dest['id']}")

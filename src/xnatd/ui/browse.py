@@ -11,7 +11,7 @@ from starlette.responses import Response
 from xnatd.domain import address as A
 from xnatd.domain.items import Item
 from xnatd.domain.table import ListQuery
-from xnatd.services import browse, job_commands, listing_service, objects, projects, users
+from xnatd.services import browse, deletion, job_commands, listing_service, objects, projects, users
 from xnatd.ui.web import Page, page
 
 PAGE_SIZE = 50
@@ -149,7 +149,7 @@ async def _project_action(p: Page, pid: str) -> Response:
         asked = p.confirmation(f"Delete project {pid} with all its subjects, sessions and files?")
         if asked is not None:
             return asked
-        await p.call(objects.delete, A.Address(A.PROJECT, project=pid), True)
+        await p.call(deletion.delete, A.Address(A.PROJECT, project=pid), True)
         return p.redirect("/app/projects", f"Project {pid} deleted.")
     else:
         return p.redirect(here, f"Unknown action {action}", "error")
@@ -187,7 +187,7 @@ async def _subject_action(p: Page, addr: A.Address) -> Response:
         asked = p.confirmation(f"Delete subject {addr.subject} with all its sessions and files?")
         if asked is not None:
             return asked
-        await p.call(objects.delete, addr, True)
+        await p.call(deletion.delete, addr, True)
         return p.redirect(f"/app/projects/{addr.project}", f"Subject {addr.subject} deleted.")
     params = [(name, p.field(name)) for name in DEMOGRAPHICS + SUBJECT_FIELDS if name in p.form]
     await p.call(objects.put, addr, params, None)
@@ -202,7 +202,7 @@ async def session_page(p: Page) -> Response:
         asked = p.confirmation(f"Delete session {addr.experiment} with all its scans and files?")
         if asked is not None:
             return asked
-        await p.call(objects.delete, addr, True)
+        await p.call(deletion.delete, addr, True)
         return p.redirect(f"/app/projects/{addr.project}/subjects/{addr.subject}", "Session deleted.")
     rights = await p.call(browse.rights, addr.project)
     item = await p.call(objects.get_item, addr)
