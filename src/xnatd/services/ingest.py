@@ -111,6 +111,7 @@ class IngestBatch:
         # project key -> (ID, prearchive code) for projects the actor may import into; None: may not
         self._projects: dict[str, tuple[str, int] | None] = dict(projects or {})
         self._root = ctx.settings.prearchive_dir
+        self._opening = Opening(ctx, actor, opts, self._root)  # how this batch starts sessions
         self._fresh: set[Path] = set()  # folders this batch created
         self._ready: set[Path] = set()  # folders this batch has placed files in
         self._journal_dir: Path | None = None
@@ -306,8 +307,7 @@ class IngestBatch:
             if known is not None:
                 slot = known.again()
             else:
-                opening = Opening(self.ctx, self.actor, self.opts, self._root)
-                slot = open_slot(opening, ident, keys, dataset, self._known_code(ident))
+                slot = open_slot(self._opening, ident, keys, dataset, self._known_code(ident))
             self._slots[key] = slot
         return key, slot
 

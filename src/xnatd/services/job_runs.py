@@ -33,6 +33,7 @@ from xnatd.errors import Conflict, InvalidInput, NotFound, XnatdError
 from xnatd.services.context import Context
 from xnatd.services.job_commands import from_spec
 from xnatd.services.resources import Owner, archive_path, ensure_resource, session_dir
+from xnatd.storage.durability import fsync_file
 from xnatd.storage.files import Staged, md5_of, stage_fileobj
 from xnatd.storage.paths import safe_relpath
 from xnatd.storage.placement import Placement
@@ -213,7 +214,7 @@ def _outputs(ctx: Context, out: Path) -> list[tuple[str, Staged]]:
             continue
         name = str(safe_relpath(path.relative_to(out).as_posix()))
         if same_fs:
-            _fsync(path)  # the command did not; the rename into the archive must not outlive the data
+            fsync_file(path)  # the command did not; the rename into the archive must not outlive the data
             found.append((name, Staged(path, path.stat().st_size, md5_of(path))))
         else:  # DATA/jobs on another filesystem: copy into DATA/tmp first, so the rename is atomic
             with path.open("rb") as src:
@@ -221,14 +222,6 @@ def _outputs(ctx: Context, out: Path) -> list[tuple[str, Staged]]:
     if not found:
         raise InvalidInput("the command wrote no output files")
     return found
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _place(
