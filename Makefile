@@ -2,14 +2,47 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA ?= ./data
 
-.PHONY: install install-system run test test-sqlite test-postgresql lint typecheck layers bench clean
+# Installs go through uv (PyPI's `uv`, pinned here) from the lock file `uv.lock`: the same versions for
+# `make run` and `make test`, on every machine. uv itself lives in its own small virtualenv, .tools/.
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+# What a site runs: the server and its PostgreSQL driver and dask-jobqueue (see docs/deploy.md).
+RUNTIME_EXTRAS := --extra postgres --extra jobqueue
+# What the tests and benchmarks need on top (Playwright, the real clients, linters...).
+DEV_EXTRAS := $(RUNTIME_EXTRAS) --extra test --extra bench
+# --inexact: `make run` after `make test` keeps the test packages; the lock pins everything either way.
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --inexact --compile-bytecode --python $(PY) --quiet
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+RESULTS := build/test-results
 
-install: $(STAMP)
+.PHONY: install install-dev install-system run test test-sqlite test-postgresql lint typecheck layers \
+	bench lock wheel clean
+
+install: $(RUNTIME_STAMP)
+
+install-dev: $(DEV_STAMP)
+
+$(UV):
+	@test -x $(TOOLS)/bin/python || $(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(RUNTIME_STAMP): pyproject.toml uv.lock | $(UV)
+	$(SYNC) $(RUNTIME_EXTRAS)
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml uv.lock | $(UV)
+	$(SYNC) $(DEV_EXTRAS)
+	@touch $@ $(RUNTIME_STAMP)
+
+# After a change of the dependencies in pyproject.toml: pin them (and everything they need) anew.
+lock: | $(UV)
+	$(UV) lock
 
 # Debian packages the tests use (real PostgreSQL, curl, Chromium for the browser tests in tests/e2e;
 # nginx, openssl and systemd-analyze for tests/e2e/test_deploy.py); installed only where missing (needs root).
@@ -20,39 +53,58 @@ install-system:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl chromium dcmtk \
 	    nginx openssl systemd >/dev/null; }
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip==25.3
-	$(BIN)/pip install --quiet -e '.[test,postgres,bench]'
-	@touch $(STAMP)
-
 run: install
 	$(BIN)/xnatd serve --data $(DATA) --host $(HOST) --port $(PORT)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
-layers: install
+layers: install-dev
 	$(BIN)/lint-imports
 
-test: install install-system lint typecheck layers test-sqlite test-postgresql
+# Every step runs even when an earlier one failed (a failing SQLite suite must not hide the
+# PostgreSQL one); the summary at the end names each step's result, and make fails if any failed.
+test: install-dev install-system
+	@rm -rf $(RESULTS); mkdir -p $(RESULTS); failed=""; \
+	for step in lint typecheck layers test-sqlite test-postgresql; do \
+	  echo "=== make $$step"; \
+	  if $(MAKE) --no-print-directory $$step; then echo passed > $(RESULTS)/$$step.status; \
+	  else echo FAILED > $(RESULTS)/$$step.status; failed="$$failed $$step"; fi; \
+	done; \
+	echo "=== make test summary"; \
+	for step in lint typecheck layers test-sqlite test-postgresql; do \
+	  printf '%-16s %-7s %s\n' $$step "$$(cat $(RESULTS)/$$step.status)" \
+	    "$$(cat $(RESULTS)/$$step.summary 2>/dev/null)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; echo "make test: all passed"
 
-test-sqlite: install
-	$(BIN)/pytest -q -p no:cacheprovider tests
+PYTEST := $(BIN)/pytest -q -p no:cacheprovider
+
+test-sqlite: install-dev
+	@mkdir -p $(RESULTS)
+	$(PYTEST) --junitxml=$(RESULTS)/sqlite.xml tests; rc=$$?; \
+	  $(BIN)/python -m tests.support.summary $(RESULTS)/sqlite.xml > $(RESULTS)/test-sqlite.summary; exit $$rc
 
 # The HTTP-level suites again, every server on a real PostgreSQL server started by the tests.
-test-postgresql: install install-system
-	XNATD_TEST_BACKEND=postgresql $(BIN)/pytest -q -p no:cacheprovider tests/integration tests/compat \
-	  -m "not sqlite_only" --deselect tests/integration/test_bench_quick.py
+test-postgresql: install-dev install-system
+	@mkdir -p $(RESULTS)
+	XNATD_TEST_BACKEND=postgresql $(PYTEST) --junitxml=$(RESULTS)/postgresql.xml tests/integration tests/compat \
+	  -m "not sqlite_only" --deselect tests/integration/test_bench_quick.py; rc=$$?; \
+	  $(BIN)/python -m tests.support.summary $(RESULTS)/postgresql.xml > $(RESULTS)/test-postgresql.summary; \
+	  exit $$rc
 
-bench: install
+bench: install-dev
 	@command -v Orthanc >/dev/null && command -v unzip >/dev/null && command -v storescp >/dev/null || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q orthanc unzip dcmtk)
 	$(BIN)/python -m bench.run --out bench/out --only upload,zip,listing,import_zip,import_files,jobs,cstore,load,catalogue
 
+# A wheel in dist/ (templates, static files and migrations inside): `pipx install dist/xnatd-*.whl`.
+wheel: install-dev
+	$(BIN)/python -m build --wheel --outdir dist .
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(TOOLS) build dist *.egg-info
