@@ -7,7 +7,8 @@ PORT ?= 8080
 DATA ?= ./data
 
 # Installs go through uv (PyPI's `uv`, pinned here) from the lock file `uv.lock`: the same versions for
-# `make run` and `make test`, on every machine. uv itself lives in its own small virtualenv, .tools/.
+# `make run` and `make test`, on every machine. uv itself is installed into .tools/ (by the system's pip,
+# else by a throwaway virtualenv's).
 UV_VERSION := 0.13.8
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
@@ -16,7 +17,7 @@ RUNTIME_EXTRAS := --extra postgres --extra jobqueue
 # What the tests and benchmarks need on top (Playwright, the real clients, linters...).
 DEV_EXTRAS := $(RUNTIME_EXTRAS) --extra test --extra bench
 # --inexact: `make run` after `make test` keeps the test packages; the lock pins everything either way.
-SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --inexact --compile-bytecode --python $(PY) --quiet
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --inexact --python $(PY) --quiet
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 RESULTS := build/test-results
@@ -29,8 +30,8 @@ install: $(RUNTIME_STAMP)
 install-dev: $(DEV_STAMP)
 
 $(UV):
-	@test -x $(TOOLS)/bin/python || $(PY) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(PY) -m pip install --quiet --disable-pip-version-check --target $(TOOLS) uv==$(UV_VERSION) 2>/dev/null || \
+	  { $(PY) -m venv $(TOOLS)/venv && $(TOOLS)/venv/bin/pip install --quiet --target $(TOOLS) uv==$(UV_VERSION); }
 
 $(RUNTIME_STAMP): pyproject.toml uv.lock | $(UV)
 	$(SYNC) $(RUNTIME_EXTRAS)

@@ -45,6 +45,12 @@ def test_login_redirects_and_logout(browser: Browser, server: LiveServer, shots:
     page.goto(server.url + "/")
     expect(page).to_have_url(server.url + "/app/login?next=%2Fapp%2Fprojects")
     shots.take(page, "login")
+    user, password = (page.locator(f"input[name={n}]").bounding_box() for n in ("username", "password"))
+    assert user and password
+    assert (user["x"], user["width"]) == (password["x"], password["width"]), "the fields line up"
+    assert password["y"] > user["y"] + user["height"], "one field under the other"
+    # The curl hint names this very server, ready to paste.
+    expect(page.locator("p.hint code")).to_have_text(f'curl -u USER "{server.url}/data/projects"')
     page.fill("input[name=username]", "admin")
     page.fill("input[name=password]", "wrong")
     page.click("button:has-text('Log in')")

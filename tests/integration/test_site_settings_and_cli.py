@@ -78,3 +78,27 @@ def test_guest_access_reads_public_projects_only(tmp_path: Path) -> None:
         assert guest.get("/data/projects/PRIV/subjects/S1", params={"format": "json"}).status_code == 404
         assert guest.put("/data/projects/PUB/subjects/S2").status_code == 403
         assert guest.put("/data/projects/NEW").status_code == 403
+
+
+def test_site_url_is_the_address_pages_show_to_copy(tmp_path: Path) -> None:
+    """Behind a proxy the request's own address is the proxy's inside name: `site_url` wins."""
+    env = {"XNATD_SITE_URL": "https://xnat.example.org/"}
+    with live_server(tmp_path / "data", env=env) as srv:
+        login = httpx.get(srv.url + "/app/login")
+        assert 'curl -u USER "https://xnat.example.org/data/projects"' in login.text
+        assert srv.url not in login.text
+
+
+def test_verify_and_backup_say_their_counts_in_words(tmp_path: Path) -> None:
+    with live_server(tmp_path / "data") as srv, srv.client() as admin:
+        assert admin.put("/data/projects/ONE").status_code == 200
+        put = admin.put("/data/projects/ONE/resources/R/files/a.txt", params={"inbody": "true"}, content=b"a")
+        assert put.status_code == 200
+        site = ["--data", str(srv.data), "--database", srv.database]
+        one = run_xnatd("verify", *site)
+        assert one.returncode == 0 and "1 file checked, 0 problems" in one.stderr, one.stderr
+        copy = run_xnatd("backup", str(tmp_path / "copy"), *site)
+        assert copy.returncode == 0 and "1 file (1 byte," in copy.stderr, copy.stderr
+        admin.put("/data/projects/ONE/resources/R/files/b.txt", params={"inbody": "true"}, content=b"bb")
+        two = run_xnatd("verify", *site)
+        assert "2 files checked, 0 problems" in two.stderr, two.stderr

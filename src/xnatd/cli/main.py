@@ -26,7 +26,14 @@ def main() -> None:
     """xnatd: an imaging research archive that speaks the XNAT REST API."""
 
 
-@main.command()
+_SERVE_EPILOG = (
+    f"These are the common options. Each of the {len(config.describe())} settings, these included, can "
+    "be set as an environment variable XNATD_<NAME>: `xnatd settings` lists them all with their "
+    "defaults, and docs/settings.md explains each."
+)
+
+
+@main.command(epilog=_SERVE_EPILOG)
 @click.option("--data", type=click.Path(path_type=Path), help="Data folder [XNATD_DATA, ./data]")
 @click.option("--host", help="Listen address [XNATD_HOST, 127.0.0.1]")
 @click.option("--port", type=int, help="HTTP port [XNATD_PORT, 8080]")

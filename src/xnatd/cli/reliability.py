@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from xnatd import config
+from xnatd.domain.wording import count
 from xnatd.errors import XnatdError
 from xnatd.services import backup as backups
 from xnatd.services import verify as verifying
@@ -46,8 +47,12 @@ def verify_command(
         click.echo(line + (f"  [repaired: {p.fixed}]" if p.fixed else ("  [NOT FIXED]" if repair else "")))
     left = len(report.unfixed)
     click.echo(
-        f"{report.checked_files} files checked, {len(report.problems)} problems"
-        + (f", {len(report.problems) - left} repaired, {left} need a human" if repair else ""),
+        f"{count(report.checked_files, 'file')} checked, {count(len(report.problems), 'problem')}"
+        + (
+            f", {len(report.problems) - left} repaired, {left} {'needs' if left == 1 else 'need'} a human"
+            if repair
+            else ""
+        ),
         err=True,
     )
     raise SystemExit(1 if report.unfixed else 0)
@@ -87,6 +92,7 @@ def restore_command(src: Path, data: Path, database_url: str | None) -> None:
 def _summary(verb: str, out: backups.Outcome) -> None:
     for p in out.problems:
         click.echo(f"problem  {p}")
-    click.echo(f"{verb} {out.files} files ({out.bytes} bytes, {out.linked} hard-linked)", err=True)
+    sizes = f"{count(out.bytes, 'byte')}, {out.linked} hard-linked"
+    click.echo(f"{verb} {count(out.files, 'file')} ({sizes})", err=True)
     if out.problems:
         raise SystemExit(1)

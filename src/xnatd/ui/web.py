@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from xnatd import errors
+from xnatd.domain import wording
 from xnatd.services import auth
 from xnatd.services.context import Actor, Context
 from xnatd.services.threads import run_in_threadpool
@@ -79,6 +80,7 @@ templates = Environment(
     lstrip_blocks=True,
 )
 templates.filters["size"] = human_size
+templates.filters["count"] = wording.count
 templates.filters["path"] = lambda value: quote(str(value), safe="/")
 
 
@@ -122,7 +124,7 @@ class Page:
         return self.form.get(name, default).strip()
 
     def base_url(self) -> str:
-        return str(self.request.base_url).rstrip("/")
+        return base_url(self.request)
 
     async def call(self, func: Callable[..., T], *args: Any) -> T:
         """Run a service function as the logged-in user, off the event loop."""
@@ -233,10 +235,19 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def base_url(request: Request) -> str:
+    """The site's address for the URLs a page shows people to copy: the ``site_url`` setting (the
+    public name behind a proxy), else the address this request came to."""
+    ctx: Context = request.app.state.ctx
+    return ctx.settings.site_url.rstrip("/") or str(request.base_url).rstrip("/")
+
+
 def anonymous_page(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
     """A page for someone not logged in (the login form), with its own CSRF token cookie."""
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_hex(16)
-    body = templates.get_template(template).render(page=None, actor=None, login_token=token, **values)
+    body = templates.get_template(template).render(
+        page=None, actor=None, login_token=token, request_base=base_url(request), **values
+    )
     response = HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
     response.set_cookie(LOGIN_COOKIE, token, path="/app", httponly=True, samesite="strict")
     return response

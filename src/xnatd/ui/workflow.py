@@ -9,6 +9,7 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from xnatd.domain.table import ListQuery
+from xnatd.domain.wording import count
 from xnatd.errors import InvalidInput, NotFound
 from xnatd.services import archiver, browse, jobs, users
 from xnatd.services import prearchive as pre
@@ -80,7 +81,7 @@ async def jobs_page(p: Page) -> Response:
         launched = await p.call(jobs.launch, doc)
         if len(launched) == 1:
             return p.redirect(f"/app/jobs/{launched[0]['id']}", "Job queued.")
-        return p.redirect("/app/jobs", f"{len(launched)} jobs queued.")
+        return p.redirect("/app/jobs", f"{count(len(launched), 'job')} queued.")
     project = p.param("project") or None
     if project is not None:
         await p.call(browse.rights, project)  # a project the user may not see is not found, as any other
