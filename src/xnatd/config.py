@@ -48,6 +48,14 @@ class Settings:
             "loses none (a process crash never does); costs a filesystem sync per object."
         },
     )
+    dicom_filing_interval: float = field(
+        default=0.5,
+        metadata={
+            "doc": "Seconds between the DICOM receiver's filing batches: objects acknowledged meanwhile wait "
+            "in its flushed spool, then are indexed together in one transaction (larger batches, fewer "
+            "transactions; a session's files appear in the prearchive that much later)."
+        },
+    )
     database_url: str = field(
         default="", metadata={"doc": "SQLAlchemy URL; empty means SQLite at DATA/xnatd.db (WAL mode)."}
     )
@@ -175,6 +183,8 @@ def _convert(value: str, kind: Any) -> Any:
         return value.strip().lower() in ("1", "true", "yes", "on")
     if kind in (int, "int"):
         return int(value)
+    if kind in (float, "float"):
+        return float(value)
     if kind in (Path, "Path"):
         return Path(value)
     return value

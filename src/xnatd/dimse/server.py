@@ -93,7 +93,11 @@ def worker_main(settings: Settings, channel: socket.socket, parent: int, inherit
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctx = worker_context(settings)
     receivers = _Receivers(lambda: dicom_receivers.effective(ctx))
-    intake = Intake(ctx, lambda port, called: dicom_receivers.find(receivers.get(), port, called))
+    intake = Intake(
+        ctx,
+        lambda port, called: dicom_receivers.find(receivers.get(), port, called),
+        flush_seconds=ctx.settings.dicom_filing_interval,
+    )
     timeout = float(settings.dicom_timeout)
     send_lock = threading.Lock()
 

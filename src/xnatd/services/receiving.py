@@ -4,7 +4,8 @@ The network side (``xnatd.dimse``) must answer each C-STORE quickly, so it only 
 into a ``Sink`` (a new file in this process's spool folder, ``services/dicom_spool.py``: the encoded
 dataset exactly as received behind its file meta information), checks that its header can be read
 (``check``), gives it its spool name and flushes it (``received``): only then is Success answered.
-A filing thread per receiver process then takes the queue every ``FLUSH_SECONDS`` and, per
+A filing thread per receiver process then takes the queue every ``dicom_filing_interval`` seconds
+(``FLUSH_SECONDS`` by default) and, per
 association, runs the files through ``IngestBatch`` (header → prearchive session → one transaction),
 exactly as a REST import does; a spool file is deleted only once its batch is committed, and what a
 dead process left in its spool is filed by the next one (``Spool.adopt_dead``). The MD5 is computed
