@@ -23,7 +23,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 RESULTS := build/test-results
 
 .PHONY: install install-dev install-system run test test-sqlite test-postgresql lint typecheck layers \
-	bench lock wheel clean
+	bench lock wheel container clean
 
 install: $(RUNTIME_STAMP)
 
@@ -46,13 +46,15 @@ lock: | $(UV)
 	$(UV) lock
 
 # Debian packages the tests use (real PostgreSQL, curl, Chromium for the browser tests in tests/e2e;
-# nginx, openssl and systemd-analyze for tests/e2e/test_deploy.py); installed only where missing (needs root).
+# nginx, openssl and systemd-analyze for tests/e2e/test_deploy.py; podman and debootstrap for
+# tests/e2e/test_container.py); installed only where missing (needs root).
 install-system:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v curl >/dev/null && \
 	  test -x /usr/bin/chromium && command -v storescu >/dev/null && command -v nginx >/dev/null && \
-	  command -v openssl >/dev/null && command -v systemd-analyze >/dev/null || \
+	  command -v openssl >/dev/null && command -v systemd-analyze >/dev/null && \
+	  command -v podman >/dev/null && command -v debootstrap >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql curl chromium dcmtk \
-	    nginx openssl systemd >/dev/null; }
+	    nginx openssl systemd podman debootstrap >/dev/null; }
 
 run: install
 	$(BIN)/xnatd serve --data $(DATA) --host $(HOST) --port $(PORT)
@@ -106,6 +108,14 @@ bench: install-dev
 # A wheel in dist/ (templates, static files and migrations inside): `pipx install dist/xnatd-*.whl`.
 wheel: install-dev
 	$(BIN)/python -m build --wheel --outdir dist .
+
+# The container image (Containerfile; docs/deploy.md, "Containers"): the wheel and the lock's versions in
+# dist/, then the image. CONTAINER=docker works as well.
+CONTAINER ?= podman
+container: wheel
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) export --locked --no-hashes --no-emit-project \
+	  --extra postgres --extra jobqueue --quiet -o dist/constraints.txt
+	$(CONTAINER) build -f Containerfile -t localhost/xnatd .
 
 clean:
 	rm -rf $(VENV) $(TOOLS) build dist *.egg-info
