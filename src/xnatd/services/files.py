@@ -150,7 +150,8 @@ def _file_scope(
 
 def open_file(ctx: Context, actor: Actor, addr: Address) -> FileInfo | None:
     info, missing_picture = _find_file(ctx, actor, addr)
-    if missing_picture is not None and snapshots.make_for_scan(ctx, *missing_picture):
+    if missing_picture is not None:  # made now, or waited for while another request makes it
+        snapshots.make_for_scan(ctx, *missing_picture)
         info, _ = _find_file(ctx, actor, addr)
     return info
 
