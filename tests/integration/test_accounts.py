@@ -238,6 +238,9 @@ def test_account_page_of_a_token_login_cannot_change_the_password(server: LiveSe
         assert 'id="token-login"' in page.text and 'id="change-password"' not in page.text
         r = post_form(web, "/app/account", current=user.password, password="stolen-pass", again="stolen-pass")
         assert r.status_code == 403 and "alias token" in r.text
+        assert 'id="issue"' not in web.get("/app/tokens").text
+        r = post_form(web, "/app/tokens", action="issue")
+        assert r.status_code == 403 and "alias token" in r.text
     assert status(server, (user.name, user.password)) == 200
 
 
