@@ -120,9 +120,9 @@ def update(ctx: Context, actor: Actor, username: str, data: Mapping[str, Any]) -
     if not actor.is_admin and ({"enabled", "verified"} & set(values) or "admin" in data):
         raise Forbidden("Only site administrators may enable, disable or promote users")
     if "password" in data:
-        values["password_hash"] = _new_password(ctx, username, data["password"])
         if (own and not actor.is_admin) or "currentPassword" in data:  # given, it must be right
             _check_current(ctx, username, data.get("currentPassword"))
+        values["password_hash"] = _new_password(ctx, username, data["password"])
     if "admin" in data:
         values["is_admin"] = bool(data["admin"])
     ends_logins = "password_hash" in values or values.get("enabled") is False
