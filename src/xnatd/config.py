@@ -82,6 +82,9 @@ class Settings:
     login_lockout: int = field(
         default=300, metadata={"doc": "Seconds an account stays locked after too many failed logins."}
     )
+    password_min_length: int = field(
+        default=8, metadata={"doc": "Fewest characters of a new password (creating a user or changing one)."}
+    )
     token_timeout: int = field(default=172800, metadata={"doc": "Lifetime of alias tokens, seconds (48 h)."})
     max_upload_bytes: int = field(
         default=0, metadata={"doc": "Largest accepted request body in bytes; 0 means unlimited."}

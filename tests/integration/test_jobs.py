@@ -134,6 +134,7 @@ def test_a_failing_conversion_is_failed_with_its_log_and_leaves_no_resource(http
     assert "exited with code" in job["message"] and job["output"]["uri"] is None
     log = http.get(f"/xapi/jobs/{job['id']}/log")
     assert log.headers["content-type"].startswith("text/plain")
+    assert log.headers["x-content-type-options"] == "nosniff"  # the log quotes the DICOM: never a page
     assert "File not large enough to store image data" in log.text
     labels = [
         r["label"]

@@ -377,3 +377,26 @@ def test_archive_delete_and_move_of_one_session_at_once(
             on_disk = _sops_on_disk(folder)
             assert set(on_disk) == sops and max(on_disk.values()) == 1, (codes, on_disk)
             assert not any((srv.data / "prearchive" / project).rglob("*.dcm")), codes
+
+
+# --- a scan's first thumbnail, asked for by several clients at once --------------------------------
+
+
+def test_first_thumbnail_requests_at_once_all_get_it(receiving: tuple[LiveServer, int, int]) -> None:
+    """A session page asks for every scan's thumbnail, and several people may open it at once: the
+    first requests, on three HTTP workers and several threads of each, all wait for the pictures
+    being made and get the same bytes (one of them used to answer 200 and the others 404)."""
+    srv = receiving[0]
+    with srv.client() as http:
+        for n in range(3):
+            exp = make_session(http)
+            add_scan(http, exp, "4", GE / "mr_0004", zipped=_zip(dicom_files(GE / "mr_0004")[:6]))
+            pictures = f"{exp}/scans/4/resources/SNAPSHOTS/files"
+            names = ["4_qc_t.png", "4_qc.png"] * 4
+            answers = _at_once(srv, [("GET", f"{pictures}/{name}", {}) for name in names])
+            assert [a.status_code for a in answers] == [200] * 8, (n, [a.text[:80] for a in answers])
+            for name in set(names):
+                same = {a.content for a, asked in zip(answers, names, strict=True) if asked == name}
+                assert len(same) == 1 and same.pop().startswith(b"\x89PNG"), (n, name)
+            stored = _rows(http.get(pictures, params={"format": "json"}))
+            assert sorted(f["Name"] for f in stored) == ["4_qc.png", "4_qc_t.png"]

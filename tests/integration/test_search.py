@@ -31,7 +31,7 @@ class World:
     ids: dict[str, str]  # label -> accession ID
 
     def client(self, who: str = "admin") -> httpx.Client:
-        return self.server.client(auth=(who, f"{who}-pw") if who != "admin" else ("admin", "admin"))
+        return self.server.client(auth=(who, f"{who}-password") if who != "admin" else ("admin", "admin"))
 
 
 def _ok(r: httpx.Response) -> httpx.Response:
@@ -44,7 +44,8 @@ def _build(server: LiveServer) -> World:
     for name in ("alice", "bob"):
         _ok(
             admin.post(
-                "/xapi/users", json={"username": name, "password": f"{name}-pw", "email": f"{name}@x.org"}
+                "/xapi/users",
+                json={"username": name, "password": f"{name}-password", "email": f"{name}@x.org"},
             )
         )
     tag = uuid.uuid4().hex[:6]

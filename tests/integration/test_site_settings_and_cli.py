@@ -29,35 +29,58 @@ def test_user_commands_create_change_disable_and_enable(tmp_path: Path) -> None:
 
     assert (
         xnatd(
-            "user", "add", "dave", "--password", "one", "--email", "d@example.org", "--data", str(data)
+            "user", "add", "dave", "--password", "dave-one", "--email", "d@example.org", "--data", str(data)
         ).returncode
         == 0
     )
-    assert xnatd("user", "add", "root2", "--password", "r", "--admin", "--data", str(data)).returncode == 0
-    again = xnatd("user", "add", "dave", "--password", "x", "--data", str(data))
+    assert (
+        xnatd("user", "add", "root2", "--password", "root2-pw", "--admin", "--data", str(data)).returncode
+        == 0
+    )
+    again = xnatd("user", "add", "dave", "--password", "dave-xyz", "--data", str(data))
     assert again.returncode != 0 and "already exists" in again.stderr + again.stdout
+    # the one password rule (as over REST and on the web pages), refused with its reason, no traceback
+    for args in (("add", "weak", "--password", "short"), ("passwd", "dave", "--password", " " * 9)):
+        weak = xnatd("user", *args, "--data", str(data))
+        assert weak.returncode == 1 and "Traceback" not in weak.stderr, weak.stderr
+        assert ("too short" if args[0] == "add" else "only spaces") in weak.stderr, weak.stderr
     listing = xnatd("user", "list", "--data", str(data)).stdout
     assert "dave" in listing and "d@example.org" in listing and "root2" in listing
-    assert xnatd("user", "passwd", "dave", "--password", "two", "--data", str(data)).returncode == 0
+    assert xnatd("user", "passwd", "dave", "--password", "dave-two", "--data", str(data)).returncode == 0
     with live_server(data, *db) as srv:
 
         def status(user: str, password: str) -> int:
             return httpx.get(f"{srv.url}/data/auth", auth=(user, password)).status_code
 
-        assert (status("dave", "one"), status("dave", "two"), status("root2", "r")) == (401, 200, 200)
-        assert httpx.get(f"{srv.url}/xapi/users", auth=("root2", "r")).status_code == 200  # an admin
+        assert (status("dave", "dave-one"), status("dave", "dave-two"), status("root2", "root2-pw")) == (
+            401,
+            200,
+            200,
+        )
+        assert httpx.get(f"{srv.url}/xapi/users", auth=("root2", "root2-pw")).status_code == 200  # an admin
+        token = httpx.get(f"{srv.url}/data/services/tokens/issue", auth=("dave", "dave-two")).json()
+        assert status(token["alias"], token["secret"]) == 200
         assert xnatd("user", "disable", "dave", "--data", str(data)).returncode == 0
-        assert status("dave", "two") == 401
+        assert status("dave", "dave-two") == 401
         assert "disabled" in xnatd("user", "list", "--data", str(data)).stdout
         assert xnatd("user", "enable", "dave", "--data", str(data)).returncode == 0
-        assert status("dave", "two") == 200
+        assert status("dave", "dave-two") == 200
+        assert status(token["alias"], token["secret"]) == 401  # disabling ended it for good
+        token = httpx.get(f"{srv.url}/data/services/tokens/issue", auth=("dave", "dave-two")).json()
+        assert (
+            xnatd("user", "passwd", "dave", "--password", "dave-three", "--data", str(data)).returncode == 0
+        )
+        assert (status("dave", "dave-two"), status("dave", "dave-three")) == (401, 200)
+        assert status(token["alias"], token["secret"]) == 401  # so did the new password
 
 
 def test_project_creation_can_be_reserved_to_admins(tmp_path: Path) -> None:
     env = {"XNATD_ALLOW_PROJECT_CREATION": "false"}
     with live_server(tmp_path / "data", env=env) as srv, srv.client() as admin:
-        assert admin.post("/xapi/users", json={"username": "erin", "password": "pw"}).status_code == 201
-        erin = httpx.Client(base_url=srv.url, auth=("erin", "pw"))
+        assert (
+            admin.post("/xapi/users", json={"username": "erin", "password": "erin-pw-1"}).status_code == 201
+        )
+        erin = httpx.Client(base_url=srv.url, auth=("erin", "erin-pw-1"))
         r = erin.put("/data/projects/ERINS")
         assert r.status_code == 403 and "administrators" in r.text
         assert admin.put("/data/projects/ADMINS").status_code == 200

@@ -126,12 +126,12 @@ def test_what_may_not_be_read_is_404(server: LiveServer, admin: httpx.Client) ->
     assert admin.put(f"/data/projects/{pid}/subjects/Secret1").status_code in (200, 201)
     name = f"u{uuid.uuid4().hex[:6]}"
     assert admin.post(
-        "/xapi/users", json={"username": name, "password": "pw", "enabled": True}
+        "/xapi/users", json={"username": name, "password": "pw-reader", "enabled": True}
     ).status_code in (
         200,
         201,
     )
-    with browser(server, name, "pw") as web:
+    with browser(server, name, "pw-reader") as web:
         assert pid not in web.get("/app/projects").text
         assert "Secret1" not in web.get("/app/search", params={"q": "Secret"}).text
         for path in (
@@ -173,7 +173,7 @@ def test_large_project_pages(server: LiveServer, admin: httpx.Client) -> None:
 def test_owner_settings(server: LiveServer, admin: httpx.Client) -> None:
     pid = new_project(admin)
     name = f"c{uuid.uuid4().hex[:6]}"
-    r = admin.post("/xapi/users", json={"username": name, "password": "pw", "enabled": True})
+    r = admin.post("/xapi/users", json={"username": name, "password": "pw-member", "enabled": True})
     assert r.status_code in (200, 201)
     with browser(server) as web:
         token = csrf(web.get(f"/app/projects/{pid}").text)
@@ -193,7 +193,7 @@ def test_owner_settings(server: LiveServer, admin: httpx.Client) -> None:
         m for m in members if m["login"] == name
     ).items()
     assert admin.get(f"/xapi/jobs/auto/{pid}").json()["commands"] == ["dcm2niix"]
-    with browser(server, name, "pw") as web:
+    with browser(server, name, "pw-member") as web:
         html = web.get(f"/app/projects/{pid}").text
         assert "Owner settings" not in html and "Add subject" not in html  # a collaborator reads only
         r = web.post(

@@ -118,7 +118,7 @@ async def get_files(
             all_levels,
             _compression(level),
         )
-        headers = {"Content-Disposition": render.disposition("attachment", dl.filename)}
+        headers = render.stored_file_headers(dl.filename, dl.media_type)
         if dl.length is not None:
             headers["Content-Length"] = str(dl.length)
         return StreamingResponse(read_ahead(dl.chunks), media_type=dl.media_type, headers=headers)
@@ -146,7 +146,7 @@ async def get_file(request: Request, ctx: Context, actor: Actor, addr: A.Address
         if resources.flag(params, "accept-not-found"):
             return Response(status_code=204)
         raise NotFound("Unable to find file.")
-    headers = {"Content-Disposition": render.disposition("inline", info.name), "ETag": f'"{info.md5}"'}
+    headers = {**render.stored_file_headers(info.name, info.media_type), "ETag": f'"{info.md5}"'}
     return FileResponse(info.path, media_type=info.media_type, headers=headers)
 
 

@@ -5,8 +5,9 @@ Each handler parses, calls one service, renders JSON (the log is plain text)."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 
+from xnatd.api import render
 from xnatd.api.auth import require_actor
 from xnatd.api.users import json_body
 from xnatd.errors import InvalidInput, NotFound
@@ -60,7 +61,7 @@ async def job(request: Request) -> Response:
 async def job_log(request: Request) -> Response:
     actor = await require_actor(request)
     text = await run_in_threadpool(job_service.job_log, _ctx(request), actor, _job_id(request))
-    return PlainTextResponse(text)
+    return render.text_of_stored(text)
 
 
 async def job_cancel(request: Request) -> Response:

@@ -64,6 +64,7 @@ USER = {
     "properties": {
         "username": STRING,
         "password": STRING,
+        "currentPassword": STRING,
         "email": STRING,
         "firstName": STRING,
         "lastName": STRING,
@@ -193,7 +194,10 @@ ROUTE_DOCS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "/xapi/users/profile": {
         "get": {"summary": "The caller's user object."},
-        "put": {"summary": "Update the caller.", "requestBody": _body("application/json", USER)},
+        "put": {
+            "summary": "Update the caller (a new password needs currentPassword; not with an alias token).",
+            "requestBody": _body("application/json", USER),
+        },
     },
     "/xapi/users/{name}": {
         "get": {"summary": "A user object."},

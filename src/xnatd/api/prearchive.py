@@ -131,7 +131,7 @@ async def _session(request: Request, ctx: Context, actor: Actor, key: pre.Key, p
         kind = fmt(params) or "xml"
         if kind == "zip":
             name, chunks, length = await run_in_threadpool(pre.zip_of, ctx, actor, key, 0)
-            headers = {"Content-Disposition": render.disposition("attachment", name)}
+            headers = render.stored_file_headers(name, "application/zip")
             if length is not None:
                 headers["Content-Length"] = str(length)
             return StreamingResponse(read_ahead(chunks), media_type="application/zip", headers=headers)
@@ -186,7 +186,7 @@ async def _below_session(
     ctx: Context, actor: Actor, key: pre.Key, rest: list[str], params: Params, request: Request
 ) -> Response:
     if rest[0] == "logs":
-        return render.text(await run_in_threadpool(pre.log_of, ctx, actor, key))
+        return render.text_of_stored(await run_in_threadpool(pre.log_of, ctx, actor, key))
     if rest[0] != "scans":
         raise NotFound(f"Unknown address: {request.url.path}")
     if len(rest) == 1:
@@ -204,7 +204,8 @@ async def _below_session(
             return render.table_response(pre.file_table(_uri(key), rest[1], files), fmt(params))
         for row, path in files:
             if row["name"] == "/".join(tail[3:]):
-                return FileResponse(path, media_type="application/dicom")
+                headers = render.stored_file_headers(path.name, "application/dicom")
+                return FileResponse(path, media_type="application/dicom", headers=headers)
         raise NotFound("Unable to find file.")
     raise NotFound(f"Unknown address: {request.url.path}")
 

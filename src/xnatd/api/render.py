@@ -17,6 +17,26 @@ from xnatd.domain.table import Table
 from xnatd.errors import InvalidInput
 
 TABLE_FORMATS = ("json", "xml", "csv", "html", "txt")
+# Stored bytes are whatever someone uploaded: a browser must never run them as one of the site's pages
+# (an HTML or SVG file opened by an administrator would act with the administrator's login). Only
+# types a browser shows without running anything in them are shown inline; every other file is a
+# download. nosniff stops a browser from guessing HTML in a file sent as text or an image, and the
+# sandbox gives whatever is shown an origin of its own, with no scripts, even if one got through.
+INLINE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/bmp",
+        "image/tiff",
+        "image/avif",
+        "image/vnd.microsoft.icon",
+        "application/pdf",
+        "text/plain",
+    }
+)
+UNTRUSTED = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
 def table_response(table: Table, fmt: str | None) -> Response:
@@ -28,7 +48,7 @@ def table_response(table: Table, fmt: str | None) -> Response:
     if fmt in ("csv", "txt"):
         return Response(table_csv(table), media_type="text/csv" if fmt == "csv" else "text/plain")
     if fmt == "html":
-        return Response(table_html(table), media_type="text/html")
+        return Response(table_html(table), media_type="text/html", headers=UNTRUSTED)
     raise InvalidInput(f"Unsupported format for a listing: {fmt} (json, xml, csv or html)")
 
 
@@ -82,12 +102,24 @@ def item_response(item: Item, fmt: str | None, default: str = "xml") -> Response
         return Response(to_xml(item), media_type="text/xml")
     if fmt == "html":
         body = json.dumps(items_document(item), indent=1, default=str)
-        return Response(f"<pre>{escape(body)}</pre>", media_type="text/html")
+        return Response(f"<pre>{escape(body)}</pre>", media_type="text/html", headers=UNTRUSTED)
     raise InvalidInput(f"Unsupported format for an object: {fmt} (json or xml)")
 
 
 def text(body: str, status: int = 200, media_type: str = "text/plain") -> Response:
     return Response(body, status_code=status, media_type=media_type)
+
+
+def stored_file_headers(name: str, media_type: str) -> dict[str, str]:
+    """Headers of a response carrying a stored file's bytes (archive, prearchive, job outputs): a
+    download unless its type is known to be inert in a browser, never sniffed, always sandboxed."""
+    kind = "inline" if media_type.split(";")[0].strip().lower() in INLINE_TYPES else "attachment"
+    return {"Content-Disposition": disposition(kind, name), **UNTRUSTED}
+
+
+def text_of_stored(body: str) -> Response:
+    """Plain text made of stored bytes (a job's or a prearchive session's log), never sniffed."""
+    return Response(body, media_type="text/plain", headers=UNTRUSTED)
 
 
 def disposition(kind: str, filename: str) -> str:

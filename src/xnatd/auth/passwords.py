@@ -28,6 +28,21 @@ _lock = threading.Lock()
 _salt = os.urandom(16)
 
 
+def weakness(password: str, username: str, min_length: int) -> str | None:
+    """Why ``password`` may not be a user's new password, or None. The one rule for every way a
+    password is set: creating a user and changing a password, over REST, on the web pages and with
+    ``xnatd user`` (the first ``admin``'s, from the settings, is the operator's own choice)."""
+    if not password:
+        return "The password is empty"
+    if not password.strip():
+        return "The password is only spaces"
+    if len(password) < min_length:
+        return f"The password is too short: at least {min_length} characters"
+    if password.casefold() == username.casefold():
+        return "The password may not be the user name"
+    return None
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 

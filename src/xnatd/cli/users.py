@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from xnatd import config
+from xnatd.errors import XnatdError
 from xnatd.services import users
 from xnatd.services.bootstrap import open_context
 from xnatd.services.context import SYSTEM, Context
@@ -22,6 +23,8 @@ def _with_context(func: Callable[..., Any]) -> Callable[..., Any]:
         ctx = open_context(config.load({"data": data, "database_url": database_url}))
         try:
             func(ctx, **kw)
+        except XnatdError as exc:  # a refusal (weak password, user exists): its reason, no traceback
+            raise click.ClickException(str(exc)) from None
         finally:
             ctx.db.dispose()
 
@@ -78,7 +81,7 @@ def add(
 @click.option("--password", help="The new password (prompted for when not given)")
 @_with_context
 def passwd(ctx: Context, username: str, password: str | None) -> None:
-    """Set a user's password."""
+    """Set a user's password (their sessions and alias tokens end)."""
     users.update(ctx, SYSTEM, username, {"password": _password(password)})
     click.echo(f"Password of {username} changed")
 
@@ -97,7 +100,7 @@ def list_users(ctx: Context) -> None:
 @click.argument("username")
 @_with_context
 def disable(ctx: Context, username: str) -> None:
-    """Disable a user: their password, tokens and sessions stop working."""
+    """Disable a user: their password stops working, their tokens and sessions end."""
     users.update(ctx, SYSTEM, username, {"enabled": False})
     click.echo(f"Disabled {username}")
 

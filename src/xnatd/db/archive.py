@@ -304,6 +304,13 @@ def children(conn: Connection, experiment_id: str, kind: str) -> Sequence[Row]:
     return sorted(rows, key=lambda r: _natural(r["scan_id"]))
 
 
+def lock_scan(conn: Connection, pk: int) -> Row | None:
+    """A scan's row, locked until the transaction ends (None if it is gone). On PostgreSQL writers
+    that check and then add to one scan queue here instead of racing; SQLite's write lock already
+    keeps them apart."""
+    return conn.execute(select(scans).where(scans.c.pk == pk).with_for_update()).mappings().first()
+
+
 def _natural(value: str) -> tuple[int, float, str]:
     try:
         return (0, float(value), value)

@@ -188,7 +188,11 @@ http_sessions = Table(
     Column("username", String(LABEL), nullable=False),
     Column("created", DateTime, nullable=False),
     Column("last_access", DateTime, nullable=False),
+    # the alias token the session was opened with (NULL: a password): it lives only as long as the
+    # token, and, like the token, may not change the account
+    Column("token_alias", String(64), nullable=True),
     Index("ix_http_sessions_last_access", "last_access"),
+    Index("ix_http_sessions_username", "username"),
 )
 
 alias_tokens = Table(

@@ -93,7 +93,7 @@ def check_password(ctx: Context, username: str, password: str) -> Actor:
         owner = qu.user(conn, token["username"]) if token is not None else None
     if token is not None and owner is not None:
         if owner["enabled"] and _token_ok(token, password):
-            return Actor(owner["username"], bool(owner["is_admin"]))
+            return Actor(owner["username"], bool(owner["is_admin"]), token=token["alias"])
         raise Unauthenticated(DENIED)
     if row is None:
         passwords.verify_password(passwords.DUMMY_HASH, password)  # same cost as a real check
@@ -119,6 +119,19 @@ def _token_ok(token: Any, secret: str) -> bool:
     )
 
 
+def confirm_password(ctx: Context, username: str, password: str) -> bool:
+    """Whether ``password`` is the user's own password (a change of password asks for it). A wrong
+    one counts as a failed login, so this is no way around the lockout."""
+    with ctx.db.read() as conn:
+        row = qu.user(conn, username)
+    if row is None or (row["locked_until"] is not None and row["locked_until"] > now()):
+        return False
+    if passwords.verify_password(row["password_hash"], password):
+        return True
+    _record_failure(ctx, username, int(row["failed_logins"] or 0))
+    return False
+
+
 def _record_failure(ctx: Context, username: str, failures: int) -> None:
     failures += 1
     values: dict[str, Any] = {"failed_logins": failures}
@@ -138,27 +151,34 @@ def _record_failure(ctx: Context, username: str, failures: int) -> None:
 
 
 def open_session(ctx: Context, actor: Actor) -> str:
+    """A login session for ``actor``; one opened with an alias token remembers it (it ends with the
+    token, and can change no more than the token could)."""
     session_id = secrets.token_hex(16).upper()
     with ctx.db.write() as conn:
-        qu.insert_session(conn, session_id, actor.username)
+        qu.insert_session(conn, session_id, actor.username, actor.token)
         qu.update_user(conn, actor.username, last_login=now())
     return session_id
 
 
 def session_actor(ctx: Context, session_id: str) -> Actor | None:
-    """The user of a live session; idle sessions past the timeout are dead."""
+    """The user of a live session; idle sessions past the timeout are dead, and so are sessions
+    opened with an alias token that no longer works (invalidated, expired)."""
     limit = _dt.timedelta(seconds=ctx.settings.session_timeout)
     with ctx.db.read() as conn:
         row = qu.session_user(conn, session_id)
     if row is None:
         return None
-    idle = now() - row["last_access"]
+    stamp = now()
+    idle = stamp - row["last_access"]
     if idle > limit or not row["enabled"]:
+        return None
+    alias = row["token_alias"]
+    if alias is not None and not (row["token_enabled"] and row["token_expires"] > stamp):
         return None
     if idle > TOUCH_EVERY:
         with ctx.db.write() as conn:
             qu.touch_session(conn, session_id)
-    return Actor(row["username"], bool(row["is_admin"]))
+    return Actor(row["username"], bool(row["is_admin"]), token=alias, session_id=session_id)
 
 
 def close_session(ctx: Context, session_id: str) -> None:

@@ -150,7 +150,8 @@ def _file_scope(
 
 def open_file(ctx: Context, actor: Actor, addr: Address) -> FileInfo | None:
     info, missing_picture = _find_file(ctx, actor, addr)
-    if missing_picture is not None and snapshots.make_for_scan(ctx, *missing_picture):
+    if missing_picture is not None:  # made now, or waited for while another request makes it
+        snapshots.make_for_scan(ctx, *missing_picture)
         info, _ = _find_file(ctx, actor, addr)
     return info
 
@@ -174,10 +175,22 @@ def _find_file(ctx: Context, actor: Actor, addr: Address) -> tuple[FileInfo | No
             row = q.file_row(conn, res["pk"], rel)
             if row is not None:
                 path = archive_path(ctx, res["directory"], rel)
-                media = mimetypes.guess_type(rel)[0] or "application/octet-stream"
+                media = media_type(rel)
                 name = PurePosixPath(rel).name
                 return FileInfo(path, name, row["size"], row["md5"], row["modified"], media), None
     return None, None
+
+
+ENCODED = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz"}
+
+
+def media_type(name: str) -> str:
+    """A stored file's type from its name; ``notes.txt.gz`` is gzip, not text (sent as text it
+    would show as garbage, or, for ``page.html.gz``, be taken for the page it unpacks to)."""
+    kind, encoding = mimetypes.guess_type(name)
+    if encoding is not None:
+        return ENCODED.get(encoding, "application/octet-stream")
+    return kind or "application/octet-stream"
 
 
 def is_folder(ctx: Context, actor: Actor, addr: Address) -> bool:

@@ -21,7 +21,7 @@ from xnatd.db import archive as q
 from xnatd.dicom import pictures
 from xnatd.services.context import Context
 from xnatd.services.resources import Owner, archive_path, ensure_resource, session_dir
-from xnatd.storage.files import stage_fileobj
+from xnatd.storage.files import Staged, stage_fileobj
 from xnatd.storage.placement import Placement, drop
 
 log = logging.getLogger("xnatd.snapshots")
@@ -70,24 +70,21 @@ def pending(ctx: Context, experiment_id: str) -> list[str]:
         return [str(scan["scan_id"]) for scan, _src in _without_pictures(conn, experiment_id)]
 
 
-def make_for_scan(ctx: Context, experiment_id: str, scan_id: str) -> bool:
-    """Make one scan's pictures if it has DICOM files and none yet; whether they exist now."""
+def make_for_scan(ctx: Context, experiment_id: str, scan_id: str) -> None:
+    """Make one scan's pictures if it has DICOM files and none yet; when this returns they exist,
+    made by this call or by whoever was making them meanwhile (unless the pixels cannot be read)."""
     with _LOCKS[hash((experiment_id, scan_id)) % len(_LOCKS)]:
-        return _make(ctx, *_work(ctx, experiment_id, scan_id)) > 0
+        _make(ctx, *_work(ctx, experiment_id, scan_id))
 
 
-def _make(ctx: Context, exp: Any, folder: str, todo: list[tuple[Any, list[Path]]]) -> int:
-    made = 0
+def _make(ctx: Context, exp: Any, folder: str, todo: list[tuple[Any, list[Path]]]) -> None:
     for scan, paths in todo:
         try:
             pngs = pictures.middle_slice(paths)
-            if pngs is None:
-                continue
-            _store(ctx, exp, folder, scan, pngs)
-            made += 1
+            if pngs is not None:
+                _store(ctx, exp, folder, scan, pngs)
         except Exception:  # a picture is a convenience: never let it break the caller
             log.exception("No snapshot for scan %s of %s", scan["scan_id"], exp["id"])
-    return made
 
 
 def _store(ctx: Context, exp: Any, folder: str, scan: Any, pngs: tuple[bytes, bytes]) -> None:
@@ -99,16 +96,39 @@ def _store(ctx: Context, exp: Any, folder: str, scan: Any, pngs: tuple[bytes, by
     placement = Placement(ctx.settings.tmp_dir)
     try:
         with ctx.db.write() as conn:
-            owner = Owner(f"scan:{scan['pk']}", "scan", f"{folder}/SCANS/{sid}", "", "", "scans", sid)
-            res = ensure_resource(ctx, conn, owner, exp["project_id"], SNAPSHOTS, PARAMS)
-            for name, item in staged:
-                placement.put(item, archive_path(ctx, res["directory"], name))
-                q.upsert_file(
-                    conn, res["pk"], name, size=item.size, md5=item.md5, format="PNG", content="SNAPSHOTS",
-                    tags="", created_by="system",
-                )  # fmt: skip
+            if q.lock_scan(conn, scan["pk"]) is None or _has_pictures(conn, scan):
+                staged_only = True  # another process stored them meanwhile (or the scan is gone)
+            else:
+                staged_only = False
+                _record(ctx, conn, exp, folder, scan, staged, placement)
     except BaseException:
         placement.rollback()
         drop([s for _, s in staged])
         raise
     placement.commit()
+    if staged_only:
+        drop([s for _, s in staged])
+
+
+def _record(
+    ctx: Context,
+    conn: Any,
+    exp: Any,
+    folder: str,
+    scan: Any,
+    staged: list[tuple[str, Staged]],
+    placement: Placement,
+) -> None:
+    sid = str(scan["scan_id"])
+    owner = Owner(f"scan:{scan['pk']}", "scan", f"{folder}/SCANS/{sid}", "", "", "scans", sid)
+    res = ensure_resource(ctx, conn, owner, exp["project_id"], SNAPSHOTS, PARAMS)
+    for name, item in staged:
+        placement.put(item, archive_path(ctx, res["directory"], name))
+        q.upsert_file(
+            conn, res["pk"], name, size=item.size, md5=item.md5, format="PNG", content="SNAPSHOTS",
+            tags="", created_by="system",
+        )  # fmt: skip
+
+
+def _has_pictures(conn: Any, scan: Any) -> bool:
+    return any(r["label"] == SNAPSHOTS for r in q.resources_of(conn, [f"scan:{scan['pk']}"]))

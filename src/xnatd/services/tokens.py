@@ -49,6 +49,8 @@ def issue(ctx: Context, actor: Actor, for_user: str | None = None) -> dict[str, 
     username = for_user or actor.username
     if actor.is_guest:
         raise Forbidden("Guests cannot have alias tokens")
+    if actor.by_token:  # a token that makes tokens would outlive its own expiry and invalidation
+        raise Forbidden("An alias token cannot issue alias tokens: log in with your password to do this")
     if username != actor.username and not actor.is_admin:
         raise Forbidden("Only a site administrator can issue tokens for another user")
     secret = "".join(secrets.choice(_ALPHABET) for _ in range(64))

@@ -12,7 +12,7 @@ from xnatd.db import users as qu
 from xnatd.domain.labels import check_label
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.errors import Conflict, Forbidden, InvalidInput, NotFound
-from xnatd.services import access
+from xnatd.services import access, auth
 from xnatd.services.context import Actor, Context
 from xnatd.services.listings import make_getter
 
@@ -51,6 +51,22 @@ def _require_admin(actor: Actor) -> None:
         raise Forbidden("Only site administrators may do this")
 
 
+def _require_password_login(actor: Actor) -> None:
+    """Accounts change only for a caller who logged in with a password: an alias token (or a session
+    opened with one) is for using the data, and a leaked one must not take the account over."""
+    if actor.by_token:
+        raise Forbidden("An alias token cannot change accounts: log in with your password to do this")
+
+
+def _new_password(ctx: Context, username: str, password: object) -> str:
+    """The hash of an acceptable new password (``passwords.weakness`` is the one rule)."""
+    text = password if isinstance(password, str) else ""
+    problem = passwords.weakness(text, username, ctx.settings.password_min_length)
+    if problem is not None:
+        raise InvalidInput(problem)
+    return passwords.hash_password(text)
+
+
 def _columns(data: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, column in JSON_FIELDS.items():
@@ -62,18 +78,17 @@ def _columns(data: Mapping[str, Any]) -> dict[str, Any]:
 
 def create(ctx: Context, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any]:
     _require_admin(actor)
+    _require_password_login(actor)
     username = str(data.get("username") or "")
-    password = str(data.get("password") or "")
     check_label(username, "user")
-    if len(password) < 1:
-        raise InvalidInput("A new user needs a password")
+    password_hash = _new_password(ctx, username, data.get("password"))
     with ctx.db.write() as conn:
         if qu.user(conn, username) is not None:
             raise Conflict(f"User {username} already exists")
         qu.insert_user(
             conn,
             username=username,
-            password_hash=passwords.hash_password(password),
+            password_hash=password_hash,
             is_admin=bool(data.get("admin", False)),
             **_columns(data),
         )
@@ -93,25 +108,41 @@ def get(ctx: Context, actor: Actor, username: str) -> dict[str, Any]:
 
 
 def update(ctx: Context, actor: Actor, username: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Admins change anything; users change their own names, email and password."""
+    """Admins change anything; users change their own names, email and password (giving the current
+    one, ``currentPassword``, as XNAT's profile does). Nobody does it through an alias token. A new
+    password, or disabling the account, ends the user's sessions (all but the caller's own) and
+    alias tokens."""
     own = username == actor.username
     if not own and not actor.is_admin:
         raise NotFound(f"User {username} not found")
+    _require_password_login(actor)
     values = _columns(data)
     if not actor.is_admin and ({"enabled", "verified"} & set(values) or "admin" in data):
         raise Forbidden("Only site administrators may enable, disable or promote users")
     if "password" in data:
-        values["password_hash"] = passwords.hash_password(str(data["password"]))
+        if (own and not actor.is_admin) or "currentPassword" in data:  # given, it must be right
+            _check_current(ctx, username, data.get("currentPassword"))
+        values["password_hash"] = _new_password(ctx, username, data["password"])
     if "admin" in data:
         values["is_admin"] = bool(data["admin"])
+    ends_logins = "password_hash" in values or values.get("enabled") is False
     with ctx.db.write() as conn:
         if qu.user(conn, username) is None:
             raise NotFound(f"User {username} not found")
         if values:
             qu.update_user(conn, username, **values)
+        if ends_logins:
+            qu.end_logins(conn, username, keep_session=actor.session_id if own else None)
         row = qu.user(conn, username)
     assert row is not None
     return document(row)
+
+
+def _check_current(ctx: Context, username: str, given: object) -> None:
+    if not isinstance(given, str) or not given:
+        raise InvalidInput("Give your current password (currentPassword) to change it")
+    if not auth.confirm_password(ctx, username, given):
+        raise InvalidInput("The current password is wrong")
 
 
 def names(ctx: Context, actor: Actor) -> list[str]:

@@ -86,6 +86,21 @@ async def token_page(p: Page) -> Response:
 
 
 @page
+async def account_page(p: Page) -> Response:
+    """The logged-in user's account; ``POST`` changes the password (the current one is asked)."""
+    if p.request.method == "POST":
+        if p.form.get("password", "") != p.form.get("again", ""):
+            raise InvalidInput("The two new passwords differ.")
+        change = {"password": p.form.get("password", ""), "currentPassword": p.form.get("current", "")}
+        await p.call(users.update, p.actor.username, change)
+        return p.redirect("/app/account", "Password changed. Your other logins and alias tokens have ended.")
+    me = await p.call(users.get, p.actor.username)
+    return p.render(
+        "account.html", me=me, min_length=p.ctx.settings.password_min_length, rest="/xapi/users/profile"
+    )
+
+
+@page
 async def users_page(p: Page) -> Response:
     """Site administrators: every account, create one, enable, disable, promote, set a password."""
     if not p.actor.is_admin:

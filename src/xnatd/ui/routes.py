@@ -34,6 +34,7 @@ def routes() -> list[Route]:
         Route("/app/logout", account.logout, methods=["POST"]),
         Route("/app/static/{name}", static, methods=["GET"]),
         Route("/app/tokens", account.token_page, methods=GP),
+        Route("/app/account", account.account_page, methods=GP),
         Route("/app/admin/users", account.users_page, methods=GP),
         Route("/app/search", browse.search_page, methods=["GET"]),
         Route("/app/projects", browse.projects_page, methods=GP),
