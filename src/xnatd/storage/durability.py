@@ -26,23 +26,27 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_dirs(path: Path, sync: bool = True) -> None:
+def make_dirs(path: Path, sync: bool = True) -> list[Path]:
     """``mkdir -p`` with each new folder's entry made durable (``sync``), so a crash cannot lose it,
-    or left to a later filesystem sync."""
+    or left to a later filesystem sync. Answers the folders it made, outermost first (a caller that
+    undoes its work removes them again); a file where a folder is needed is a Conflict."""
     missing: list[Path] = []
     probe = path
     while not probe.is_dir():
         missing.append(probe)
         probe = probe.parent
+    made: list[Path] = []
     for directory in reversed(missing):
         try:
             directory.mkdir()
-        except FileExistsError:
+        except FileExistsError:  # outermost first: the first one taken is the file in the way
             if not directory.is_dir():
-                raise Conflict(f"'{directory.name}' exists and is not a folder.") from None
+                raise Conflict(f"'{directory.name}' is a file; it cannot hold other files.") from None
             continue
+        made.append(directory)
         if sync:
             fsync_dir(directory.parent)
+    return made
 
 
 def fsync_file(path: Path) -> None:
