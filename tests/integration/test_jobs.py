@@ -334,6 +334,10 @@ LAYOUT_TOOL = textwrap.dedent(
         os.makedirs(os.path.join(out, "x"))
         with open(os.path.join(out, "x", "y.txt"), "w") as f:
             f.write("in a folder")
+    elif layout == "server-names":  # the names of a process folder's lock and journal
+        for name in ("owner.lock", "placed.log", "deleting-0123456789abcdef"):
+            with open(os.path.join(out, name), "w") as f:
+                f.write(name)
     else:
         with open(os.path.join(out, "x"), "w") as f:
             f.write("a file")
@@ -363,3 +367,24 @@ def test_outputs_replaced_by_a_file_where_a_folder_was_and_back(
         got = {r["URI"].split("/files/", 1)[1]: http.get(r["URI"]).content for r in rows}
         assert got == want, (layout, got)
     assert not list((server.data / "tmp").rglob("backup-*"))
+
+
+def test_outputs_named_like_the_servers_own_files_are_stored_as_written(
+    http: httpx.Client, server: LiveServer, tmp_path: Path
+) -> None:
+    """A command's ``owner.lock`` and ``placed.log`` are its outputs, not a process folder's lock
+    and journal: nothing is written into them on their way into the archive."""
+    tool = tmp_path / "layout.py"
+    tool.write_text(LAYOUT_TOOL)
+    name = uid("names")
+    register(http, name, [sys.executable, str(tool), "{output}", "{scan_type}"])
+    exp = make_session(http)
+    scan = add_scan(http, exp, "10", GE / "mr_0005")
+    assert http.put(f"{exp}/scans/10", params={"type": "server-names"}).status_code in (200, 201)
+    job = wait_jobs(http, [launch(http, scan, command=name)[0]["id"]])[0]
+    assert job["status"] == "complete", job
+    rows = http.get(f"{scan}/resources/OUT/files", params={"format": "json"}).json()["ResultSet"]["Result"]
+    assert len(rows) == 3
+    for row in rows:
+        body = http.get(row["URI"]).content
+        assert body == row["Name"].encode() and hashlib.md5(body).hexdigest() == row["digest"], row

@@ -388,7 +388,7 @@ def file_row(conn: Connection, resource_pk: int, path: str) -> Row | None:
 
 def paths_among(conn: Connection, resource_pk: int, paths: Iterable[str]) -> set[str]:
     """Which of ``paths`` the resource holds files at (one query per 500)."""
-    wanted, found = sorted(set(paths)), set()
+    wanted, found = sorted(set(paths)), set[str]()
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
         stmt = select(files.c.path).where(files.c.resource_pk == resource_pk, files.c.path.in_(chunk))

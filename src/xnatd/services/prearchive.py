@@ -322,7 +322,7 @@ def delete(ctx: Context, actor: Actor, key: Key) -> None:
 
 def remove_session_folder(ctx: Context, row: Any) -> None:
     folder = folder_of(ctx, row)
-    remove_tree(folder, stop_at=ctx.settings.prearchive_dir)
+    remove_tree(folder, ctx.settings.tmp_dir, stop_at=ctx.settings.prearchive_dir)
 
 
 def _prune(ctx: Context, folder: Path) -> None:

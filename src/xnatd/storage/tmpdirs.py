@@ -67,6 +67,14 @@ def _make_owned(root: Path) -> tuple[Path, int]:
     return final, fd
 
 
+def is_own_folder(path: Path) -> bool:
+    """Whether ``path`` is this process's own folder (``process_tmp_dir``). A folder that merely
+    holds files named ``owner.lock`` and ``placed.log`` (a job's outputs) is not one."""
+    folder = Path(os.path.abspath(path))
+    pid = os.getpid()
+    return any(owner == pid and held == folder for owner, held, _fd in list(_owned.values()))
+
+
 def is_process_dir(path: Path) -> bool:
     """A per-process temporary folder (see ``process_tmp_dir``), as opposed to a flat temporary."""
     return path.is_dir() and not path.is_symlink() and (path / OWNER_LOCK).is_file()

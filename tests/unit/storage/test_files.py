@@ -394,12 +394,14 @@ def test_remove_tree_removes_and_prunes(tmp_path: Path) -> None:
     (tree / "DICOM/sub").mkdir(parents=True)
     (tree / "DICOM/sub/f").write_bytes(b"x")
     (root / "p/arc001/other").mkdir(parents=True)
-    remove_tree(tree, stop_at=root)
+    tmp = tmp_path / "tmp"
+    remove_tree(tree, tmp, stop_at=root)
     assert not (root / "p/arc001/s").exists()
     assert (root / "p/arc001/other").is_dir()
-    assert [p.name for p in (root / "p/arc001").iterdir()] == ["other"]  # no .deleting-* left
-    remove_tree(tree, stop_at=root)  # idempotent
-    remove_tree(root / "p/arc001/other")  # no pruning without stop_at
+    assert [p.name for p in (root / "p/arc001").iterdir()] == ["other"]  # nothing left beside it
+    assert not list(tmpdirs.process_tmp_dir(tmp).glob("deleting-*"))  # deleted where it went
+    remove_tree(tree, tmp, stop_at=root)  # idempotent
+    remove_tree(root / "p/arc001/other", None)  # no pruning without stop_at
     assert (root / "p/arc001").is_dir()
 
 
@@ -410,12 +412,12 @@ def test_remove_tree_does_not_follow_symlinks(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "link").symlink_to(outside, target_is_directory=True)
-    remove_tree(tree)
+    remove_tree(tree, tmp_path / "tmp")
     assert not tree.exists()
     assert (outside / "precious").read_bytes() == b"p"
     link = tmp_path / "link2"
     link.symlink_to(outside, target_is_directory=True)
-    remove_tree(link)
+    remove_tree(link, tmp_path / "tmp")
     assert not link.is_symlink() and (outside / "precious").exists()
 
 
