@@ -391,8 +391,8 @@ def _held(site: Site, mark: Path, request: Callable[[httpx.Client], httpx.Respon
     while not mark.exists():
         assert time.monotonic() < deadline, f"the server never reached the held point:\n{site.log}"
         time.sleep(0.05)
-    backups = list((site.data / "tmp").glob("*/backup-*"))
-    assert backups, "the old copy is moved aside into the process's own folder"
+    backups = list((site.data / "tmp").glob("*/backup-*")) + list((site.data / "tmp").glob("*/aside-*"))
+    assert backups, "the old copy (a deleted folder too) waits in the process's own folder, not deleted"
     site.kill_tree()
     sender.join(timeout=60)
     site.start()
@@ -425,6 +425,14 @@ def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: P
         _held(site, mark, overwrite("hold-put.bin"))  # killed before the commit: the old copy is back
         _held(site, mark, lambda http: http.delete(f"{files}/hold-remove.bin"))  # likewise: not deleted
         _held(site, mark, overwrite("hold-commit.bin"))  # killed after the commit: the new copy stays
+        doomed = "/data/projects/CRW/resources/hold-removeR"
+        with site.client() as http:
+            r = http.put(
+                f"{doomed}/files/sub/kept.bin", content=old["hold-put.bin"], params={"inbody": "true"}
+            )
+            assert r.status_code == 200, r.text
+        # a resource deletion killed before its commit: the resource and its files are still there
+        _held(site, mark, lambda http: http.delete(doomed, params={"removeFiles": "true"}))
         expected = {"hold-put.bin": old, "hold-remove.bin": old, "hold-commit.bin": new}
         with site.client() as http:
             listed = {f["Name"]: f["digest"] for f in _rows(http.get(files, params={"format": "json"}))}
@@ -432,6 +440,8 @@ def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: P
                 want = hashlib.md5(bodies[name]).hexdigest()
                 assert listed.get(name) == want, f"{name}: listed {listed.get(name)}"
                 assert hashlib.md5(http.get(f"{files}/{name}").content).hexdigest() == want, name
+            kept = http.get(f"{doomed}/files/sub/kept.bin")
+            assert kept.status_code == 200 and kept.content == old["hold-put.bin"], kept.status_code
         out = site.verify()  # its own process, MD5s included, no lowered threshold
         assert out.returncode == 0, f"xnatd verify:\n{out.stdout}\n{out.stderr}"
         assert not list((site.data / "tmp").rglob("backup-*"))
@@ -440,4 +450,4 @@ def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: P
     finally:
         site.stop()
     recovered = _recoveries(site.log.read_text(errors="replace"))
-    assert recovered["md5 old copy"] == 1 and recovered["missing put back"] == 1, recovered
+    assert recovered["md5 old copy"] == 1 and recovered["missing put back"] == 2, recovered

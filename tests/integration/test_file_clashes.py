@@ -261,3 +261,58 @@ def test_dicom_files_named_like_temporaries_are_kept_by_verify_repair(
     out = verify(server, "--project", project, "--repair", "--stale-after", "0")
     assert out.returncode == 0 and "temporary" not in out.stdout, out.stdout + out.stderr
     assert stored() == before
+
+
+def test_archiving_over_a_folder_of_the_same_name_keeps_the_folder(
+    server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    """``overwrite_files=true`` replaces a DICOM file of the same name; a user's folder of that name
+    is not that file (setting it aside dropped every file in it): the new file takes a numbered name."""
+    project = "CARCDIR"
+    assert http.put(f"/data/projects/{project}").status_code in (200, 201)
+    one, two = copy_study(
+        dicom_files(TESTDATA / "dcm_qa_ct_philips" / "S21570" / "S2010")[:2], tmp_path, "AD"
+    )
+    exp = f"/data/projects/{project}/subjects/S1/experiments/E1"
+
+    def send(path: Path, name: str) -> httpx.Response:
+        body = io.BytesIO()
+        with zipfile.ZipFile(body, "w") as zf:
+            zf.write(path, name)
+        params = {
+            "dest": f"/archive{exp.removeprefix('/data')}",
+            "overwrite": "append",
+            "overwrite_files": "true",
+        }
+        return http.post("/data/services/import", params=params, content=body.getvalue())
+
+    assert send(one, "one.dcm").status_code == 200
+    (scan,) = http.get(f"{exp}/scans", params={"format": "json"}).json()["ResultSet"]["Result"]
+    files = f"{exp}/scans/{scan['ID']}/resources/DICOM/files"
+    r = http.put(f"{files}/two.dcm/note.txt", content=b"a note", params={"inbody": "true"})
+    assert r.status_code == 200, r.text
+    r = send(two, "two.dcm")
+    assert r.status_code == 200, r.text
+    assert http.get(f"{files}/two.dcm/note.txt").content == b"a note"
+    rows = http.get(files, params={"format": "json"}).json()["ResultSet"]["Result"]
+    names = sorted(row["URI"].split("/files/", 1)[1] for row in rows)
+    assert names == ["one.dcm", "two-2.dcm", "two.dcm/note.txt"], names
+    assert http.get(f"{files}/two-2.dcm").content == two.read_bytes()
+    out = verify(server, "--project", project)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_file_on_disk_that_no_row_names_is_not_replaced_by_a_new_upload(
+    server: LiveServer, http: httpx.Client
+) -> None:
+    """A file without a committed row is another request's, placed a moment before its commit (on
+    PostgreSQL the upload's check cannot see it), or one a crash left: a new upload of that name
+    (no overwrite asked: the listing has no such file) must not set it aside and drop it."""
+    project = _project(http, "inflight")
+    stray = server.data / "archive" / project / "resources" / "R" / "inflight.bin"
+    stray.write_bytes(b"another request's file")
+    r = http.put(f"/data/projects/{project}/{RES}/inflight.bin", content=b"new", params={"inbody": "true"})
+    assert r.status_code == 409 and "already exists" in r.text, r.text
+    assert stray.read_bytes() == b"another request's file"
+    assert "inflight.bin" not in listed(http, project)
+    stray.unlink()

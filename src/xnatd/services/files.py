@@ -332,7 +332,7 @@ def _commit_upload(
                 dupes = ", ".join(sorted(existing)[:10])
                 raise Conflict(f"File already exists: {dupes}. Retry with overwrite=true to replace it.")
             for name, item in staged:
-                placement.put(item, folder / name, sync=not opts.extract)
+                placement.put(item, folder / name, sync=not opts.extract, replace=name in existing)
                 q.upsert_file(
                     conn,
                     res["pk"],

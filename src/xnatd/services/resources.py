@@ -3,7 +3,6 @@ assessor and reconstruction. Listing, creating and deleting them; their files ar
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -21,6 +20,7 @@ from xnatd.services.context import Actor, Context
 from xnatd.services.items import resource_item
 from xnatd.services.listings import make_getter
 from xnatd.services.resolve import Target, resolve
+from xnatd.storage.moves import Moves
 from xnatd.storage.paths import contained, safe_label
 
 RESOURCE_COLUMNS = [
@@ -318,26 +318,50 @@ def new_resource(
 
 
 def delete_resource(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
-    with ctx.db.write() as conn:
+    with FolderRemoval(ctx, remove_files) as folders, ctx.db.write() as conn:
         t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
         access.require(actor, t.project_row, t.role, access.DELETE)
         for _owner, row in select_resources(conn, owners(conn, addr, t), addr.resource):
-            _drop_resource(ctx, conn, row, remove_files)
+            _drop_resource(ctx, conn, row, folders)
 
 
-def _drop_resource(ctx: Context, conn: Connection, row: Any, remove_files: bool) -> None:
+class FolderRemoval:
+    """The folders of resources deleted in one transaction: set aside (journalled, into this
+    process's folder in DATA/tmp) while it runs, deleted once it committed, put back if it failed.
+    Deleting them inside the transaction lost the files of a delete whose commit then failed (or
+    whose process died), while their rows stayed; a recovery puts back a folder whose resource row
+    still exists (``verify._put_folder_back``). ``remove_files=False`` keeps every folder."""
+
+    def __init__(self, ctx: Context, remove_files: bool) -> None:
+        self.moves = Moves(ctx.settings.tmp_dir) if remove_files else None
+
+    def drop(self, path: Path) -> None:
+        if self.moves is not None:
+            self.moves.put_aside(path)
+
+    def __enter__(self) -> FolderRemoval:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self.moves is None:
+            return
+        if kind is None:
+            self.moves.commit()
+        else:
+            self.moves.rollback()
+
+
+def _drop_resource(ctx: Context, conn: Connection, row: Any, folders: FolderRemoval) -> None:
     q.delete_resource(conn, row["pk"])
-    if remove_files:
-        path = contained(ctx.settings.archive_dir, PurePosixPath(row["directory"]))
-        shutil.rmtree(path, ignore_errors=True)
+    folders.drop(contained(ctx.settings.archive_dir, PurePosixPath(row["directory"])))
 
 
-def remove_owned(ctx: Context, conn: Connection, owner: str, remove_files: bool) -> None:
+def remove_owned(ctx: Context, conn: Connection, owner: str, folders: FolderRemoval) -> None:
     """Drop every resource of an owner (``project:P`` means every resource anywhere in P)."""
     kind, _, key = owner.partition(":")
     rows = q.resources_of_project(conn, key) if kind == "project" else q.resources_of(conn, [owner])
     for row in rows:
-        _drop_resource(ctx, conn, row, remove_files)
+        _drop_resource(ctx, conn, row, folders)
 
 
 def archive_path(ctx: Context, directory: str, rel: str = "") -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from xnatd.errors import Conflict, StorageFull, TooLarge
-from xnatd.storage.durability import fsync_dir, make_dirs, start_writeback
+from xnatd.storage.durability import fsync_dir, make_dirs, rename_noreplace, start_writeback
 from xnatd.storage.tmpdirs import folder_for, is_own_folder, note, process_tmp_dir
 
 if TYPE_CHECKING:  # imported where used: the zip-import helper processes do without it
@@ -32,7 +32,7 @@ CHUNK = 1 << 20
 # fsync before the answer waits for the last few MiB only, not for the whole file.
 WRITEBACK_EVERY = 16 * CHUNK
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-# os.link is refused on a few filesystems (some FUSE, SMB and FAT mounts); see _place_new.
+# os.link is refused on a few filesystems (some FUSE, SMB and FAT mounts); see move_new.
 _NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
 
 
@@ -321,12 +321,15 @@ def _create(dest: Path) -> int:
         raise _storage_full() if err.errno in _FULL_ERRNOS else err from None
 
 
-def _place_new(src: Path, dest: Path) -> None:
+def move_new(src: Path, dest: Path) -> None:
     """Move ``src`` to ``dest`` only if ``dest`` does not exist, without a check-then-act race.
 
-    A hard link fails atomically if the name is taken; the temp name is unlinked afterwards.
+    One ``renameat2(RENAME_NOREPLACE)`` where the system has it; else a hard link, which fails
+    atomically if the name is taken, and the old name unlinked afterwards.
     """
     try:
+        if rename_noreplace(src, dest):
+            return
         os.link(src, dest, follow_symlinks=False)
     except FileExistsError:
         raise Conflict(f"The file '{dest.name}' already exists.") from None
@@ -358,7 +361,7 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
         if overwrite:
             os.replace(staged.path, dest)
         else:
-            _place_new(staged.path, dest)
+            move_new(staged.path, dest)
     except OSError as err:
         if err.errno in _FULL_ERRNOS:
             raise _storage_full() from err

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from xnatd.errors import Conflict
 from xnatd.storage.durability import fsync_tree, make_dirs
+from xnatd.storage.files import move_new
 from xnatd.storage.tmpdirs import note_under, set_aside
 
 
@@ -23,12 +24,13 @@ class Moves:
         self._aside: list[tuple[Path, Path]] = []
 
     def move(self, src: Path, dest: Path) -> None:
-        """Rename ``src`` to ``dest``; an existing ``dest`` is a Conflict (nothing is overwritten)."""
+        """Rename ``src`` to ``dest``; an existing ``dest`` is a Conflict (nothing is overwritten,
+        not even a file another transaction placed between a check and the rename)."""
         make_dirs(dest.parent, sync=False)
         if os.path.lexists(dest):
             raise Conflict(f"The file '{dest.name}' already exists.")
         note_under(self.tmp_dir, "move", str(src), str(dest))  # recovery puts it back if we die
-        os.rename(src, dest)
+        move_new(src, dest)
         self._done.append((src, dest))
 
     def move_folder(self, src: Path, dest: Path) -> None:

@@ -36,19 +36,23 @@ class Placement:
         self._prune: list[tuple[Path, Path]] = []
         self._made: list[Path] = []  # folders made for placed files: removed again by a rollback
 
-    def put(self, staged: Staged, dest: Path, sync: bool = True) -> None:
-        """Rename ``staged`` to ``dest``, replacing the file there; ``sync=False`` leaves the folder
-        fsyncs to one ``sync_filesystem`` by the caller before it commits (thousands of extracted
-        files). A folder at ``dest`` (an empty one is removed), or a file where ``dest`` needs a
-        folder, is a Conflict and nothing is moved."""
+    def put(self, staged: Staged, dest: Path, sync: bool = True, replace: bool = True) -> None:
+        """Rename ``staged`` to ``dest``; ``sync=False`` leaves the folder fsyncs to one
+        ``sync_filesystem`` by the caller before it commits (thousands of extracted files).
+
+        ``replace``: the file at ``dest`` is one the caller means to replace (its row says so).
+        Otherwise a file found there is a Conflict, never replaced: with no committed row it is
+        another transaction's, placed a moment ago (or left by a crash, for ``xnatd verify``). A
+        folder at ``dest`` (an empty one is removed), or a file where ``dest`` needs a folder, is
+        a Conflict either way, and nothing is moved."""
         self._made += make_dirs(dest.parent, sync)
         if _is_folder(dest):
             if not _remove_empty(dest):
                 raise Conflict(f"'{dest.name}' is a folder; a file cannot take its place.")
-        elif os.path.lexists(dest):
+        elif replace and os.path.lexists(dest):
             self._aside(dest)
         try:
-            place(staged, dest, overwrite=True, sync=sync)
+            place(staged, dest, overwrite=replace, sync=sync)
         except IsADirectoryError:  # a folder made there meanwhile (another upload)
             raise Conflict(f"'{dest.name}' is a folder; a file cannot take its place.") from None
         self._placed.append(dest)

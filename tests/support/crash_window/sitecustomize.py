@@ -11,7 +11,9 @@ name starting with
 - ``hold-commit``: after the database commit, before the old copies are dropped;
 
 the thread writes the name into the marker file and sleeps (the request never answers) until the
-test kills the process. Any other file goes through untouched.
+test kills the process. Any other file goes through untouched. Likewise a resource whose label
+starts with ``hold-remove`` is held once it is deleted (its row, and its folder set aside or gone)
+inside the delete's transaction, before the commit.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ def _install() -> None:
                 _hold(dest.name)
         commit(self)
 
+    from xnatd.services import resources
+
+    drop = resources._drop_resource
+
+    def held_drop(ctx: Any, conn: Any, row: Any, *rest: Any) -> None:
+        drop(ctx, conn, row, *rest)
+        if str(row["label"]).startswith("hold-remove"):
+            _hold(str(row["label"]))
+
+    resources._drop_resource = held_drop
     Placement.put = held_put  # type: ignore[method-assign]
     Placement.remove = held_remove  # type: ignore[method-assign]
     Placement.commit = held_commit  # type: ignore[method-assign]

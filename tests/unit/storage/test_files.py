@@ -458,3 +458,22 @@ def test_cancel_during_fsync_cleans_up_once_the_thread_is_done(
     finally:
         loop.close()
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("renameat2", [True, False])
+def test_move_new_never_replaces_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renameat2: bool
+) -> None:
+    """One renameat2(RENAME_NOREPLACE) where the system has it, else a hard link: either way a
+    file at the destination (placed by another transaction a moment ago) stays."""
+    if not renameat2:
+        monkeypatch.setattr(files, "rename_noreplace", lambda src, dest: False)
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.write_bytes(b"new")
+    dest.write_bytes(b"kept")
+    with pytest.raises(Conflict, match="already exists"):
+        files.move_new(src, dest)
+    assert dest.read_bytes() == b"kept" and src.read_bytes() == b"new"
+    dest.unlink()
+    files.move_new(src, dest)
+    assert dest.read_bytes() == b"new" and not src.exists()
