@@ -456,9 +456,12 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
 HOLD = Path(__file__).resolve().parents[1] / "support" / "crash_window"  # sitecustomize: holds a write
 
 
-def _held(site: Site, mark: Path, request: Callable[[httpx.Client], httpx.Response]) -> None:
+def _held(
+    site: Site, mark: Path, request: Callable[[httpx.Client], httpx.Response], aside: bool = True
+) -> None:
     """Send ``request``, wait until the server holds it at its point (the marker file), SIGKILL the
-    whole tree there and start the server again on the same data folder."""
+    whole tree there and start the server again on the same data folder. ``aside``: the request
+    moves an old copy aside (a move only renames)."""
     mark.unlink(missing_ok=True)
 
     def send() -> None:
@@ -472,7 +475,9 @@ def _held(site: Site, mark: Path, request: Callable[[httpx.Client], httpx.Respon
         assert time.monotonic() < deadline, f"the server never reached the held point:\n{site.log}"
         time.sleep(0.05)
     backups = list((site.data / "tmp").glob("*/backup-*")) + list((site.data / "tmp").glob("*/aside-*"))
-    assert backups, "the old copy (a deleted folder too) waits in the process's own folder, not deleted"
+    assert backups or not aside, (
+        "the old copy (a deleted folder too) waits in the process's folder, not deleted"
+    )
     site.kill_tree()
     sender.join(timeout=60)
     site.start()
@@ -513,6 +518,17 @@ def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: P
             assert r.status_code == 200, r.text
         # a resource deletion killed before its commit: the resource and its files are still there
         _held(site, mark, lambda http: http.delete(doomed, params={"removeFiles": "true"}))
+        with site.client() as http:  # a prearchive session, then moved to another project
+            assert http.put("/data/projects/HOLDMV1").status_code in (200, 201)
+            r = http.post(
+                "/data/services/import",
+                params={"dest": "/prearchive/projects/CRW"},
+                content=_zip(copy_study(CT[:2], tmp_path / "mv", "HOLDMV")),
+            )
+            assert r.status_code == 200, r.text
+            session = r.text.strip().splitlines()[0]
+        move = {"src": session, "newProject": "HOLDMV1"}
+        _held(site, mark, lambda http: http.post("/data/services/prearchive/move", params=move), aside=False)
         expected = {"hold-put.bin": old, "hold-remove.bin": old, "hold-commit.bin": new}
         with site.client() as http:
             listed = {f["Name"]: f["digest"] for f in _rows(http.get(files, params={"format": "json"}))}
@@ -522,6 +538,15 @@ def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: P
                 assert hashlib.md5(http.get(f"{files}/{name}").content).hexdigest() == want, name
             kept = http.get(f"{doomed}/files/sub/kept.bin")
             assert kept.status_code == 200 and kept.content == old["hold-put.bin"], kept.status_code
+            # the move never committed: the session is still in CRW, whole
+            scans = _rows(http.get(f"{session}/scans", params={"format": "json"}))
+            count = 0
+            for scan in scans:
+                url = f"{session}/scans/{scan['ID']}/resources/DICOM/files"
+                for f in _rows(http.get(url, params={"format": "json"})):
+                    assert hashlib.md5(http.get(f["URI"]).content).hexdigest() == f["digest"]
+                    count += 1
+            assert count == 2, count
         out = site.verify()  # its own process, MD5s included, no lowered threshold
         assert out.returncode == 0, f"xnatd verify:\n{out.stdout}\n{out.stderr}"
         assert not list((site.data / "tmp").rglob("backup-*"))

@@ -316,3 +316,19 @@ def test_a_file_on_disk_that_no_row_names_is_not_replaced_by_a_new_upload(
     assert stray.read_bytes() == b"another request's file"
     assert "inflight.bin" not in listed(http, project)
     stray.unlink()
+
+
+def test_a_resource_made_again_after_a_delete_that_kept_the_files_has_a_folder_of_its_own(
+    server: LiveServer, http: httpx.Client
+) -> None:
+    """``removeFiles=false`` keeps a deleted resource's files on disk; a new resource of that label
+    neither takes them over nor meets them: the same names upload without a conflict."""
+    project = _project(http, "keptfiles")
+    r = http.delete(f"/data/projects/{project}/resources/R", params={"removeFiles": "false"})
+    assert r.status_code == 200, r.text
+    kept = server.data / "archive" / project / "resources" / "R" / "top.txt"
+    assert kept.read_bytes() == KEPT["top.txt"]
+    r = http.put(f"/data/projects/{project}/{RES}/top.txt", content=b"again", params={"inbody": "true"})
+    assert r.status_code == 200, r.text
+    assert http.get(f"/data/projects/{project}/{RES}/top.txt").content == b"again"
+    assert kept.read_bytes() == KEPT["top.txt"], "the kept file is left alone"

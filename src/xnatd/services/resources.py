@@ -3,6 +3,7 @@ assessor and reconstruction. Listing, creating and deleting them; their files ar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -286,11 +287,14 @@ def new_resource(
     look); the one a concurrent request created a moment ago, if so."""
     safe_label(label, "resource label")
     directory = f"{owner.directory}/{label}"
+    path = contained(ctx.settings.archive_dir, PurePosixPath(directory))
     n = 1
-    while q.directory_taken(conn, directory):
+    # a folder still on disk (its resource deleted with removeFiles=false) is not taken over: its
+    # files are no one's now, and the new resource's uploads must neither meet nor replace them
+    while q.directory_taken(conn, directory) or _occupied(path):
         n += 1
         directory = f"{owner.directory}/{label}_{n}"
-    path = contained(ctx.settings.archive_dir, PurePosixPath(directory))
+        path = contained(ctx.settings.archive_dir, PurePosixPath(directory))
     tags = param(params, "tags") or ""
     pk = q.insert_resource(
         conn,
@@ -315,6 +319,16 @@ def new_resource(
         "content": "",
         "tags": tags,
     }
+
+
+def _occupied(path: Path) -> bool:
+    """Something other than an empty folder is at ``path``."""
+    if not os.path.lexists(path):
+        return False
+    if path.is_symlink() or not path.is_dir():
+        return True
+    with os.scandir(path) as entries:
+        return next(entries, None) is not None
 
 
 def delete_resource(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:

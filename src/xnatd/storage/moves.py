@@ -7,6 +7,7 @@ a rename per file, never a copy. If the database commit fails, ``rollback`` move
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -41,7 +42,12 @@ class Moves:
         if os.path.lexists(dest) and not is_empty_folder(dest):
             raise Conflict(f"The folder '{dest.name}' already exists and is not empty.")
         note_under(self.tmp_dir, "movedir", str(src), str(dest))
-        os.rename(src, dest)
+        try:
+            os.rename(src, dest)  # onto an empty folder only: one filled meanwhile is refused
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+            raise Conflict(f"The folder '{dest.name}' already exists and is not empty.") from None
         self._done.append((src, dest))
 
     def put_aside(self, path: Path) -> None:
