@@ -4,7 +4,8 @@ assessor and reconstruction. Listing, creating and deleting them; their files ar
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -15,7 +16,7 @@ from xnatd.db import archive as q
 from xnatd.domain.address import Address
 from xnatd.domain.items import Item
 from xnatd.domain.table import ListQuery, Table, shape
-from xnatd.errors import Conflict, InvalidInput, NotFound
+from xnatd.errors import Conflict, InvalidInput, NotFound, StorageFull
 from xnatd.services import access
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import resource_item
@@ -332,11 +333,32 @@ def _occupied(path: Path) -> bool:
 
 
 def delete_resource(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
-    with FolderRemoval(ctx, remove_files) as folders, ctx.db.write() as conn:
+    def work(conn: Connection, folders: FolderRemoval) -> None:
         t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
         access.require(actor, t.project_row, t.role, access.DELETE)
         for _owner, row in select_resources(conn, owners(conn, addr, t), addr.resource):
             _drop_resource(ctx, conn, row, folders)
+
+    removing_folders(ctx, remove_files, work)
+
+
+def removing_folders(
+    ctx: Context, remove_files: bool, work: Callable[[Connection, FolderRemoval], None]
+) -> None:
+    """Run ``work`` (a delete) in one write transaction; the resource folders it drops go once
+    it committed (``FolderRemoval``). A disk too full for the database to record the delete
+    (SQLite needs room for its log) is what a delete is for: ``work`` runs again, this time freeing
+    the space before the commit, as asked; should that commit fail all the same, the rows name
+    files that are gone (``xnatd verify`` reports them), never the reverse."""
+    try:
+        with FolderRemoval(ctx, remove_files) as folders, ctx.db.write() as conn:
+            work(conn, folders)
+        return
+    except StorageFull:
+        if not remove_files:
+            raise
+    with FolderRemoval(ctx, remove_files, at_once=True) as folders, ctx.db.write() as conn:
+        work(conn, folders)
 
 
 class FolderRemoval:
@@ -344,14 +366,28 @@ class FolderRemoval:
     process's folder in DATA/tmp) while it runs, deleted once it committed, put back if it failed.
     Deleting them inside the transaction lost the files of a delete whose commit then failed (or
     whose process died), while their rows stayed; a recovery puts back a folder whose resource row
-    still exists (``verify._put_folder_back``). ``remove_files=False`` keeps every folder."""
+    still exists (``verify._put_folder_back``). ``remove_files=False`` keeps every folder.
 
-    def __init__(self, ctx: Context, remove_files: bool) -> None:
+    On a full disk, where the journal line cannot be written, a folder stays where it is and is
+    deleted after the commit (a process dying right after such a commit leaves the folder as
+    orphans for ``xnatd verify``); ``at_once`` deletes each folder as it is dropped, before the
+    commit (``removing_folders``, when the commit itself needs the space)."""
+
+    def __init__(self, ctx: Context, remove_files: bool, at_once: bool = False) -> None:
         self.moves = Moves(ctx.settings.tmp_dir) if remove_files else None
+        self.at_once = at_once
+        self.after: list[Path] = []
 
     def drop(self, path: Path) -> None:
-        if self.moves is not None:
+        if self.moves is None:
+            return
+        if self.at_once:
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        try:
             self.moves.put_aside(path)
+        except StorageFull:
+            self.after.append(path)
 
     def __enter__(self) -> FolderRemoval:
         return self
@@ -359,10 +395,12 @@ class FolderRemoval:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if self.moves is None:
             return
-        if kind is None:
-            self.moves.commit()
-        else:
+        if kind is not None:
             self.moves.rollback()
+            return
+        self.moves.commit()
+        for path in self.after:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _drop_resource(ctx: Context, conn: Connection, row: Any, folders: FolderRemoval) -> None:
