@@ -11,7 +11,11 @@ the machine dies. The server is started again on the same data folder, and then:
 - every experiment present is whole (the file count it was sent with), every acknowledged one present;
 - ``xnatd verify`` (its own process) is clean after the server's own start-up recovery: no row without
   its file, no file without its row, no temporary of a dead process left;
-- at the end every acknowledged C-STORE object is filed with the dataset bytes that were sent.
+- at the end every acknowledged C-STORE object is filed with the dataset bytes that were sent;
+- uploads of a file over an acknowledged folder, or of a folder over an acknowledged file, are
+  refused (409) and move nothing; files named like the server's temporaries are kept, by the
+  restarts' recovery and, at the end, by ``xnatd verify --repair`` that counts every temporary as
+  stale (issue 17).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ class Ledger:
     tried_sessions: dict[str, int] = field(default_factory=dict)
     stored: dict[str, str] = field(default_factory=dict)  # SOP UID -> MD5 of the dataset bytes
     checked_sessions: set[str] = field(default_factory=set)
+    clash_files: dict[str, str] = field(default_factory=dict)  # path -> MD5 (2xx), resource CL
+    clash_tried: dict[str, str] = field(default_factory=dict)
+    clash_checked: set[str] = field(default_factory=set)
     reads: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -120,6 +127,49 @@ def _uploads(site: Site, ledger: Ledger, rnd: random.Random, tag: str, stop: thr
                 ledger.uploads[name] = digest
             if "overwrite" not in params:
                 mine.append(name)
+
+
+CLASH = f"/data/projects/{UPL}/resources/CL/files"
+TEMP_LOOKING = (
+    ".deleting-{:016x}", "backup-{:032x}", ".stage-{:024x}.part", ".aside-{:016x}/f.bin",
+    "deleting-{:016x}", "aside-{:032x}", ".stage-proc-{:016x}", "owner.lock", "placed.log",
+)  # fmt: skip
+
+
+def _clashes(site: Site, ledger: Ledger, rnd: random.Random, tag: str, stop: threading.Event) -> None:
+    """Per step: a file in a new folder, a file named like one of the server's temporaries (both
+    acknowledged), then a file over that folder or a folder over that file (always refused)."""
+    with site.client() as http:
+        for i in range(10_000):
+            if stop.is_set():
+                return
+            base = f"{tag}_{i}"
+            temp = rnd.choice(TEMP_LOOKING).format(rnd.getrandbits(128) & ((1 << 64) - 1))
+            for path in (f"{base}/d/ok.bin", f"{base}/{temp}"):
+                body = rnd.randbytes(rnd.choice((1, 5000, 200_000)))
+                with ledger.lock:
+                    ledger.clash_tried[path] = hashlib.md5(body).hexdigest()
+                r = http.put(f"{CLASH}/{path}", content=body, params={"inbody": "true"})
+                assert r.status_code == 200, (path, r.text)
+                with ledger.lock:
+                    ledger.clash_files[path] = ledger.clash_tried[path]
+            door = rnd.randrange(4)
+            if door == 0:  # a file over the folder
+                r = http.put(f"{CLASH}/{base}/d", content=b"x", params={"inbody": "true"})
+            elif door == 1:  # the same, asking to overwrite
+                r = http.put(
+                    f"{CLASH}/{base}/d", content=b"x", params={"inbody": "true", "overwrite": "true"}
+                )
+            elif door == 2:  # a zip whose entry is the folder's name
+                buf = io.BytesIO()
+                with zipfile.ZipFile(buf, "w") as zf:
+                    zf.writestr("fine.txt", b"fine")
+                    zf.writestr("d", b"x")
+                params = {"extract": "true", "overwrite": "true"}
+                r = http.put(f"{CLASH}/{base}/up.zip", content=buf.getvalue(), params=params)
+            else:  # a folder over the file
+                r = http.put(f"{CLASH}/{base}/d/ok.bin/x", content=b"x", params={"inbody": "true"})
+            assert r.status_code == 409 and "is a f" in r.text, (base, door, r.status_code, r.text)
 
 
 def _imports(site: Site, ledger: Ledger, studies: Studies, to: str, stop: threading.Event) -> None:
@@ -217,6 +267,21 @@ def _check_uploads(http: httpx.Client, ledger: Ledger, fresh: set[str]) -> None:
     ledger.overwritten.clear()
 
 
+def _check_clashes(http: httpx.Client, ledger: Ledger) -> None:
+    """Every acknowledged file of the clash workload is there with its MD5; nothing else is (a
+    refused upload stored nothing); what this round added reads back."""
+    r = http.get(CLASH, params={"format": "json"})
+    listed = {f["URI"].split("/files/", 1)[1]: f["digest"] for f in _rows(r)} if r.status_code == 200 else {}
+    for path, digest in ledger.clash_files.items():
+        assert listed.get(path) == digest, f"acknowledged {path} lost"
+    for path, digest in listed.items():
+        assert ledger.clash_tried.get(path) == digest, f"{path} was never sent (or not so)"
+    for path in set(listed) - ledger.clash_checked:
+        body = http.get(f"{CLASH}/{path}").content
+        assert hashlib.md5(body).hexdigest() == listed[path], f"{path} is not what its row says"
+        ledger.clash_checked.add(path)
+
+
 def _check_sessions(http: httpx.Client, ledger: Ledger) -> None:
     for project in (IMP, PRE):
         r = http.get(f"/data/projects/{project}/experiments", params={"format": "json"})
@@ -283,6 +348,17 @@ def _check_cstores(site: Site, ledger: Ledger) -> None:
         assert got[uid] == digest, f"C-STORE object {uid} differs from what was sent"
 
 
+def _check_repair_keeps_files(site: Site, ledger: Ledger) -> None:
+    """With the server stopped (nothing in flight), ``xnatd verify --repair --stale-after 0`` takes
+    every temporary for a dead one: the files named like them are users' files, and stay."""
+    site.stop()
+    out = site.verify("--repair", "--stale-after", "0")
+    assert out.returncode == 0, f"xnatd verify --repair:\n{out.stdout}\n{out.stderr}"
+    folder = site.data / "archive" / UPL / "resources" / "CL"
+    for path, digest in ledger.clash_files.items():
+        assert hashlib.md5((folder / path).read_bytes()).hexdigest() == digest, f"{path} lost by the repair"
+
+
 def _recoveries(log: str) -> Counter[str]:
     """What the restarts' own recovery did, by kind and action (the server logs each as a warning)."""
     found: Counter[str] = Counter()
@@ -299,6 +375,7 @@ def _round(site: Site, ledger: Ledger, rnd: random.Random, n: int, studies: dict
     work: list[Callable[[], None]] = [
         lambda: _uploads(site, ledger, random.Random(rnd.random()), f"r{n}a", stop),
         lambda: _uploads(site, ledger, random.Random(rnd.random()), f"r{n}b", stop),
+        lambda: _clashes(site, ledger, random.Random(rnd.random()), f"r{n}c", stop),
         lambda: _imports(site, ledger, studies[IMP], IMP, stop),
         lambda: _imports(site, ledger, studies[PRE], PRE, stop),
         lambda: _cstores(site, ledger, studies[CST], stop),
@@ -349,6 +426,7 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
             verifying = pool.submit(_check_verify, site, False)
             with site.client() as http:  # the REST checks meanwhile: both only read
                 _check_uploads(http, ledger, set(ledger.tried_uploads) - before)
+                _check_clashes(http, ledger)
                 _check_sessions(http, ledger)
             verifying.result()
             t3 = time.monotonic()
@@ -357,6 +435,7 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
             )
         _check_cstores(site, ledger)
         _check_verify(site, md5=True)
+        _check_repair_keeps_files(site, ledger)
     finally:
         pool.shutdown()
         site.stop()
@@ -365,6 +444,7 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
     print(
         f"crash harness: seed {seed}, {kills} kills ({processes} processes), "
         f"{len(ledger.uploads)} acknowledged uploads ({ledger.reads} read back), "
+        f"{len(ledger.clash_files)} acknowledged clash-workload files, "
         f"{len(ledger.sessions)} acknowledged sessions, "
         f"{len(ledger.stored)} acknowledged C-STOREs, {elapsed:.0f} s"
     )
@@ -376,9 +456,12 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
 HOLD = Path(__file__).resolve().parents[1] / "support" / "crash_window"  # sitecustomize: holds a write
 
 
-def _held(site: Site, mark: Path, request: Callable[[httpx.Client], httpx.Response]) -> None:
+def _held(
+    site: Site, mark: Path, request: Callable[[httpx.Client], httpx.Response], aside: bool = True
+) -> None:
     """Send ``request``, wait until the server holds it at its point (the marker file), SIGKILL the
-    whole tree there and start the server again on the same data folder."""
+    whole tree there and start the server again on the same data folder. ``aside``: the request
+    moves an old copy aside (a move only renames)."""
     mark.unlink(missing_ok=True)
 
     def send() -> None:
@@ -391,8 +474,10 @@ def _held(site: Site, mark: Path, request: Callable[[httpx.Client], httpx.Respon
     while not mark.exists():
         assert time.monotonic() < deadline, f"the server never reached the held point:\n{site.log}"
         time.sleep(0.05)
-    backups = list((site.data / "tmp").glob("*/backup-*"))
-    assert backups, "the old copy is moved aside into the process's own folder"
+    backups = list((site.data / "tmp").glob("*/backup-*")) + list((site.data / "tmp").glob("*/aside-*"))
+    assert backups or not aside, (
+        "the old copy (a deleted folder too) waits in the process's folder, not deleted"
+    )
     site.kill_tree()
     sender.join(timeout=60)
     site.start()
@@ -425,6 +510,25 @@ def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: P
         _held(site, mark, overwrite("hold-put.bin"))  # killed before the commit: the old copy is back
         _held(site, mark, lambda http: http.delete(f"{files}/hold-remove.bin"))  # likewise: not deleted
         _held(site, mark, overwrite("hold-commit.bin"))  # killed after the commit: the new copy stays
+        doomed = "/data/projects/CRW/resources/hold-removeR"
+        with site.client() as http:
+            r = http.put(
+                f"{doomed}/files/sub/kept.bin", content=old["hold-put.bin"], params={"inbody": "true"}
+            )
+            assert r.status_code == 200, r.text
+        # a resource deletion killed before its commit: the resource and its files are still there
+        _held(site, mark, lambda http: http.delete(doomed, params={"removeFiles": "true"}))
+        with site.client() as http:  # a prearchive session, then moved to another project
+            assert http.put("/data/projects/HOLDMV1").status_code in (200, 201)
+            r = http.post(
+                "/data/services/import",
+                params={"dest": "/prearchive/projects/CRW"},
+                content=_zip(copy_study(CT[:2], tmp_path / "mv", "HOLDMV")),
+            )
+            assert r.status_code == 200, r.text
+            session = r.text.strip().splitlines()[0]
+        move = {"src": session, "newProject": "HOLDMV1"}
+        _held(site, mark, lambda http: http.post("/data/services/prearchive/move", params=move), aside=False)
         expected = {"hold-put.bin": old, "hold-remove.bin": old, "hold-commit.bin": new}
         with site.client() as http:
             listed = {f["Name"]: f["digest"] for f in _rows(http.get(files, params={"format": "json"}))}
@@ -432,6 +536,17 @@ def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: P
                 want = hashlib.md5(bodies[name]).hexdigest()
                 assert listed.get(name) == want, f"{name}: listed {listed.get(name)}"
                 assert hashlib.md5(http.get(f"{files}/{name}").content).hexdigest() == want, name
+            kept = http.get(f"{doomed}/files/sub/kept.bin")
+            assert kept.status_code == 200 and kept.content == old["hold-put.bin"], kept.status_code
+            # the move never committed: the session is still in CRW, whole
+            scans = _rows(http.get(f"{session}/scans", params={"format": "json"}))
+            count = 0
+            for scan in scans:
+                url = f"{session}/scans/{scan['ID']}/resources/DICOM/files"
+                for f in _rows(http.get(url, params={"format": "json"})):
+                    assert hashlib.md5(http.get(f["URI"]).content).hexdigest() == f["digest"]
+                    count += 1
+            assert count == 2, count
         out = site.verify()  # its own process, MD5s included, no lowered threshold
         assert out.returncode == 0, f"xnatd verify:\n{out.stdout}\n{out.stderr}"
         assert not list((site.data / "tmp").rglob("backup-*"))
@@ -440,4 +555,4 @@ def test_an_overwrite_or_deletion_killed_before_its_commit_is_undone(tmp_path: P
     finally:
         site.stop()
     recovered = _recoveries(site.log.read_text(errors="replace"))
-    assert recovered["md5 old copy"] == 1 and recovered["missing put back"] == 1, recovered
+    assert recovered["md5 old copy"] == 1 and recovered["missing put back"] == 2, recovered

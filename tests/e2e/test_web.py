@@ -136,6 +136,39 @@ def test_project_and_manage_files(
     assert admin_http.get(f"{rest}/run1.nii").status_code == 200
 
 
+def test_manage_files_refuses_a_file_over_a_folder_and_a_folder_over_a_file(
+    admin_page: Page, server: LiveServer, admin_http: httpx.Client, shots: Shots, tmp_path: Path
+) -> None:
+    """Issue 17: uploading ``sub`` where the folder ``sub/`` holds files moved the folder aside and
+    lost it; the page says why nothing was stored, and the files stay."""
+    page, project = admin_page, uid("CLASH")
+    rest = f"/data/projects/{project}/resources/R/files"
+    assert admin_http.put(f"/data/projects/{project}").status_code in (200, 201)
+    for name in ("sub/dir/ok.txt", "top.txt"):
+        assert (
+            admin_http.put(f"{rest}/{name}", content=name.encode(), params={"inbody": "true"}).status_code
+            == 200
+        )
+    (tmp_path / "sub").write_text("a file named like the folder")
+    tree = tmp_path / "top.txt"  # a folder named like the file
+    tree.mkdir()
+    (tree / "x.txt").write_text("x")
+    page.goto(f"{server.url}/app/files/projects/{project}")
+    status = page.locator("#upload .status")
+    page.fill("#upload input[name=folder]", "R")
+    page.set_input_files("#upload input[name=files]", str(tmp_path / "sub"))
+    page.click("#upload button")
+    expect(status).to_contain_text("Upload failed: 'sub' is a folder")
+    page.set_input_files("#upload input[name=files]", [])
+    page.set_input_files("#upload input[name=tree]", str(tree))
+    page.click("#upload button")
+    expect(status).to_contain_text("Upload failed: 'top.txt' is a file")
+    shots.take(page, "manage-files-clash")
+    rows = admin_http.get(rest, params={"format": "json"}).json()["ResultSet"]["Result"]
+    assert sorted(r["URI"].split("/files/", 1)[1] for r in rows) == ["sub/dir/ok.txt", "top.txt"]
+    assert admin_http.get(f"{rest}/sub/dir/ok.txt").content == b"sub/dir/ok.txt"
+
+
 def import_series(http: httpx.Client, project: str) -> None:
     body = io.BytesIO()
     with zipfile.ZipFile(body, "w") as zf:

@@ -325,3 +325,67 @@ def test_automation_queues_conversions_when_a_session_is_archived(
     assert len(ids) == 1
     assert wait_jobs(http, ids)[0]["status"] == "complete"
     assert len(nifti_files(http, scan)) == 2
+
+
+LAYOUT_TOOL = textwrap.dedent(
+    """
+    import os, sys
+    out, layout = sys.argv[1], sys.argv[2]
+    if layout == "folder":
+        os.makedirs(os.path.join(out, "x"))
+        with open(os.path.join(out, "x", "y.txt"), "w") as f:
+            f.write("in a folder")
+    elif layout == "server-names":  # the names of a process folder's lock and journal
+        for name in ("owner.lock", "placed.log", "deleting-0123456789abcdef"):
+            with open(os.path.join(out, name), "w") as f:
+                f.write(name)
+    else:
+        with open(os.path.join(out, "x"), "w") as f:
+            f.write("a file")
+    """
+)
+
+
+def test_outputs_replaced_by_a_file_where_a_folder_was_and_back(
+    http: httpx.Client, server: LiveServer, tmp_path: Path
+) -> None:
+    """A rerun with overwrite whose outputs put a file where the last run's folder was (and then a
+    folder where its file was) replaces them: the old copies go only once the new ones are in."""
+    tool = tmp_path / "layout.py"
+    tool.write_text(LAYOUT_TOOL)
+    name = uid("layout")
+    register(http, name, [sys.executable, str(tool), "{output}", "{scan_type}"])
+    exp = make_session(http)
+    scan = add_scan(http, exp, "9", GE / "mr_0005")
+    for layout, want in (("folder", {"x/y.txt": b"in a folder"}), ("file", {"x": b"a file"}),
+                         ("folder", {"x/y.txt": b"in a folder"})):  # fmt: skip
+        assert http.put(f"{exp}/scans/9", params={"type": layout}).status_code in (200, 201)
+        job = wait_jobs(http, [launch(http, scan, command=name, overwrite=True)[0]["id"]])[0]
+        assert job["status"] == "complete", job
+        rows = http.get(f"{scan}/resources/OUT/files", params={"format": "json"}).json()["ResultSet"][
+            "Result"
+        ]
+        got = {r["URI"].split("/files/", 1)[1]: http.get(r["URI"]).content for r in rows}
+        assert got == want, (layout, got)
+    assert not list((server.data / "tmp").rglob("backup-*"))
+
+
+def test_outputs_named_like_the_servers_own_files_are_stored_as_written(
+    http: httpx.Client, server: LiveServer, tmp_path: Path
+) -> None:
+    """A command's ``owner.lock`` and ``placed.log`` are its outputs, not a process folder's lock
+    and journal: nothing is written into them on their way into the archive."""
+    tool = tmp_path / "layout.py"
+    tool.write_text(LAYOUT_TOOL)
+    name = uid("names")
+    register(http, name, [sys.executable, str(tool), "{output}", "{scan_type}"])
+    exp = make_session(http)
+    scan = add_scan(http, exp, "10", GE / "mr_0005")
+    assert http.put(f"{exp}/scans/10", params={"type": "server-names"}).status_code in (200, 201)
+    job = wait_jobs(http, [launch(http, scan, command=name)[0]["id"]])[0]
+    assert job["status"] == "complete", job
+    rows = http.get(f"{scan}/resources/OUT/files", params={"format": "json"}).json()["ResultSet"]["Result"]
+    assert len(rows) == 3
+    for row in rows:
+        body = http.get(row["URI"]).content
+        assert body == row["Name"].encode() and hashlib.md5(body).hexdigest() == row["digest"], row

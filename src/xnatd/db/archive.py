@@ -393,6 +393,16 @@ def file_row(conn: Connection, resource_pk: int, path: str) -> Row | None:
     return conn.execute(stmt).mappings().first()
 
 
+def paths_among(conn: Connection, resource_pk: int, paths: Iterable[str]) -> set[str]:
+    """Which of ``paths`` the resource holds files at (one query per 500)."""
+    wanted, found = sorted(set(paths)), set[str]()
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        stmt = select(files.c.path).where(files.c.resource_pk == resource_pk, files.c.path.in_(chunk))
+        found.update(conn.execute(stmt).scalars())
+    return found
+
+
 def upsert_file(conn: Connection, resource_pk: int, path: str, **values: Any) -> None:
     existing = file_row(conn, resource_pk, path)
     if existing is None:

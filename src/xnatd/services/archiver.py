@@ -310,12 +310,13 @@ def _whole_folder(src_dir: Path, folder: Path, rows: list[Any], archived: dict[s
 
 def _free_name(conn: Connection, res: Any, folder: Path, name: str, overwrite: bool, moves: Moves) -> str:
     """``name`` if it is free in the resource folder; with ``overwrite_files`` the file there is
-    replaced, otherwise a numbered variant is used, so a different instance never hides an archived one."""
+    replaced, otherwise a numbered variant is used, so a different instance never hides an archived one.
+    A folder of that name (a user's upload) is never replaced: its files would go with it."""
     safe_label(name, "file name")  # one path segment: ``folder / name`` stays in ``folder``
     path = folder / name
     if not os.path.lexists(path):
         return name
-    if overwrite:
+    if overwrite and not (path.is_dir() and not path.is_symlink()):
         old = q.file_row(conn, res["pk"], name)
         if old is not None:
             q.delete_files(conn, [old["pk"]])

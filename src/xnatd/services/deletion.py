@@ -12,48 +12,51 @@ from xnatd.domain.address import Address
 from xnatd.services import access
 from xnatd.services.context import Actor, Context
 from xnatd.services.resolve import require_on, resolve
-from xnatd.services.resources import remove_owned
+from xnatd.services.resources import FolderRemoval, remove_owned, removing_folders
 
 
 def delete(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
-    with ctx.db.write() as conn:
-        t = resolve(conn, actor, addr, access.READ)
-        level = addr.level
-        if level == "project":
+    removing_folders(ctx, remove_files, lambda conn, folders: _delete(ctx, conn, actor, addr, folders))
+
+
+def _delete(ctx: Context, conn: Connection, actor: Actor, addr: Address, folders: FolderRemoval) -> None:
+    t = resolve(conn, actor, addr, access.READ)
+    level = addr.level
+    if level == "project":
+        access.require(actor, t.project_row, t.role, access.DELETE)
+        remove_owned(ctx, conn, f"project:{t.project_id}", folders)
+        q.delete_project(conn, t.project_id)
+        return
+    if level in ("subject", "experiment", "assessor"):
+        kind = "subject" if level == "subject" else "experiment"
+        row = t.subject if level == "subject" else (t.child if level == "assessor" else t.experiment)
+        assert row is not None
+        if row["project_id"] != t.project_id and addr.project:
             access.require(actor, t.project_row, t.role, access.DELETE)
-            remove_owned(ctx, conn, f"project:{t.project_id}", remove_files)
-            q.delete_project(conn, t.project_id)
+            q.remove_share(conn, kind, row["id"], t.project_id)  # via a shared project: un-share
             return
-        if level in ("subject", "experiment", "assessor"):
-            kind = "subject" if level == "subject" else "experiment"
-            row = t.subject if level == "subject" else (t.child if level == "assessor" else t.experiment)
-            assert row is not None
-            if row["project_id"] != t.project_id and addr.project:
-                access.require(actor, t.project_row, t.role, access.DELETE)
-                q.remove_share(conn, kind, row["id"], t.project_id)  # via a shared project: un-share
-                return
-            require_on(conn, actor, row["project_id"], access.DELETE)
-            _delete_tree(ctx, conn, kind, row, remove_files)
-            return
-        assert t.child is not None
-        require_on(conn, actor, t.owner_project_id, access.DELETE)
-        remove_owned(ctx, conn, f"{addr.child_kind}:{t.child['pk']}", remove_files)
-        q.delete_child(conn, t.child["pk"])
+        require_on(conn, actor, row["project_id"], access.DELETE)
+        _delete_tree(ctx, conn, kind, row, folders)
+        return
+    assert t.child is not None
+    require_on(conn, actor, t.owner_project_id, access.DELETE)
+    remove_owned(ctx, conn, f"{addr.child_kind}:{t.child['pk']}", folders)
+    q.delete_child(conn, t.child["pk"])
 
 
-def _delete_tree(ctx: Context, conn: Connection, kind: str, row: Any, remove_files: bool) -> None:
+def _delete_tree(ctx: Context, conn: Connection, kind: str, row: Any, folders: FolderRemoval) -> None:
     if kind == "subject":
         exps, _ = q.experiments_query(conn, None, row["id"], None, None)
         for exp, _p, _l in exps:
-            _delete_tree(ctx, conn, "experiment", exp, remove_files)
-        remove_owned(ctx, conn, f"subject:{row['id']}", remove_files)
+            _delete_tree(ctx, conn, "experiment", exp, folders)
+        remove_owned(ctx, conn, f"subject:{row['id']}", folders)
     else:
         assessors, _ = q.experiments_query(conn, None, None, row["id"], None)
         for a, _p, _l in assessors:
-            _delete_tree(ctx, conn, "experiment", a, remove_files)
+            _delete_tree(ctx, conn, "experiment", a, folders)
         for ck in ("scan", "reconstruction"):
             for c in q.children(conn, row["id"], ck):
-                remove_owned(ctx, conn, f"{ck}:{c['pk']}", remove_files)
+                remove_owned(ctx, conn, f"{ck}:{c['pk']}", folders)
                 q.delete_child(conn, c["pk"])
-        remove_owned(ctx, conn, f"experiment:{row['id']}", remove_files)
+        remove_owned(ctx, conn, f"experiment:{row['id']}", folders)
     q.delete_object(conn, kind, row["id"])

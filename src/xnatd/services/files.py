@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import mimetypes
+import os
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -34,7 +35,7 @@ from xnatd.services.threads import run_in_threadpool
 from xnatd.storage import archives, bundles
 from xnatd.storage.durability import sync_filesystem
 from xnatd.storage.files import Staged, stage_fileobj, stage_stream
-from xnatd.storage.paths import safe_relpath
+from xnatd.storage.paths import file_and_folder, parents_of, safe_relpath
 from xnatd.storage.placement import Placement, drop
 
 FILE_COLUMNS = [
@@ -338,13 +339,13 @@ def _commit_upload(
             res = ensure_resource(
                 ctx, conn, owner, t.owner_project_id, addr.resource or DEFAULT_RESOURCE, opts.params
             )
-            existing = {n for n, _ in staged if q.file_row(conn, res["pk"], n) is not None}
+            folder = archive_path(ctx, res["directory"])  # checked once; names were checked on arrival
+            existing = _refuse_clashes(conn, res["pk"], folder, names)
             if existing and not opts.overwrite:
                 dupes = ", ".join(sorted(existing)[:10])
                 raise Conflict(f"File already exists: {dupes}. Retry with overwrite=true to replace it.")
-            folder = archive_path(ctx, res["directory"])  # checked once; names were checked on arrival
             for name, item in staged:
-                placement.put(item, folder / name, sync=not opts.extract)
+                placement.put(item, folder / name, sync=not opts.extract, replace=name in existing)
                 q.upsert_file(
                     conn,
                     res["pk"],
@@ -362,3 +363,31 @@ def _commit_upload(
         placement.rollback()
         raise
     placement.commit()
+
+
+def _refuse_clashes(conn: Any, resource_pk: int, folder: Path, names: list[str]) -> set[str]:
+    """Refuse, before anything moves, a file where a folder of files is or a folder where a file is
+    (``overwrite`` replaces files, never folders: the folder's files would go with it); answers the
+    names that are files already."""
+    both = file_and_folder(names)
+    if both is not None:
+        raise Conflict(f"'{both}' is both a file and a folder in this upload.")
+    parents = {p for n in names for p in parents_of(n)}
+    stored = q.paths_among(conn, resource_pk, parents.union(names))
+    files_in_way = {p for p in parents if p in stored or (folder / p).is_file()}
+    for name in names if files_in_way else ():
+        for parent in parents_of(name):
+            if parent in files_in_way:
+                raise Conflict(f"'{parent}' is a file; '{name}' cannot be put inside it.")
+    for name in names:
+        if name not in stored and _holds_files(folder / name):
+            raise Conflict(f"'{name}' is a folder; a file cannot take its place.")
+    return stored.intersection(names)
+
+
+def _holds_files(path: Path) -> bool:
+    """A folder with anything in it (an empty one is only a leftover: the file may take its place)."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    with os.scandir(path) as entries:
+        return next(entries, None) is not None

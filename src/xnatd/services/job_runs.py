@@ -253,7 +253,7 @@ def _place(
     params = [("format", output.get("format", "")), ("content", output.get("content", ""))]
     res = ensure_resource(ctx, conn, owner, exp["project_id"], label, params)
     for name, item in staged:
-        placement.put(item, archive_path(ctx, res["directory"], name))
+        placement.put(item, archive_path(ctx, res["directory"], name), replace=False)  # the old ones went
         values = {"format": "", "content": "", "tags": "", "created_by": row["username"]}
         q.upsert_file(conn, res["pk"], name, size=item.size, md5=item.md5, **values)
     return int(res["pk"])

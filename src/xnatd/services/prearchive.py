@@ -27,6 +27,7 @@ from xnatd.services.import_options import UNASSIGNED
 from xnatd.services.resolve import load_project
 from xnatd.storage import bundles
 from xnatd.storage.files import remove_tree
+from xnatd.storage.moves import Moves
 from xnatd.storage.paths import contained
 
 COLUMNS = [
@@ -287,26 +288,28 @@ def zip_of(ctx: Context, actor: Actor, key: Key, level: int) -> tuple[str, Itera
 
 
 def move(ctx: Context, actor: Actor, key: Key, new_project: str) -> str:
-    """Move a session to another project's prearchive: one folder rename."""
-    with ctx.db.write() as conn:
-        row = load_locked(conn, actor, key)
-        target, _ = load_project(conn, actor, new_project, access.EDIT)
-        if row["status"] in ("ARCHIVING", "DELETING", "MOVING"):
-            raise Forbidden("Operation already in progress on this prearchive entry.")
-        directory = f"{target['id']}/{row['timestamp']}/{row['folder']}"
-        if pq.directory_taken(conn, directory):
-            raise Conflict(
-                f"Project {target['id']} already has prearchive session {row['timestamp']}/{row['folder']}"
-            )
-        src, dest = folder_of(ctx, row), contained(ctx.settings.prearchive_dir, PurePosixPath(directory))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        src.rename(dest)
-        try:
+    """Move a session to another project's prearchive: one folder rename, journalled (``movedir``)
+    and undone if the commit fails or never happens (the process dies: recovery moves it back)."""
+    moves = Moves(ctx.settings.tmp_dir)
+    try:
+        with ctx.db.write() as conn:
+            row = load_locked(conn, actor, key)
+            target, _ = load_project(conn, actor, new_project, access.EDIT)
+            if row["status"] in ("ARCHIVING", "DELETING", "MOVING"):
+                raise Forbidden("Operation already in progress on this prearchive entry.")
+            directory = f"{target['id']}/{row['timestamp']}/{row['folder']}"
+            if pq.directory_taken(conn, directory):
+                there = f"{row['timestamp']}/{row['folder']}"
+                raise Conflict(f"Project {target['id']} already has prearchive session {there}")
+            src, dest = folder_of(ctx, row), contained(ctx.settings.prearchive_dir, PurePosixPath(directory))
+            moves.move_folder(src, dest)
+            moves.make_durable(ctx.settings.data)
             code = target["prearchive_code"]
             pq.update_session(conn, row["pk"], project=target["id"], directory=directory, autoarchive=code)
-        except BaseException:
-            dest.rename(src)
-            raise
+    except BaseException:
+        moves.rollback()
+        raise
+    moves.commit()
     _prune(ctx, src.parent)
     return f"/data/prearchive/projects/{target['id']}/{row['timestamp']}/{row['folder']}"
 
@@ -322,7 +325,7 @@ def delete(ctx: Context, actor: Actor, key: Key) -> None:
 
 def remove_session_folder(ctx: Context, row: Any) -> None:
     folder = folder_of(ctx, row)
-    remove_tree(folder, stop_at=ctx.settings.prearchive_dir)
+    remove_tree(folder, ctx.settings.tmp_dir, stop_at=ctx.settings.prearchive_dir)
 
 
 def _prune(ctx: Context, folder: Path) -> None:

@@ -3,8 +3,9 @@ assessor and reconstruction. Listing, creating and deleting them; their files ar
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -15,12 +16,13 @@ from xnatd.db import archive as q
 from xnatd.domain.address import Address
 from xnatd.domain.items import Item
 from xnatd.domain.table import ListQuery, Table, shape
-from xnatd.errors import Conflict, InvalidInput, NotFound
+from xnatd.errors import Conflict, InvalidInput, NotFound, StorageFull
 from xnatd.services import access
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import resource_item
 from xnatd.services.listings import make_getter
 from xnatd.services.resolve import Target, resolve
+from xnatd.storage.moves import Moves
 from xnatd.storage.paths import contained, safe_label
 
 RESOURCE_COLUMNS = [
@@ -286,11 +288,14 @@ def new_resource(
     look); the one a concurrent request created a moment ago, if so."""
     safe_label(label, "resource label")
     directory = f"{owner.directory}/{label}"
+    path = contained(ctx.settings.archive_dir, PurePosixPath(directory))
     n = 1
-    while q.directory_taken(conn, directory):
+    # a folder still on disk (its resource deleted with removeFiles=false) is not taken over: its
+    # files are no one's now, and the new resource's uploads must neither meet nor replace them
+    while q.directory_taken(conn, directory) or _occupied(path):
         n += 1
         directory = f"{owner.directory}/{label}_{n}"
-    path = contained(ctx.settings.archive_dir, PurePosixPath(directory))
+        path = contained(ctx.settings.archive_dir, PurePosixPath(directory))
     tags = param(params, "tags") or ""
     pk = q.insert_resource(
         conn,
@@ -317,27 +322,98 @@ def new_resource(
     }
 
 
+def _occupied(path: Path) -> bool:
+    """Something other than an empty folder is at ``path``."""
+    if not os.path.lexists(path):
+        return False
+    if path.is_symlink() or not path.is_dir():
+        return True
+    with os.scandir(path) as entries:
+        return next(entries, None) is not None
+
+
 def delete_resource(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
-    with ctx.db.write() as conn:
+    def work(conn: Connection, folders: FolderRemoval) -> None:
         t = resolve(conn, actor, addr, access.EDIT, upto=_upto(addr))
         access.require(actor, t.project_row, t.role, access.DELETE)
         for _owner, row in select_resources(conn, owners(conn, addr, t), addr.resource):
-            _drop_resource(ctx, conn, row, remove_files)
+            _drop_resource(ctx, conn, row, folders)
+
+    removing_folders(ctx, remove_files, work)
 
 
-def _drop_resource(ctx: Context, conn: Connection, row: Any, remove_files: bool) -> None:
+def removing_folders(
+    ctx: Context, remove_files: bool, work: Callable[[Connection, FolderRemoval], None]
+) -> None:
+    """Run ``work`` (a delete) in one write transaction; the resource folders it drops go once
+    it committed (``FolderRemoval``). A disk too full for the database to record the delete
+    (SQLite needs room for its log) is what a delete is for: ``work`` runs again, this time freeing
+    the space before the commit, as asked; should that commit fail all the same, the rows name
+    files that are gone (``xnatd verify`` reports them), never the reverse."""
+    try:
+        with FolderRemoval(ctx, remove_files) as folders, ctx.db.write() as conn:
+            work(conn, folders)
+        return
+    except StorageFull:
+        if not remove_files:
+            raise
+    with FolderRemoval(ctx, remove_files, at_once=True) as folders, ctx.db.write() as conn:
+        work(conn, folders)
+
+
+class FolderRemoval:
+    """The folders of resources deleted in one transaction: set aside (journalled, into this
+    process's folder in DATA/tmp) while it runs, deleted once it committed, put back if it failed.
+    Deleting them inside the transaction lost the files of a delete whose commit then failed (or
+    whose process died), while their rows stayed; a recovery puts back a folder whose resource row
+    still exists (``verify._put_folder_back``). ``remove_files=False`` keeps every folder.
+
+    On a full disk, where the journal line cannot be written, a folder stays where it is and is
+    deleted after the commit (a process dying right after such a commit leaves the folder as
+    orphans for ``xnatd verify``); ``at_once`` deletes each folder as it is dropped, before the
+    commit (``removing_folders``, when the commit itself needs the space)."""
+
+    def __init__(self, ctx: Context, remove_files: bool, at_once: bool = False) -> None:
+        self.moves = Moves(ctx.settings.tmp_dir) if remove_files else None
+        self.at_once = at_once
+        self.after: list[Path] = []
+
+    def drop(self, path: Path) -> None:
+        if self.moves is None:
+            return
+        if self.at_once:
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        try:
+            self.moves.put_aside(path)
+        except StorageFull:
+            self.after.append(path)
+
+    def __enter__(self) -> FolderRemoval:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self.moves is None:
+            return
+        if kind is not None:
+            self.moves.rollback()
+            return
+        self.moves.commit()
+        for path in self.after:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _drop_resource(ctx: Context, conn: Connection, row: Any, folders: FolderRemoval) -> None:
     q.delete_resource(conn, row["pk"])
-    if remove_files:
-        path = contained(ctx.settings.archive_dir, PurePosixPath(row["directory"]))
-        shutil.rmtree(path, ignore_errors=True)
+    folders.drop(contained(ctx.settings.archive_dir, PurePosixPath(row["directory"])))
 
 
-def remove_owned(ctx: Context, conn: Connection, owner: str, remove_files: bool) -> None:
+def remove_owned(ctx: Context, conn: Connection, owner: str, folders: FolderRemoval) -> None:
     """Drop every resource of an owner (``project:P`` means every resource anywhere in P)."""
     kind, _, key = owner.partition(":")
     rows = q.resources_of_project(conn, key) if kind == "project" else q.resources_of(conn, [owner])
     for row in rows:
-        _drop_resource(ctx, conn, row, remove_files)
+        _drop_resource(ctx, conn, row, folders)
 
 
 def archive_path(ctx: Context, directory: str, rel: str = "") -> Path:

@@ -130,10 +130,7 @@ def _check_archive(
             if progress:
                 progress(1)
     into = quarantine / "archive"
-    _orphans(
-        report, root, "archive", walked.files, known, repair, stale_after, into, ctx.settings.prearchive_dir
-    )
-    _old_temporaries(report, walked.temporaries, ctx.settings.data, repair, stale_after)
+    _orphans(report, root, "archive", walked, known, repair, stale_after, into, ctx.settings.prearchive_dir)
 
 
 def _check_prearchive(
@@ -157,8 +154,7 @@ def _check_prearchive(
             report.checked_files += 1
             if progress:
                 progress(1)
-    _orphans(report, root, "prearchive", walked.files, known, repair, stale_after, quarantine / "prearchive")
-    _old_temporaries(report, walked.temporaries, ctx.settings.data, repair, stale_after)
+    _orphans(report, root, "prearchive", walked, known, repair, stale_after, quarantine / "prearchive")
 
 
 def _orphans(

@@ -4,6 +4,7 @@ early. Every archive change goes through these before its database commit (``fil
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 from pathlib import Path
@@ -26,23 +27,27 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def make_dirs(path: Path, sync: bool = True) -> None:
+def make_dirs(path: Path, sync: bool = True) -> list[Path]:
     """``mkdir -p`` with each new folder's entry made durable (``sync``), so a crash cannot lose it,
-    or left to a later filesystem sync."""
+    or left to a later filesystem sync. Answers the folders it made, outermost first (a caller that
+    undoes its work removes them again); a file where a folder is needed is a Conflict."""
     missing: list[Path] = []
     probe = path
     while not probe.is_dir():
         missing.append(probe)
         probe = probe.parent
+    made: list[Path] = []
     for directory in reversed(missing):
         try:
             directory.mkdir()
-        except FileExistsError:
+        except FileExistsError:  # outermost first: the first one taken is the file in the way
             if not directory.is_dir():
-                raise Conflict(f"'{directory.name}' exists and is not a folder.") from None
+                raise Conflict(f"'{directory.name}' is a file; it cannot hold other files.") from None
             continue
+        made.append(directory)
         if sync:
             fsync_dir(directory.parent)
+    return made
 
 
 def fsync_file(path: Path) -> None:
@@ -98,6 +103,31 @@ def start_writeback(fd: int, offset: int, length: int) -> bool:
     return bool(libc.sync_file_range(fd, offset, length, _SYNC_FILE_RANGE_WRITE) == 0)
 
 
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def rename_noreplace(src: Path, dest: Path) -> bool:
+    """Rename ``src`` to ``dest`` in one step that fails if ``dest`` exists (Linux ``renameat2``
+    with ``RENAME_NOREPLACE``): FileExistsError then. False when this system or filesystem cannot
+    (the caller falls back to a hard link)."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "renameat2"):
+        return False
+    if libc.renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dest), _RENAME_NOREPLACE) == 0:
+        return True
+    err = _errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(src), None, str(dest))
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
+
+
 @functools.cache
 def _libc() -> ctypes.CDLL | None:
     import ctypes
@@ -106,6 +136,14 @@ def _libc() -> ctypes.CDLL | None:
     try:
         lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         lib.syncfs.argtypes = [ctypes.c_int]
+        if hasattr(lib, "renameat2"):
+            lib.renameat2.argtypes = [
+                ctypes.c_int,
+                ctypes.c_char_p,
+                ctypes.c_int,
+                ctypes.c_char_p,
+                ctypes.c_uint,
+            ]
         if hasattr(lib, "sync_file_range"):
             lib.sync_file_range.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
         return lib

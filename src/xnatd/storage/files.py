@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from xnatd.errors import Conflict, StorageFull, TooLarge
-from xnatd.storage.durability import fsync_dir, make_dirs, start_writeback
-from xnatd.storage.tmpdirs import folder_for, is_process_dir, note, process_tmp_dir
+from xnatd.storage.durability import fsync_dir, make_dirs, rename_noreplace, start_writeback
+from xnatd.storage.tmpdirs import folder_for, is_own_folder, note, process_tmp_dir
 
 if TYPE_CHECKING:  # imported where used: the zip-import helper processes do without it
     import asyncio
@@ -32,7 +32,7 @@ CHUNK = 1 << 20
 # fsync before the answer waits for the last few MiB only, not for the whole file.
 WRITEBACK_EVERY = 16 * CHUNK
 _FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-# os.link is refused on a few filesystems (some FUSE, SMB and FAT mounts); see _place_new.
+# os.link is refused on a few filesystems (some FUSE, SMB and FAT mounts); see move_new.
 _NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK})
 
 
@@ -321,12 +321,15 @@ def _create(dest: Path) -> int:
         raise _storage_full() if err.errno in _FULL_ERRNOS else err from None
 
 
-def _place_new(src: Path, dest: Path) -> None:
+def move_new(src: Path, dest: Path) -> None:
     """Move ``src`` to ``dest`` only if ``dest`` does not exist, without a check-then-act race.
 
-    A hard link fails atomically if the name is taken; the temp name is unlinked afterwards.
+    One ``renameat2(RENAME_NOREPLACE)`` where the system has it; else a hard link, which fails
+    atomically if the name is taken, and the old name unlinked afterwards.
     """
     try:
+        if rename_noreplace(src, dest):
+            return
         os.link(src, dest, follow_symlinks=False)
     except FileExistsError:
         raise Conflict(f"The file '{dest.name}' already exists.") from None
@@ -358,7 +361,7 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
         if overwrite:
             os.replace(staged.path, dest)
         else:
-            _place_new(staged.path, dest)
+            move_new(staged.path, dest)
     except OSError as err:
         if err.errno in _FULL_ERRNOS:
             raise _storage_full() from err
@@ -369,16 +372,16 @@ def place(staged: Staged, dest: Path, overwrite: bool, sync: bool = True) -> Non
 
 def _journal(staged: Staged, dest: Path) -> None:
     """Note ``dest`` in this process's journal, for recovery should the process die before the commit;
-    a file staged elsewhere (the DICOM spool) is noted in this process's folder of the data folder."""
-    journal = staged.path.parent
+    a file staged elsewhere (the DICOM spool, a job's outputs) is noted in this process's folder of
+    the data folder, never in a journal-like file beside it."""
     try:
-        if not is_process_dir(journal):
-            journal = folder_for(dest) or journal
+        journal = staged.path.parent if is_own_folder(staged.path.parent) else folder_for(dest)
     except OSError as err:
         if err.errno in _FULL_ERRNOS:
             raise _storage_full() from err
         raise
-    note(journal, "place", str(dest))
+    if journal is not None:
+        note(journal, "place", str(dest))
 
 
 def discard(staged: Staged) -> None:
@@ -412,12 +415,15 @@ def remove_file(path: Path, stop_at: Path | None = None) -> None:
     _prune(path.parent, stop_at)
 
 
-def remove_tree(path: Path, stop_at: Path | None = None) -> None:
+def remove_tree(path: Path, tmp_dir: Path | None, stop_at: Path | None = None) -> None:
     """Delete a folder tree (a missing one is fine) and the folders it leaves empty.
 
-    The tree is first renamed to a hidden sibling so it disappears from view at once; if the
-    deletion then fails half-way, what is left is a ``.deleting-*`` folder, never a half tree
-    at the real path.
+    The tree is first renamed into this process's own folder under ``tmp_dir`` (``DATA/tmp``), so
+    it disappears from view at once; if the deletion then fails half-way, or the process dies, what
+    is left is in that folder, which recovery deletes with the dead process's other temporaries,
+    never a half tree at the real path. Never beside it: there a leftover would share the archive's
+    names with the users' files, and a name recovery deleted could be a user's.
+    Without ``tmp_dir`` (or across filesystems) the tree is deleted where it is.
     """
     if path.is_symlink() or path.is_file():
         remove_file(path, stop_at)
@@ -425,8 +431,15 @@ def remove_tree(path: Path, stop_at: Path | None = None) -> None:
     if not path.exists():
         _prune(path.parent, stop_at)
         return
-    doomed = path.with_name(f".deleting-{secrets.token_hex(8)}")
-    os.rename(path, doomed)
+    doomed = path
+    if tmp_dir is not None:
+        doomed = process_tmp_dir(tmp_dir) / f"deleting-{secrets.token_hex(8)}"
+        try:
+            os.rename(path, doomed)
+        except OSError as err:
+            if err.errno != errno.EXDEV:
+                raise
+            doomed = path
     shutil.rmtree(doomed)
     _prune(path.parent, stop_at)
 

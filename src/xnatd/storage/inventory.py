@@ -5,28 +5,16 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-# Names the writers give their temporaries (storage/files.py, tmpdirs.py, placement.py, moves.py): a
-# crash between creating one and renaming or deleting it leaves it behind. Flat in DATA/tmp, where
-# nothing is a user's, the prefix is enough (``backup-*`` only from older versions: backups now wait in
-# their process's own folder).
+# Names the writers give their temporaries in DATA/tmp (storage/files.py, tmpdirs.py, placement.py,
+# moves.py): a crash between creating one and renaming or deleting it leaves it behind. Nothing in
+# DATA/tmp is a user's, so the prefix is enough. The archive and prearchive trees hold no temporaries
+# at all (every writer stages, sets aside and deletes inside its own process folder in DATA/tmp):
+# there every name is a user's or a DICOM file's, and none is ever judged by its look.
 TEMP_PREFIXES = (".stage-", "backup-", ".deleting-", ".aside-")
-# Their exact shapes, random token included. In the archive and prearchive trees users name the files,
-# so there only these are temporaries: a user's ``backup-notes.txt`` or ``.stage-1.part`` is a file.
-_TEMP_NAME = re.compile(
-    r"\.stage-[0-9a-f]{24}\.part|\.stage-proc-[0-9a-f]{16}|backup-[0-9a-f]{32}"
-    r"|\.deleting-[0-9a-f]{16}|\.aside-[0-9a-f]{16}"
-)
-
-
-def is_temporary(name: str) -> bool:
-    """A name only a writer of temporaries gives (see ``_TEMP_NAME``)."""
-    return _TEMP_NAME.fullmatch(name) is not None
 
 
 def age_of(path: Path) -> float:
@@ -36,34 +24,21 @@ def age_of(path: Path) -> float:
     return time.time() - max(st.st_mtime, st.st_ctime)
 
 
-@dataclass(frozen=True)
-class Walked:
-    files: list[str]  # relative POSIX paths of the regular files (and symlinks)
-    temporaries: list[Path]  # temporary entries met on the way (not descended into)
-
-
-def walk(root: Path, under: str = "") -> Walked:
-    """Every file below ``root / under`` (relative to ``root``), temporaries set apart."""
+def walk(root: Path, under: str = "") -> list[str]:
+    """Every file below ``root / under``, as POSIX paths relative to ``root`` (a link to a folder
+    counts as a file and is not followed)."""
     found: list[str] = []
-    temps: list[Path] = []
     start = root / under if under else root
     if not start.is_dir():
-        return Walked(found, temps)
+        return found
     for dirpath, dirnames, filenames in os.walk(start):
         here = Path(dirpath)
         for d in list(dirnames):
-            if is_temporary(d) or (here / d).is_symlink():
+            if (here / d).is_symlink():
                 dirnames.remove(d)
-                if is_temporary(d):
-                    temps.append(here / d)
-                else:
-                    found.append((here / d).relative_to(root).as_posix())
-        for name in filenames:
-            if is_temporary(name):
-                temps.append(here / name)
-            else:
-                found.append((here / name).relative_to(root).as_posix())
-    return Walked(found, temps)
+                found.append((here / d).relative_to(root).as_posix())
+        found += [(here / name).relative_to(root).as_posix() for name in filenames]
+    return found
 
 
 def temporaries(folder: Path) -> list[Path]:

@@ -7,12 +7,14 @@ a rename per file, never a copy. If the database commit fails, ``rollback`` move
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from pathlib import Path
 
 from xnatd.errors import Conflict
 from xnatd.storage.durability import fsync_tree, make_dirs
+from xnatd.storage.files import move_new
 from xnatd.storage.tmpdirs import note_under, set_aside
 
 
@@ -23,12 +25,13 @@ class Moves:
         self._aside: list[tuple[Path, Path]] = []
 
     def move(self, src: Path, dest: Path) -> None:
-        """Rename ``src`` to ``dest``; an existing ``dest`` is a Conflict (nothing is overwritten)."""
+        """Rename ``src`` to ``dest``; an existing ``dest`` is a Conflict (nothing is overwritten,
+        not even a file another transaction placed between a check and the rename)."""
         make_dirs(dest.parent, sync=False)
         if os.path.lexists(dest):
             raise Conflict(f"The file '{dest.name}' already exists.")
         note_under(self.tmp_dir, "move", str(src), str(dest))  # recovery puts it back if we die
-        os.rename(src, dest)
+        move_new(src, dest)
         self._done.append((src, dest))
 
     def move_folder(self, src: Path, dest: Path) -> None:
@@ -39,7 +42,12 @@ class Moves:
         if os.path.lexists(dest) and not is_empty_folder(dest):
             raise Conflict(f"The folder '{dest.name}' already exists and is not empty.")
         note_under(self.tmp_dir, "movedir", str(src), str(dest))
-        os.rename(src, dest)
+        try:
+            os.rename(src, dest)  # onto an empty folder only: one filled meanwhile is refused
+        except OSError as err:
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+            raise Conflict(f"The folder '{dest.name}' already exists and is not empty.") from None
         self._done.append((src, dest))
 
     def put_aside(self, path: Path) -> None:

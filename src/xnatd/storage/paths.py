@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from xnatd.errors import InvalidInput
@@ -110,3 +111,20 @@ def contained(root: Path, rel: PurePosixPath) -> Path:
     if real != real_root and not real.is_relative_to(real_root):
         raise InvalidInput(f"Invalid file path {str(rel)!r}: it leaves the archive folder.")
     return joined
+
+
+def parents_of(path: str) -> list[str]:
+    """The folders a relative path lies in, outermost first: ``a/b/c`` -> ``a``, ``a/b``."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def file_and_folder(paths: Iterable[str]) -> str | None:
+    """A path that a set of file paths names both as a file and as a folder (``x`` and ``x/y``),
+    or None: one folder on disk cannot also be a file."""
+    named = set(paths)
+    for path in sorted(named):
+        for parent in parents_of(path):
+            if parent in named:
+                return parent
+    return None

@@ -8,6 +8,10 @@ The old copy of a file replaced or removed is moved aside into this process's ow
 ``DATA/tmp`` (``tmpdirs``), and a journal line ``aside BACKUP DEST`` is written before that rename:
 if the process is killed before the commit, start-up recovery (``services/verify._undo_dead``) puts
 the backup back when the database row for DEST still describes it, and drops it otherwise.
+
+Only files are ever replaced: a file never takes the place of a folder holding files, nor a folder
+that of a file (a Conflict, before anything moves). Moving the folder aside as the "old copy" would
+drop every file in it at the commit.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import os
 import uuid
 from pathlib import Path
 
+from xnatd.errors import Conflict
+from xnatd.storage.durability import make_dirs
 from xnatd.storage.files import Staged, discard, place
 from xnatd.storage.tmpdirs import set_aside
 
@@ -28,22 +34,37 @@ class Placement:
         self._placed: list[Path] = []
         self._backups: list[tuple[Path, Path]] = []
         self._prune: list[tuple[Path, Path]] = []
+        self._made: list[Path] = []  # folders made for placed files: removed again by a rollback
 
-    def put(self, staged: Staged, dest: Path, sync: bool = True) -> None:
+    def put(self, staged: Staged, dest: Path, sync: bool = True, replace: bool = True) -> None:
         """Rename ``staged`` to ``dest``; ``sync=False`` leaves the folder fsyncs to one
-        ``sync_filesystem`` by the caller before it commits (thousands of extracted files)."""
-        if dest.exists():
+        ``sync_filesystem`` by the caller before it commits (thousands of extracted files).
+
+        ``replace``: the file at ``dest`` is one the caller means to replace (its row says so).
+        Otherwise a file found there is a Conflict, never replaced: with no committed row it is
+        another transaction's, placed a moment ago (or left by a crash, for ``xnatd verify``). A
+        folder at ``dest`` (an empty one is removed), or a file where ``dest`` needs a folder, is
+        a Conflict either way, and nothing is moved."""
+        self._made += make_dirs(dest.parent, sync)
+        if _is_folder(dest):
+            if not _remove_empty(dest):
+                raise Conflict(f"'{dest.name}' is a folder; a file cannot take its place.")
+        elif replace and os.path.lexists(dest):
             self._aside(dest)
-        place(staged, dest, overwrite=True, sync=sync)
+        try:
+            place(staged, dest, overwrite=replace, sync=sync)
+        except IsADirectoryError:  # a folder made there meanwhile (another upload)
+            raise Conflict(f"'{dest.name}' is a folder; a file cannot take its place.") from None
         self._placed.append(dest)
 
     def remove(self, path: Path, stop_at: Path) -> None:
         """Delete a file as part of the unit: it is moved aside and only dropped on commit.
 
-        Directories it leaves empty are removed on commit, up to (not including) ``stop_at``.
+        Directories it leaves empty are removed on commit, up to (not including) ``stop_at``. A
+        folder found where the file should be is left where it is (its files are not this file).
         """
         self._prune.append((path.parent, stop_at))
-        if path.exists():
+        if os.path.lexists(path) and not _is_folder(path):
             self._aside(path)
 
     def _aside(self, path: Path) -> None:
@@ -58,16 +79,22 @@ class Placement:
         self._prune.clear()
         self._placed.clear()
         self._backups.clear()
+        self._made.clear()
 
     def rollback(self) -> None:
         for dest in reversed(self._placed):
             dest.unlink(missing_ok=True)
+        for folder in reversed(self._made):  # before the backups: one may be a file of that name
+            _remove_empty(folder)
         for dest, backup in reversed(self._backups):
+            if _is_folder(dest):
+                _remove_empty(dest)
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(backup, dest)
         self._placed.clear()
         self._backups.clear()
         self._prune.clear()
+        self._made.clear()
 
 
 def relocate(path: Path, old: Path, new: Path, stop_at: Path) -> Path:
@@ -86,6 +113,22 @@ def relocate(path: Path, old: Path, new: Path, stop_at: Path) -> Path:
     os.replace(path, target)
     _prune_empty(path.parent, stop_at)
     return target
+
+
+def _is_folder(path: Path) -> bool:
+    """A real folder, not a link to one."""
+    return path.is_dir() and not path.is_symlink()
+
+
+def _remove_empty(folder: Path) -> bool:
+    """Remove ``folder`` if it is empty; whether it is gone."""
+    try:
+        folder.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _prune_empty(directory: Path, stop_at: Path) -> None:

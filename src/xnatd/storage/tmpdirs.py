@@ -67,6 +67,14 @@ def _make_owned(root: Path) -> tuple[Path, int]:
     return final, fd
 
 
+def is_own_folder(path: Path) -> bool:
+    """Whether ``path`` is this process's own folder (``process_tmp_dir``). A folder that merely
+    holds files named ``owner.lock`` and ``placed.log`` (a job's outputs) is not one."""
+    folder = Path(os.path.abspath(path))
+    pid = os.getpid()
+    return any(owner == pid and held == folder for owner, held, _fd in list(_owned.values()))
+
+
 def is_process_dir(path: Path) -> bool:
     """A per-process temporary folder (see ``process_tmp_dir``), as opposed to a flat temporary."""
     return path.is_dir() and not path.is_symlink() and (path / OWNER_LOCK).is_file()
@@ -170,14 +178,23 @@ def _full_disk(purpose: str) -> Iterator[None]:
 
 def folder_for(dest: Path) -> Path | None:
     """This process's folder in the data folder holding ``dest`` (made if need be), for a file placed
-    from elsewhere than a staging folder (the DICOM spool): the data folder is the nearest ancestor
-    with ``tmp`` and ``prearchive`` in it. None when ``dest`` is in no data folder."""
+    from elsewhere than a staging folder (the DICOM spool, a job's outputs): the data folder is the
+    outermost ancestor with ``tmp`` and ``prearchive`` in it and ``dest`` in its ``archive`` or
+    ``prearchive``. Outermost: projects named ``tmp`` and ``prearchive`` make ``DATA/archive`` look
+    like one too. None when ``dest`` is in no data folder."""
     pid = os.getpid()
+    path = Path(os.path.abspath(dest))
     for root, (owner, folder, _fd) in list(_owned.items()):
-        if owner == pid and Path(os.path.abspath(dest)).is_relative_to(root.parent):
+        if owner == pid and path.is_relative_to(root.parent):
             return folder
-    for parent in Path(os.path.abspath(dest)).parents:
-        if (parent / "tmp").is_dir() and (parent / "prearchive").is_dir():
+    for parent in reversed(path.parents):
+        inside = path.relative_to(parent).parts
+        if (
+            len(inside) > 1
+            and inside[0] in ("archive", "prearchive")
+            and (parent / "tmp").is_dir()
+            and (parent / "prearchive").is_dir()
+        ):
             return process_tmp_dir(parent / "tmp")
     return None
 

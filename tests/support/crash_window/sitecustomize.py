@@ -11,7 +11,10 @@ name starting with
 - ``hold-commit``: after the database commit, before the old copies are dropped;
 
 the thread writes the name into the marker file and sleeps (the request never answers) until the
-test kills the process. Any other file goes through untouched.
+test kills the process. Any other file goes through untouched. Likewise a resource whose label
+starts with ``hold-remove`` is held once it is deleted (its row, and its folder set aside or gone)
+inside the delete's transaction, before the commit; and a prearchive session moved to a project
+whose ID starts with ``HOLDMV``, once its folder is renamed and its row updated, before the commit.
 """
 
 from __future__ import annotations
@@ -34,9 +37,9 @@ def _install() -> None:
 
     put, remove, commit = Placement.put, Placement.remove, Placement.commit
 
-    def held_put(self: Placement, staged: Any, dest: Path, sync: bool = True) -> None:
+    def held_put(self: Placement, staged: Any, dest: Path, *args: Any, **kw: Any) -> None:
         before = len(self._backups)
-        put(self, staged, dest, sync)
+        put(self, staged, dest, *args, **kw)
         if dest.name.startswith("hold-put") and len(self._backups) > before:  # an overwrite
             _hold(dest.name)
 
@@ -51,6 +54,28 @@ def _install() -> None:
                 _hold(dest.name)
         commit(self)
 
+    from xnatd.services import resources
+
+    drop = resources._drop_resource
+
+    def held_drop(ctx: Any, conn: Any, row: Any, *rest: Any) -> None:
+        drop(ctx, conn, row, *rest)
+        if str(row["label"]).startswith("hold-remove"):
+            _hold(str(row["label"]))
+
+    resources._drop_resource = held_drop
+
+    from xnatd.db import prearchive as pq
+
+    update = pq.update_session
+
+    def held_update(conn: Any, pk: int, **values: Any) -> Any:
+        done = update(conn, pk, **values)
+        if str(values.get("project", "")).startswith("HOLDMV"):
+            _hold(str(values["project"]))
+        return done
+
+    pq.update_session = held_update
     Placement.put = held_put  # type: ignore[method-assign]
     Placement.remove = held_remove  # type: ignore[method-assign]
     Placement.commit = held_commit  # type: ignore[method-assign]

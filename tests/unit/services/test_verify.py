@@ -183,27 +183,37 @@ def test_files_an_interrupted_archive_moved_go_back_to_the_prearchive(ctx: Conte
 
 
 def test_a_users_file_named_like_a_temporary_is_a_file(ctx: Context) -> None:
-    """Only the exact names the writers give their temporaries (a random token included) count as
-    temporaries in the archive tree: a user's ``backup-notes.txt`` is never deleted by a repair."""
+    """Nothing in the archive tree is a temporary (writers keep theirs in DATA/tmp): a file a row
+    names is never deleted or moved by a repair, whatever its name (the exact shapes the writers
+    give their temporaries, random token included, too); one no row names is an orphan,
+    quarantined, never deleted (a deletion's leftover from an older version among them)."""
     from sqlalchemy import select
 
     from xnatd.db.schema import resources
 
+    names = ["backup-notes.txt", ".aside-me", ".deleting-not", ".stage-x.part"]
+    names += [
+        "backup-" + "0" * 32,
+        ".deleting-" + "1" * 16,
+        ".stage-" + "2" * 24 + ".part",
+        ".aside-" + "3" * 16,
+    ]
+    names += [".stage-proc-" + "4" * 16, "owner.lock", "placed.log"]
     with ctx.db.write() as conn:
         pk, directory = conn.execute(select(resources.c.pk, resources.c.directory)).first()  # type: ignore[misc]
-        for name in ("backup-notes.txt", ".aside-me", ".deleting-not", ".stage-x.part"):
+        for name in names:
             q.upsert_file(conn, pk, name, size=4, md5="8d777f385d3dfec8815d20f7496026dc", created_by="t")
-    named = [ctx.settings.archive_dir / directory / n for n in ("backup-notes.txt", ".aside-me")]
-    named += [ctx.settings.archive_dir / directory / n for n in (".deleting-not", ".stage-x.part")]
+    named = [ctx.settings.archive_dir / directory / n for n in names]
     for path in named:
         path.write_bytes(b"data")
     make_old(named[-1])
     report = v.verify(ctx, repair=True, stale_after=STALE)
     assert report.clean, report.problems
     assert all(p.read_bytes() == b"data" for p in named)
-    doomed = ctx.settings.archive_dir / directory / ".deleting-0123456789abcdef"  # a deletion's leftover
+    doomed = ctx.settings.archive_dir / directory / ".deleting-0123456789abcdef"  # an old deletion's leftover
     doomed.mkdir()
     (doomed / "f").write_bytes(b"x")
     make_old(doomed)
     report = v.verify(ctx, repair=True, stale_after=STALE)
-    assert kinds(report) == ["temporary"] and not doomed.exists()
+    assert kinds(report) == ["orphan"] and not (doomed / "f").exists()
+    assert [p.read_bytes() for p in (ctx.settings.data / "quarantine").rglob("f")] == [b"x"]

@@ -394,12 +394,14 @@ def test_remove_tree_removes_and_prunes(tmp_path: Path) -> None:
     (tree / "DICOM/sub").mkdir(parents=True)
     (tree / "DICOM/sub/f").write_bytes(b"x")
     (root / "p/arc001/other").mkdir(parents=True)
-    remove_tree(tree, stop_at=root)
+    tmp = tmp_path / "tmp"
+    remove_tree(tree, tmp, stop_at=root)
     assert not (root / "p/arc001/s").exists()
     assert (root / "p/arc001/other").is_dir()
-    assert [p.name for p in (root / "p/arc001").iterdir()] == ["other"]  # no .deleting-* left
-    remove_tree(tree, stop_at=root)  # idempotent
-    remove_tree(root / "p/arc001/other")  # no pruning without stop_at
+    assert [p.name for p in (root / "p/arc001").iterdir()] == ["other"]  # nothing left beside it
+    assert not list(tmpdirs.process_tmp_dir(tmp).glob("deleting-*"))  # deleted where it went
+    remove_tree(tree, tmp, stop_at=root)  # idempotent
+    remove_tree(root / "p/arc001/other", None)  # no pruning without stop_at
     assert (root / "p/arc001").is_dir()
 
 
@@ -410,12 +412,12 @@ def test_remove_tree_does_not_follow_symlinks(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "link").symlink_to(outside, target_is_directory=True)
-    remove_tree(tree)
+    remove_tree(tree, tmp_path / "tmp")
     assert not tree.exists()
     assert (outside / "precious").read_bytes() == b"p"
     link = tmp_path / "link2"
     link.symlink_to(outside, target_is_directory=True)
-    remove_tree(link)
+    remove_tree(link, tmp_path / "tmp")
     assert not link.is_symlink() and (outside / "precious").exists()
 
 
@@ -456,3 +458,22 @@ def test_cancel_during_fsync_cleans_up_once_the_thread_is_done(
     finally:
         loop.close()
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("renameat2", [True, False])
+def test_move_new_never_replaces_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, renameat2: bool
+) -> None:
+    """One renameat2(RENAME_NOREPLACE) where the system has it, else a hard link: either way a
+    file at the destination (placed by another transaction a moment ago) stays."""
+    if not renameat2:
+        monkeypatch.setattr(files, "rename_noreplace", lambda src, dest: False)
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.write_bytes(b"new")
+    dest.write_bytes(b"kept")
+    with pytest.raises(Conflict, match="already exists"):
+        files.move_new(src, dest)
+    assert dest.read_bytes() == b"kept" and src.read_bytes() == b"new"
+    dest.unlink()
+    files.move_new(src, dest)
+    assert dest.read_bytes() == b"new" and not src.exists()

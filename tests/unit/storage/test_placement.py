@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
+from xnatd.errors import Conflict
 from xnatd.storage import tmpdirs
 from xnatd.storage.files import stage_fileobj
 from xnatd.storage.placement import Placement
@@ -43,4 +46,41 @@ def test_a_rollback_puts_back_what_was_removed_or_replaced(tmp_path: Path) -> No
     placement.put(stage_fileobj(tmp, io.BytesIO(b"new")), dest)
     placement.rollback()
     assert dest.read_bytes() == b"old"
+    assert not list(tmpdirs.process_tmp_dir(tmp).glob("backup-*"))
+
+
+def test_a_file_never_takes_a_folders_place_nor_a_folder_a_files(tmp_path: Path) -> None:
+    tmp, dest = _site(tmp_path)
+    folder = dest.parent
+    (folder / "sub" / "dir").mkdir(parents=True)
+    (folder / "sub" / "dir" / "ok.txt").write_bytes(b"kept")
+    placement = Placement(tmp)
+    with pytest.raises(Conflict, match="'sub' is a folder"):
+        placement.put(stage_fileobj(tmp, io.BytesIO(b"new")), folder / "sub")
+    with pytest.raises(Conflict, match=r"'f\.bin' is a file"):
+        placement.put(stage_fileobj(tmp, io.BytesIO(b"new")), folder / "f.bin" / "x")
+    placement.rollback()
+    assert (folder / "sub" / "dir" / "ok.txt").read_bytes() == b"kept" and dest.read_bytes() == b"old"
+    assert not list(tmpdirs.process_tmp_dir(tmp).glob("backup-*"))
+
+
+def test_a_file_and_a_folder_of_the_same_name_swap_and_roll_back(tmp_path: Path) -> None:
+    """A job rerun's outputs: the old ones removed, the new ones put where they were."""
+    tmp, dest = _site(tmp_path)
+    root = tmp_path / "archive"
+    inner = dest.parent / "x" / "y.txt"
+    inner.parent.mkdir()
+    inner.write_bytes(b"inner")
+    for old, new, body in ((inner, dest.parent / "x", b"inner"), (dest, dest / "z", b"old")):
+        placement = Placement(tmp)
+        placement.remove(old, stop_at=root)
+        placement.put(stage_fileobj(tmp, io.BytesIO(b"new")), new)
+        assert new.read_bytes() == b"new"
+        placement.rollback()  # everything as it was: the new file and the folder made for it gone
+        assert old.read_bytes() == body and not new.is_file()
+    placement = Placement(tmp)
+    placement.remove(inner, stop_at=root)
+    placement.put(stage_fileobj(tmp, io.BytesIO(b"new")), dest.parent / "x")
+    placement.commit()
+    assert (dest.parent / "x").read_bytes() == b"new"
     assert not list(tmpdirs.process_tmp_dir(tmp).glob("backup-*"))

@@ -51,3 +51,19 @@ def test_a_live_owner_is_left_alone_and_a_dead_one_reclaimed(tmp_path: Path) -> 
     assert staged.exists()  # only reported
     assert tmpdirs.reclaim_dead(tmp_path) == [staged.parent]
     assert not staged.parent.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_projects_named_tmp_and_prearchive_do_not_make_a_data_folder(tmp_path: Path) -> None:
+    """A file placed from outside DATA/tmp is journalled in the data folder's tmp, never in
+    ``DATA/archive/tmp`` (the archive folder of a project named ``tmp``)."""
+    data = tmp_path / "data"
+    for folder in ("tmp", "prearchive", "archive/tmp", "archive/prearchive/resources/R"):
+        (data / folder).mkdir(parents=True)
+    dest = data / "archive" / "prearchive" / "resources" / "R" / "out.nii"
+    code = "import sys; from xnatd.storage import tmpdirs; print(tmpdirs.folder_for(sys.argv[1]))"
+    # a fresh process: this one may own folders of other tests' data folders already
+    found = subprocess.run(
+        [sys.executable, "-c", code, str(dest)], capture_output=True, text=True, check=True
+    )
+    assert Path(found.stdout.strip()).parent == data / "tmp", found.stdout
+    assert list((data / "archive" / "tmp").iterdir()) == []
