@@ -28,7 +28,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 from tests.support.dicom_scu import reactor_held
-from tests.support.live_server import LiveServer, free_port, live_server, python, stop_process
+from tests.support.live_server import XNATD, LiveServer, free_port, live_server, python, stop_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("storescu") is None, reason="dcmtk missing")]
 CT = dicom_files(TESTDATA / "dcm_qa_ct_philips")
@@ -376,7 +376,7 @@ def _tree(pid: int) -> list[int]:
     return [d for k in kids for d in _tree(k)] + [pid]
 
 
-def _start_receiver(data: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_receiver(data: Path, port: int, **env_more: str) -> subprocess.Popen[bytes]:
     args = [python(), "-c", "from xnatd.cli.main import main; main()", "dicom", "--data", str(data)]
     args += ["--host", "127.0.0.1"]
     args += ["--dicom-port", str(port), "--dicom-processes", "2"]
@@ -386,8 +386,9 @@ def _start_receiver(data: Path, port: int) -> subprocess.Popen[bytes]:
         "XNATD_DICOM_FSYNC": "true",  # the flush path here; the other tests run without
         # No filing batch before the kill, however slow the machine: every acknowledged object is still
         # in the spool when the process dies, which is what this test is about. (A kill in the middle
-        # of a batch is the crash harness's business: tests/e2e/test_crash_safety.py.)
+        # of a batch: test_a_receiver_killed_in_the_middle_of_a_batch_files_each_object_once.)
         "XNATD_DICOM_FILING_INTERVAL": "600",
+        **env_more,
     }
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env)
     log.close()
@@ -407,10 +408,9 @@ def _start_receiver(data: Path, port: int) -> subprocess.Popen[bytes]:
     return proc
 
 
-def _sent_and_killed(proc: subprocess.Popen[bytes], port: int) -> dict[str, str]:
-    """Send the CT study in one association; SIGKILL every receiver process right after the last
-    Success, long before the filing thread's first batch. Returns SOP UID -> dataset MD5."""
-    ae = AE("CRASHSCU")
+def _sent(port: int, calling: str = "CRASHSCU") -> dict[str, str]:
+    """Send the CT study in one association, left open. Returns SOP UID -> dataset MD5."""
+    ae = AE(calling)
     for p in CT:
         meta = pydicom.dcmread(p, stop_before_pixels=True, force=True).file_meta
         ae.add_requested_context(meta.MediaStorageSOPClassUID, meta.TransferSyntaxUID)
@@ -422,11 +422,50 @@ def _sent_and_killed(proc: subprocess.Popen[bytes], port: int) -> dict[str, str]
             assert int(assoc.send_c_store(p).Status) == 0
             uid = str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID)
             acknowledged[uid] = hashlib.md5(_dataset_bytes(p)).hexdigest()
+    _open_associations.append(assoc)
+    return acknowledged
+
+
+_open_associations: list[object] = []
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL every receiver process; then drop the sender's association."""
     for pid in _tree(proc.pid):
         os.kill(pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    assoc.abort()
+    while _open_associations:
+        _open_associations.pop().abort()  # type: ignore[attr-defined]
+
+
+def _sent_and_killed(proc: subprocess.Popen[bytes], port: int) -> dict[str, str]:
+    """SIGKILL every receiver process right after the last Success, long before the filing
+    thread's first batch."""
+    acknowledged = _sent(port)
+    _kill(proc)
     return acknowledged
+
+
+def _filed(http: httpx.Client) -> dict[str, dict[str, str]]:
+    """The Unassigned prearchive's files, by URI."""
+    found = {}
+    for session in prearchive(http, "Unassigned"):
+        for scan in rows(http.get(f"/data{session['url']}/scans", params={"format": "json"})):
+            url = f"/data{session['url']}/scans/{scan['ID']}/resources/DICOM/files"
+            for f in rows(http.get(url, params={"format": "json"})):
+                found[f["URI"]] = f
+    return found
+
+
+def _contents(http: httpx.Client, files: dict[str, dict[str, str]]) -> dict[str, str]:
+    """SOP UID -> MD5 of the dataset, of each file (whose whole MD5 must match its row)."""
+    got = {}
+    for f in files.values():
+        body = http.get(f["URI"]).content
+        assert hashlib.md5(body).hexdigest() == f["digest"]
+        ds = pydicom.dcmread(io.BytesIO(body), stop_before_pixels=True)
+        got[str(ds.SOPInstanceUID)] = hashlib.md5(_dataset_bytes_of(body)).hexdigest()
+    return got
 
 
 def test_acknowledged_objects_survive_sigkill_before_filing(tmp_path: Path) -> None:
@@ -445,24 +484,51 @@ def test_acknowledged_objects_survive_sigkill_before_filing(tmp_path: Path) -> N
     with live_server(data, "--dicom-port", str(port)) as srv, srv.client() as http:
 
         def filed() -> dict[str, dict[str, str]]:
-            found = {}
-            for session in prearchive(http, "Unassigned"):
-                for scan in rows(http.get(f"/data{session['url']}/scans", params={"format": "json"})):
-                    url = f"/data{session['url']}/scans/{scan['ID']}/resources/DICOM/files"
-                    for f in rows(http.get(url, params={"format": "json"})):
-                        found[f["URI"]] = f
+            found = _filed(http)
             return found if len(found) >= len(acknowledged) else {}
 
         files: dict[str, dict[str, str]] = wait_for(filed, timeout=60)  # type: ignore[assignment]
         assert len(files) == len(acknowledged), "every acknowledged object once, the duplicate not again"
-        got = {}
-        for f in files.values():
-            body = http.get(f["URI"]).content
-            assert hashlib.md5(body).hexdigest() == f["digest"]
-            ds = pydicom.dcmread(io.BytesIO(body), stop_before_pixels=True)
-            got[str(ds.SOPInstanceUID)] = hashlib.md5(_dataset_bytes_of(body)).hexdigest()
-        assert got == acknowledged
+        assert _contents(http, files) == acknowledged
         assert not list((data / "spool" / "dicom").rglob("*.dcm"))
         quarantined = [p.read_bytes() for p in (data / "quarantine").rglob("*.dcm")]
         assert quarantined == [b"not DICOM at all"]
         assert "left by a dead receiver process" in srv.log.read_text()
+
+
+HOLD = Path(__file__).resolve().parents[1] / "support" / "crash_window"  # sitecustomize: holds a batch
+
+
+def test_a_receiver_killed_in_the_middle_of_a_batch_files_each_object_once(tmp_path: Path) -> None:
+    """Killed with its batch's files placed in the prearchive (second names of the spool files)
+    and flushed, before the commit: the next start removes those names (the spool keeps each
+    object) and files the spool once; nothing is left in quarantine as a copy."""
+    data, port, mark = tmp_path / "data", free_port(), tmp_path / "held"
+    data.mkdir()
+    hold = {"PYTHONPATH": str(HOLD), "XNATD_TEST_HOLD_MARK": str(mark), "XNATD_DICOM_FILING_INTERVAL": "0.5"}
+    proc = _start_receiver(data, port, **hold)
+    try:
+        acknowledged = _sent(port, calling="HOLDFILE")
+        assert wait_for(mark.exists, timeout=60), "the first batch reached its commit"
+        placed = list((data / "prearchive").rglob("*.dcm"))
+        assert placed, "the held batch placed its files"
+        _kill(proc)
+    finally:
+        stop_process(proc)
+    again = _start_receiver(data, port, XNATD_DICOM_FILING_INTERVAL="0.5")  # recovery, then the takeover
+    try:
+        assert wait_for(lambda: not list((data / "spool" / "dicom").rglob("*.dcm")), timeout=60)
+    finally:
+        stop_process(again)
+    log = (tmp_path / "receiver.log").read_text()
+    assert "filed again" in log and "placed by a process that died" not in log
+    assert not list((data / "quarantine").rglob("*")), "no copy kept in quarantine"
+    with live_server(data) as srv, srv.client() as http:
+        files = _filed(http)
+        assert len(files) == len(acknowledged)
+        assert _contents(http, files) == acknowledged
+        verified = subprocess.run(
+            [str(XNATD), "verify", "--data", str(data), "--database", srv.database],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert verified.returncode == 0, verified.stdout + verified.stderr

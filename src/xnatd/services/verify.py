@@ -23,6 +23,7 @@ from xnatd.db import archive as q
 from xnatd.db import prearchive as pq
 from xnatd.db import verify as qv
 from xnatd.services.context import Context
+from xnatd.services.dicom_spool import spool_root
 from xnatd.storage import inventory, tmpdirs
 from xnatd.storage.files import md5_of
 from xnatd.storage.moves import is_empty_folder
@@ -281,6 +282,7 @@ def _undo_placed(ctx: Context, entries: list[list[str]], report: Report) -> None
     known = _known_paths(ctx)
     roots = {"archive": ctx.settings.archive_dir, "prearchive": ctx.settings.prearchive_dir}
     into = ctx.settings.data / "quarantine" / time.strftime("%Y%m%d-%H%M%S")
+    spooled = _Spooled(spool_root(ctx.settings))
     for entry in reversed(entries):
         dest = Path(os.path.abspath(entry[-1]))
         if not os.path.lexists(dest):
@@ -298,11 +300,40 @@ def _undo_placed(ctx: Context, entries: list[list[str]], report: Report) -> None
         if str(dest) in known:
             continue
         label = next((k for k, r in roots.items() if dest.is_relative_to(os.path.abspath(r))), None)
-        if entry[0] == "place" and label is not None:
+        if entry[0] == "place" and label is not None and spooled.holds(dest):
+            dest.unlink()
+            again = "removed: the same object waits in the receiver's spool and is filed again"
+            report.add("orphan", where, "placed by a DICOM receiver that died before its commit", again)
+        elif entry[0] == "place" and label is not None:
             moved = inventory.quarantine(dest, Path(os.path.abspath(roots[label])), into / label)
             report.add(
                 "orphan", where, "placed by a process that died before its commit", f"moved to {moved}"
             )
+
+
+class _Spooled:
+    """The DICOM receiver files an acknowledged object by giving its spool file a second name in
+    the prearchive, and drops the spool name only after the commit. A placed file that is such a
+    second name of an object still in the spool is no orphan: the spool copy is filed again (the
+    spool's takeover), so the placed name is removed, not kept in quarantine as a copy of it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._inodes: set[tuple[int, int]] | None = None
+
+    def holds(self, path: Path) -> bool:
+        st = path.lstat()
+        if st.st_nlink < 2 or not path.is_file():
+            return False
+        if self._inodes is None:  # read once, and only when a candidate turns up
+            self._inodes = set()
+            for spooled in self.root.glob("*/*.dcm"):
+                try:
+                    s = spooled.lstat()
+                except FileNotFoundError:
+                    continue
+                self._inodes.add((s.st_dev, s.st_ino))
+        return (st.st_dev, st.st_ino) in self._inodes
 
 
 def _put_back(ctx: Context, folder: Path, asides: list[list[str]], report: Report) -> None:

@@ -14,7 +14,9 @@ the thread writes the name into the marker file and sleeps (the request never an
 test kills the process. Any other file goes through untouched. Likewise a resource whose label
 starts with ``hold-remove`` is held once it is deleted (its row, and its folder set aside or gone)
 inside the delete's transaction, before the commit; and a prearchive session moved to a project
-whose ID starts with ``HOLDMV``, once its folder is renamed and its row updated, before the commit.
+whose ID starts with ``HOLDMV``, once its folder is renamed and its row updated, before the commit;
+and a DICOM receiver's filing batch of objects from a calling AE title starting with ``HOLD``, once
+its files are placed in the prearchive and flushed, before the commit.
 """
 
 from __future__ import annotations
@@ -76,6 +78,17 @@ def _install() -> None:
         return done
 
     pq.update_session = held_update
+
+    from xnatd.services.ingest import IngestBatch
+
+    make_durable = IngestBatch._make_durable
+
+    def held_make_durable(self: IngestBatch, slots: Any) -> None:
+        make_durable(self, slots)
+        if self.opts.source.startswith("DICOM HOLD"):
+            _hold(self.opts.source)
+
+    IngestBatch._make_durable = held_make_durable  # type: ignore[method-assign]
     Placement.put = held_put  # type: ignore[method-assign]
     Placement.remove = held_remove  # type: ignore[method-assign]
     Placement.commit = held_commit  # type: ignore[method-assign]
