@@ -53,6 +53,7 @@ class Scan:
 def launch(ctx: Context, actor: Actor, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Queue ``doc["command"]`` on every scan ``doc["target"]`` names; answers the jobs (new or already
     queued for the same scan and command)."""
+    access.require_user(actor)
     name, target = doc.get("command"), doc.get("target")
     if not isinstance(name, str) or not isinstance(target, str):
         raise InvalidInput('The body must be {"command": "dcm2niix", "target": "/data/projects/..."}')
@@ -236,6 +237,7 @@ def job_log(ctx: Context, actor: Actor, job_id: int) -> str:
 
 def cancel(ctx: Context, actor: Actor, job_id: int) -> dict[str, Any]:
     """Cancel a queued or running job; a running command is stopped and its outputs dropped."""
+    access.require_user(actor)
     with ctx.db.write() as conn:
         row = _readable(conn, actor, job_id)
         project = q.project(conn, row["project_id"])

@@ -15,7 +15,7 @@ from xnatd.db import archive as q
 from xnatd.db import browse as browse_queries
 from xnatd.domain import types
 from xnatd.domain.table import ListQuery, Table, shape
-from xnatd.services import access
+from xnatd.services import access, visibility
 from xnatd.services.context import Actor
 from xnatd.services.records import field_values
 from xnatd.services.resolve import Target
@@ -114,12 +114,7 @@ def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
 
 
 def readable_project_ids(conn: Connection, actor: Actor) -> set[str]:
-    roles = q.roles(conn, actor.username) if not actor.is_guest else {}
-    return {
-        str(r["id"])
-        for r in q.all_projects(conn)
-        if access.allowed(actor, r, roles.get(r["id"]), access.READ)
-    }
+    return visibility.readable_project_ids(conn, actor)
 
 
 def subjects(conn: Connection, actor: Actor, t: Target, query: ListQuery) -> Table:
@@ -266,16 +261,19 @@ def children(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
     return shape(records, query, defaults, make_getter("scan"), title=title, namer=namer)
 
 
-def shares(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
+def shares(conn: Connection, actor: Actor, t: Target, kind: str, query: ListQuery) -> Table:
+    """``.../projects``: the object's own project, then those it is shared into, each with its
+    label there; only projects the caller may read are rows."""
     row = t.experiment if kind == "experiment" else t.subject
     assert row is not None
+    v = visibility.viewer(conn, actor)
     owner = q.project(conn, row["project_id"])
     entries = [(owner, row["label"])] + [
         (q.project(conn, s["project_id"]), s["label"]) for s in q.shares_of(conn, kind, row["id"])
     ]
     records = []
     for proj, label in entries:
-        if proj is None:
+        if proj is None or not v.reads(proj["id"]):
             continue
         base = {
             "label": label,

@@ -13,7 +13,7 @@ from xnatd.domain.labels import check_label
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.errors import Conflict, Forbidden, InvalidInput, NotFound
 from xnatd.services import access
-from xnatd.services.context import Actor, Context
+from xnatd.services.context import GUEST, Actor, Context
 from xnatd.services.listings import make_getter
 
 # XNAT's JSON user object ↔ our columns
@@ -65,6 +65,8 @@ def create(ctx: Context, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any
     username = str(data.get("username") or "")
     password = str(data.get("password") or "")
     check_label(username, "user")
+    if username == GUEST.username:
+        raise InvalidInput(f"{username} is the anonymous caller's name; choose another")
     if len(password) < 1:
         raise InvalidInput("A new user needs a password")
     with ctx.db.write() as conn:
@@ -93,7 +95,9 @@ def get(ctx: Context, actor: Actor, username: str) -> dict[str, Any]:
 
 
 def update(ctx: Context, actor: Actor, username: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Admins change anything; users change their own names, email and password."""
+    """Admins change anything; users change their own names, email and password (the guest has no
+    account to change: it is asked to log in)."""
+    access.require_user(actor)
     own = username == actor.username
     if not own and not actor.is_admin:
         raise NotFound(f"User {username} not found")

@@ -166,7 +166,15 @@ async def subject_page(p: Page) -> Response:
     item = await p.call(objects.get_item, addr)
     demo_items = children(item, "demographics")
     demo = {k: str(v) for k, v in demo_items[0].fields.items() if v not in (None, "")} if demo_items else {}
-    sessions = [s.fields for s in children(item, "experiments/experiment")]
+    # the subject's sessions in this project (its own and those shared into it), as the project page
+    # lists them: each link opens here, and a session of a project the user may not read never shows
+    listed = await p.call(
+        listing_service.listing,
+        A.Address(A.EXPERIMENTS, project=addr.project, subject=addr.subject),
+        ListQuery(columns=["ID", "label", "date"]),
+        [("xsiType", "xnat:subjectAssessorData")],
+    )
+    sessions = [{"id": r["ID"], "label": r["label"], "date": r.get("date", "")} for r in listed.rows]
     return p.render(
         "subject.html",
         rights=rights,
