@@ -292,6 +292,8 @@ def test_shared_subject_page_shows_nothing_of_a_private_project(
         ).status_code
         == 200
     )
+    own = f"/data/projects/{public}/subjects/Borrowed1/experiments/OwnSession"
+    assert admin_http.put(own, params={"xsiType": "xnat:mrSessionData"}).status_code == 201
 
     context = browser.new_context(viewport=LAPTOP)
     rita = context.new_page()
@@ -310,6 +312,12 @@ def test_shared_subject_page_shows_nothing_of_a_private_project(
     rita.goto(f"{url}/app/projects/{public}/subjects/Borrowed1")
     expect(main).to_contain_text("Borrowed")
     assert private not in rita.content() and "LentSession" not in rita.content()
+    # a public session of the lent subject: its subject is Borrowed1 on every page, never Lent1
+    for page_url in (f"/app/projects/{public}", "/app/search?q=OwnSession"):
+        rita.goto(url + page_url)
+        expect(main.locator("a", has_text="OwnSession").first).to_be_visible()
+        expect(main).to_contain_text("Borrowed1")
+        assert "Lent1" not in rita.content() and private not in rita.content(), page_url
     context.close()
 
 

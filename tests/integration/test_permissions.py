@@ -390,6 +390,11 @@ def _seen(w: World, c: httpx.Client, op: str, level: str) -> object:
     if op == "read_children":
         assert found or not any("hush" in t for t in texts)  # nor its fields
         return LISTED if found else HIDDEN
+    listing = c.get(
+        f"/data/projects/{w.pub}/experiments", params={"format": "json", "columns": "label,subject_label"}
+    )
+    by_label = {r["label"]: r["subject_label"] for r in listing.json()["ResultSet"]["Result"]}
+    assert by_label[f"ED_{level}"] == f"SD_{level}"  # its subject as labelled in pub, not in its own project
     return SHOWN if found else CLEAN
 
 

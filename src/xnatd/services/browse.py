@@ -55,8 +55,8 @@ def counts(ctx: Context, actor: Actor, project_id: str) -> tuple[int, int]:
 def subject_labels(ctx: Context, actor: Actor, project_id: str, ids: list[str]) -> dict[str, str]:
     """Subject labels for a page of a project's sessions (the listing names subjects by ID)."""
     with ctx.db.read() as conn:
-        load_project(conn, actor, project_id, access.READ)
-        return qb.subject_labels(conn, ids)
+        row, _ = load_project(conn, actor, project_id, access.READ)
+        return qb.subject_labels(conn, ids, row["id"])
 
 
 def search(ctx: Context, actor: Actor, text: str, limit: int = 50) -> tuple[list[Any], list[Any]]:

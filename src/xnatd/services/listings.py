@@ -201,7 +201,7 @@ def experiments(
     for row, proj, label in rows:
         if readable is not None and proj not in readable:
             continue
-        base = experiment_base(row, proj, label, subject_labels.get(row["subject_id"] or "", ""))
+        base = experiment_base(row, proj, label, subject_labels.get((row["subject_id"] or "", proj), ""))
         records.append(_record("experiment", row, row["xsi_type"], base))
     namer = make_namer(xsi_type or "xnat:imageSessionData", set(EXPERIMENT_BASE_KEYS))
     return shape(
@@ -216,16 +216,25 @@ def experiments(
     )
 
 
-def _subject_labels(conn: Connection, query: ListQuery, rows: list[tuple[Any, str, str]]) -> dict[str, str]:
-    """Labels of the rows' subjects, looked up only when a column, filter or sort names ``subject_label``
-    (pyxnat's experiment ``repr()`` asks ``/data/experiments?columns=subject_label``)."""
+def _subject_labels(
+    conn: Connection, query: ListQuery, rows: list[tuple[Any, str, str]]
+) -> dict[tuple[str, str], str]:
+    """Labels of the rows' subjects in the project each row shows under (a subject shared into it
+    has its label there), by (subject ID, project); looked up only when a column, filter or sort
+    names ``subject_label`` (pyxnat's ``repr()`` asks ``/data/experiments?columns=subject_label``)."""
     asked = [*(query.columns or []), *query.filters, *query.sort_by]
     if not any(c.lower() == "subject_label" for c in asked):
         return {}
-    ids = sorted({row["subject_id"] for row, _, _ in rows if row["subject_id"]})
-    out: dict[str, str] = {}
-    for start in range(0, len(ids), 500):  # bounded IN lists
-        out.update(browse_queries.subject_labels(conn, ids[start : start + 500]))
+    by_project: dict[str, set[str]] = {}
+    for row, proj, _ in rows:
+        if row["subject_id"]:
+            by_project.setdefault(proj, set()).add(row["subject_id"])
+    out: dict[tuple[str, str], str] = {}
+    for proj, found in by_project.items():
+        ids = sorted(found)
+        for start in range(0, len(ids), 500):  # bounded IN lists
+            labels = browse_queries.subject_labels(conn, ids[start : start + 500], proj)
+            out.update({(sid, proj): label for sid, label in labels.items()})
     return out
 
 
