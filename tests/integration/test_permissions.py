@@ -393,9 +393,13 @@ def _seen(w: World, c: httpx.Client, op: str, level: str) -> object:
     listing = c.get(
         f"/data/projects/{w.pub}/experiments", params={"format": "json", "columns": "label,subject_label"}
     )
-    by_label = {r["label"]: r["subject_label"] for r in listing.json()["ResultSet"]["Result"]}
-    assert by_label[f"ED_{level}"] == f"SD_{level}"  # its subject as labelled in pub, not in its own project
-    return SHOWN if found else CLEAN
+    by_label = {r["label"]: r for r in listing.json()["ResultSet"]["Result"]}
+    assert by_label[f"ED_{level}"]["subject_label"] == f"SD_{level}"  # as labelled in pub, not at home
+    # the listing's URI (/data/experiments/{ID}) leads to the session, shown as in pub
+    r = c.get(by_label[f"ED_{level}"]["URI"], params={"format": "json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["items"][0]["data_fields"]["label"] in (f"ED_{level}", "ED")
+    return SHOWN if found or marker in r.text else CLEAN
 
 
 def _perform(w: World, c: httpx.Client, op: str, level: str, who: str) -> object:

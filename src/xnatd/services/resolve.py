@@ -176,9 +176,31 @@ def _find(conn: Connection, t: Target, kind: str, key: str, named: str | None) -
     return found
 
 
+def _lent(conn: Connection, actor: Actor, t: Target, kind: str, row: Row, action: str) -> str | None:
+    """Read by accession ID (no project in the URL): an object whose own project the caller may not
+    read is reached through the first project it is shared into that they may read (as its
+    listings' URIs lead there); its label there, or None."""
+    if t.project is not None or action != access.READ:
+        return None
+    owner = q.project(conn, row["project_id"])
+    if owner is None or access.allowed(actor, owner, role_of(conn, actor, owner["id"]), access.READ):
+        return None
+    for share in q.shares_of(conn, kind, row["id"]):
+        project = q.project(conn, share["project_id"])
+        role = role_of(conn, actor, share["project_id"])
+        if project is not None and access.allowed(actor, project, role, access.READ):
+            t.project, t.role = project, role
+            return str(share["label"])
+    return None
+
+
 def _load_subject(conn: Connection, actor: Actor, addr: Address, t: Target, action: str) -> None:
     assert addr.subject is not None
     t.subject, t.subject_label = _find(conn, t, "subject", addr.subject, addr.project)
+    lent = _lent(conn, actor, t, "subject", t.subject, action)
+    if lent is not None:
+        t.subject_label = lent
+        return
     _authorize_owner(conn, actor, t, t.subject["project_id"], action, f"Subject {addr.subject}")
 
 
@@ -188,7 +210,11 @@ def _load_experiment(conn: Connection, actor: Actor, addr: Address, t: Target, a
     t.experiment = exp
     if t.subject is not None and exp["subject_id"] not in (t.subject["id"], None):
         raise NotFound(f"Experiment {addr.experiment} not found for subject {addr.subject}")
-    _authorize_owner(conn, actor, t, exp["project_id"], action, f"Experiment {addr.experiment}")
+    lent = _lent(conn, actor, t, "experiment", exp, action)
+    if lent is not None:
+        t.experiment_label = lent
+    else:
+        _authorize_owner(conn, actor, t, exp["project_id"], action, f"Experiment {addr.experiment}")
     if t.subject is None and exp["subject_id"]:
         t.subject = q.by_id(conn, "subject", exp["subject_id"])
         if t.subject is not None:
