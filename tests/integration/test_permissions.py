@@ -723,3 +723,27 @@ def test_a_project_keeps_at_least_one_owner(world: World) -> None:
             ]["Result"]
         }
         assert roles == {"member": "owner", "owner": "member"}
+
+
+def test_a_session_under_a_shared_subject_belongs_to_its_own_project(world: World) -> None:
+    """A session made in dst under a subject shared in from a public project is dst's: its editors
+    change it, its scans and its files without any rights in the subject's project."""
+    pub, admin = world.projects["public"], world.admin
+    subject = f"T{uuid.uuid4().hex[:6]}"
+    _ok(admin.put(f"/data/projects/{pub}/subjects/{subject}"))
+    _ok(admin.put(f"/data/projects/{pub}/subjects/{subject}/projects/{world.dst}"))
+    session = f"/data/projects/{world.dst}/subjects/{subject}/experiments/M{uuid.uuid4().hex[:6]}"
+    with world.callers["stranger"]() as c:  # owns dst, only reads the public project
+        assert c.put(session, params={"xsiType": "xnat:mrSessionData"}).status_code == 201
+        _ok(c.put(session, params={"note": "mine"}))
+        _ok(c.put(f"{session}/scans/1", params={"xsiType": "xnat:mrScanData"}))
+        _ok(c.put(f"{session}/resources/R/files/a.txt", content=b"a", params={"inbody": "true"}))
+        _ok(c.put(f"{session}/scans/1/resources/DICOM/files/b.txt", content=b"b", params={"inbody": "true"}))
+        assert c.get(f"{session}/resources/R/files/a.txt").content == b"a"
+        _ok(c.delete(f"{session}/resources/R/files/a.txt"))
+        # the subject itself stays the public project's
+        assert (
+            c.put(f"/data/projects/{world.dst}/subjects/{subject}", params={"gender": "male"}).status_code
+            == 403
+        )
+    assert _field(admin, session, "note") == "mine"
