@@ -731,7 +731,12 @@ def test_a_session_under_a_shared_subject_belongs_to_its_own_project(world: Worl
     pub, admin = world.projects["public"], world.admin
     subject = f"T{uuid.uuid4().hex[:6]}"
     _ok(admin.put(f"/data/projects/{pub}/subjects/{subject}"))
-    _ok(admin.put(f"/data/projects/{pub}/subjects/{subject}/projects/{world.dst}"))
+    _ok(
+        admin.put(
+            f"/data/projects/{pub}/subjects/{subject}/projects/{world.dst}", params={"label": f"{subject}d"}
+        )
+    )
+    subject += "d"  # its label in dst
     session = f"/data/projects/{world.dst}/subjects/{subject}/experiments/M{uuid.uuid4().hex[:6]}"
     with world.callers["stranger"]() as c:  # owns dst, only reads the public project
         assert c.put(session, params={"xsiType": "xnat:mrSessionData"}).status_code == 201
@@ -741,6 +746,11 @@ def test_a_session_under_a_shared_subject_belongs_to_its_own_project(world: Worl
         _ok(c.put(f"{session}/scans/1/resources/DICOM/files/b.txt", content=b"b", params={"inbody": "true"}))
         assert c.get(f"{session}/resources/R/files/a.txt").content == b"a"
         _ok(c.delete(f"{session}/resources/R/files/a.txt"))
+        job = _ok(c.post("/xapi/jobs", json={"command": "dcm2niix", "target": f"{session}/scans/1"})).json()[
+            0
+        ]
+        assert job["target"] == f"{session}/scans/1"  # the subject as labelled in dst, not in pub
+        assert c.post(f"/xapi/jobs/{job['id']}/cancel").status_code in (200, 409)  # 409: it ended already
         # the subject itself stays the public project's
         assert (
             c.put(f"/data/projects/{world.dst}/subjects/{subject}", params={"gender": "male"}).status_code

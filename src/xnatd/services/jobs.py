@@ -95,7 +95,9 @@ def _scans(conn: Connection, addr: A.Address, t: Target) -> list[Scan]:
     out = []
     for exp in exps:
         subject = q.by_id(conn, "subject", exp["subject_id"]) if exp["subject_id"] else None
-        label = subject["label"] if subject is not None else ""
+        # the subject's label in the session's project (a subject shared in has its label there)
+        shared = q.share_label(conn, "subject", subject["id"], exp["project_id"]) if subject else None
+        label = shared or (subject["label"] if subject is not None else "")
         rows = q.children(conn, exp["id"], "scan")
         if addr.child and addr.child.upper() != "ALL":
             wanted = {s.strip() for s in addr.child.split(",")}
