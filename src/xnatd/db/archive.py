@@ -186,6 +186,17 @@ def share_label(conn: Connection, kind: str, object_id: str, project_id: str) ->
     return conn.execute(stmt).scalar()
 
 
+def subject_label_in(conn: Connection, subject_id: str | None, project_id: str) -> str:
+    """A subject's label in a project: its share label there if shared in, else its own ("" if none)."""
+    if not subject_id:
+        return ""
+    shared = share_label(conn, "subject", subject_id, project_id)
+    if shared is not None:
+        return shared
+    row = by_id(conn, "subject", subject_id)
+    return str(row["label"]) if row is not None else ""
+
+
 def shares_of(conn: Connection, kind: str, object_id: str) -> Sequence[Row]:
     stmt = select(shares).where(shares.c.kind == kind, shares.c.object_id == object_id)
     return conn.execute(stmt.order_by(shares.c.project_id)).mappings().all()

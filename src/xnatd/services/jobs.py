@@ -94,10 +94,7 @@ def _scans(conn: Connection, addr: A.Address, t: Target) -> list[Scan]:
         exps = [e for e in exps if e["project_id"] == t.project_id]  # shared-in sessions are not ours
     out = []
     for exp in exps:
-        subject = q.by_id(conn, "subject", exp["subject_id"]) if exp["subject_id"] else None
-        # the subject's label in the session's project (a subject shared in has its label there)
-        shared = q.share_label(conn, "subject", subject["id"], exp["project_id"]) if subject else None
-        label = shared or (subject["label"] if subject is not None else "")
+        label = q.subject_label_in(conn, exp["subject_id"], exp["project_id"])  # shared in: its label there
         rows = q.children(conn, exp["id"], "scan")
         if addr.child and addr.child.upper() != "ALL":
             wanted = {s.strip() for s in addr.child.split(",")}
@@ -307,10 +304,8 @@ def on_session_archived(ctx: Context, experiment_id: str) -> list[int]:
             if exp is None:
                 return []
             names = qj.automations(conn, exp["project_id"])
-            subject = q.by_id(conn, "subject", exp["subject_id"]) if exp["subject_id"] else None
-            scans = [
-                Scan(r, exp, subject["label"] if subject else "") for r in q.children(conn, exp["id"], "scan")
-            ]
+            label = q.subject_label_in(conn, exp["subject_id"], exp["project_id"])
+            scans = [Scan(r, exp, label) for r in q.children(conn, exp["id"], "scan")]
             ids: list[int] = []
             for name in names:
                 try:
