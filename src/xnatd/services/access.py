@@ -12,10 +12,11 @@ read but not change answers 403. The guest (no credentials, where the site allow
 never writes: any change it asks for answers 401, before anything is looked up, so that answer says
 nothing about what exists.
 
-Sharing out of a project (``share_out``) follows XNAT's rule, where sharing is a project feature
-that can be restricted to some of the project's groups: edit rights in the project that owns the
-object, or, for its collaborators, the project's explicit leave (``collaborator_sharing``). Data of
-a public project is every user's already, so anyone who reads it may share it.
+Sharing an object out of its project (``may_share_out``) follows XNAT's rule, where sharing is a
+project feature that can be restricted to some of the project's groups: edit rights in the project
+that owns the object, or, for its collaborators, the project's explicit leave
+(``collaborator_sharing``); read access alone is not enough. Data of a public project is every
+user's already, so anyone who reads it may share it.
 """
 
 from __future__ import annotations
