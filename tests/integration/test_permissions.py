@@ -640,6 +640,8 @@ def test_guest_writes_nothing(world: World) -> None:
         assert guest.get(f"/data/projects/{pub}/subjects/S0", params={"format": "json"}).status_code == 200
     after = admin.get("/data/prearchive/projects", params={"format": "json"}).json()["ResultSet"]["Result"]
     assert after == before  # nothing stored, in Unassigned or anywhere
+    # no account can take the guest's name (it would be treated as the guest, and the guest as it)
+    assert admin.post("/xapi/users", json={"username": "guest", "password": "pw-guest-1"}).status_code == 400
     assert _field(admin, f"/data/projects/{pub}/subjects/S0", "ID") == world.subject_ids["public"]
 
 
