@@ -312,6 +312,20 @@ def test_shared_subject_page_shows_nothing_of_a_private_project(
     rita.goto(f"{url}/app/projects/{public}/subjects/Borrowed1")
     expect(main).to_contain_text("Borrowed")
     assert private not in rita.content() and "LentSession" not in rita.content()
+    # rita's own project, with the public subject shared in: she may un-share it, not change it, so
+    # its pages offer no form to change it (the services would refuse: 403)
+    mine = uid("MINE")
+    assert admin_http.put(f"/data/projects/{mine}").status_code == 200
+    assert admin_http.put(f"/data/projects/{mine}/users/Owners/{reader}").status_code == 200
+    assert admin_http.put(f"{subject}/projects/{mine}", params={"label": "Mine1"}).status_code == 200
+    rita.goto(f"{url}/app/projects/{mine}/subjects/Mine1")
+    expect(rita.locator("h1")).to_contain_text("Mine1")
+    expect(rita.locator("#demographics")).to_have_count(0)
+    rita.goto(f"{url}/app/files/projects/{mine}/subjects/Mine1")
+    expect(rita.locator("#upload")).to_have_count(0)
+    expect(rita.locator("#add-folder")).to_have_count(0)
+    rita.goto(f"{url}/app/projects/{mine}")  # her own project's page still offers its forms
+    expect(rita.locator("#new-subject")).to_have_count(1)
     # a public session of the lent subject: its subject is Borrowed1 on every page, never Lent1
     for page_url in (f"/app/projects/{public}", "/app/search?q=OwnSession"):
         rita.goto(url + page_url)

@@ -162,7 +162,7 @@ async def subject_page(p: Page) -> Response:
     assert addr.project is not None
     if p.request.method == "POST":
         return await _subject_action(p, addr)
-    rights = await p.call(browse.rights, addr.project)
+    rights = await p.call(browse.rights, addr.project, addr)
     item = await p.call(objects.get_item, addr)
     demo_items = children(item, "demographics")
     demo = {k: str(v) for k, v in demo_items[0].fields.items() if v not in (None, "")} if demo_items else {}
@@ -212,7 +212,7 @@ async def session_page(p: Page) -> Response:
             return asked
         await p.call(deletion.delete, addr, True)
         return p.redirect(f"/app/projects/{addr.project}/subjects/{addr.subject}", "Session deleted.")
-    rights = await p.call(browse.rights, addr.project)
+    rights = await p.call(browse.rights, addr.project, addr)
     item = await p.call(objects.get_item, addr)
     columns = ["ID", "type", "series_description", "frames", "quality", "xsiType"]
     scans = await p.call(
