@@ -74,7 +74,8 @@ class Settings:
         default=True, metadata={"doc": "Whether users who are not site administrators may create projects."}
     )
     guest_access: bool = field(
-        default=False, metadata={"doc": "Let requests without credentials read public projects (as `guest`)."}
+        default=False,
+        metadata={"doc": "Let requests without credentials read public projects (as `guest`), nothing more."},
     )
     login_max_failures: int = field(
         default=10, metadata={"doc": "Failed logins in a row after which an account is locked for a while."}

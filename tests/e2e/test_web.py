@@ -298,6 +298,82 @@ def test_stranger_sees_no_private_project(
     context.close()
 
 
+def test_shared_subject_page_shows_nothing_of_a_private_project(
+    browser: Browser, server: LiveServer, admin_http: httpx.Client, shots: Shots
+) -> None:
+    """A public subject shared into a private project and given a session there: the subject's page
+    in the public project lists no such session, and a private session shared into the public
+    project shows there without naming its own project (issue 17, items 6 and 7)."""
+    url, public, private, reader = server.url, uid("OPEN"), uid("CLOSED"), uid("rita")
+    for pid, level in ((public, "public"), (private, "private")):
+        assert admin_http.put(f"/data/projects/{pid}", params={"accessibility": level}).status_code == 200
+    body = {"username": reader, "password": "pw-rita-1", "email": f"{reader}@example.org"}
+    assert admin_http.post("/xapi/users", json=body).status_code in (200, 201)
+    subject = f"/data/projects/{public}/subjects/Open1"
+    assert admin_http.put(subject).status_code == 201
+    assert admin_http.put(f"{subject}/projects/{private}").status_code == 200
+    hidden = f"/data/projects/{private}/subjects/Open1/experiments/HushSession"
+    made = admin_http.put(hidden, params={"xsiType": "xnat:mrSessionData", "note": "do-not-tell"})
+    assert made.status_code == 201, made.text
+    hidden_id = made.text
+    lent = f"/data/projects/{private}/subjects/Lent1"
+    assert admin_http.put(lent).status_code == 201
+    assert (
+        admin_http.put(
+            f"{lent}/experiments/LentSession", params={"xsiType": "xnat:mrSessionData"}
+        ).status_code
+        == 201
+    )
+    assert admin_http.put(f"{lent}/projects/{public}", params={"label": "Borrowed1"}).status_code == 200
+    assert (
+        admin_http.put(
+            f"{lent}/experiments/LentSession/projects/{public}", params={"label": "Borrowed"}
+        ).status_code
+        == 200
+    )
+    own = f"/data/projects/{public}/subjects/Borrowed1/experiments/OwnSession"
+    assert admin_http.put(own, params={"xsiType": "xnat:mrSessionData"}).status_code == 201
+
+    context = browser.new_context(viewport=LAPTOP)
+    rita = context.new_page()
+    login(rita, url, reader, "pw-rita-1")
+    rita.goto(f"{url}/app/projects/{public}/subjects/Open1")
+    expect(rita.locator("h1")).to_contain_text("Open1")
+    shots.take(rita, "shared-subject")
+    main = rita.locator("main")
+    for secret in ("HushSession", hidden_id, private, "do-not-tell"):
+        expect(main).not_to_contain_text(secret)
+    assert private not in rita.content()  # not in links either
+    rita.goto(f"{url}/app/projects/{public}/subjects/Borrowed1/experiments/Borrowed")
+    expect(rita.locator("h1")).to_contain_text("Borrowed")
+    expect(main).to_contain_text(public)
+    assert private not in rita.content() and "LentSession" not in rita.content()
+    rita.goto(f"{url}/app/projects/{public}/subjects/Borrowed1")
+    expect(main).to_contain_text("Borrowed")
+    assert private not in rita.content() and "LentSession" not in rita.content()
+    # rita's own project, with the public subject shared in: she may un-share it, not change it, so
+    # its pages offer no form to change it (the services would refuse: 403)
+    mine = uid("MINE")
+    assert admin_http.put(f"/data/projects/{mine}").status_code == 200
+    assert admin_http.put(f"/data/projects/{mine}/users/Owners/{reader}").status_code == 200
+    assert admin_http.put(f"{subject}/projects/{mine}", params={"label": "Mine1"}).status_code == 200
+    rita.goto(f"{url}/app/projects/{mine}/subjects/Mine1")
+    expect(rita.locator("h1")).to_contain_text("Mine1")
+    expect(rita.locator("#demographics")).to_have_count(0)
+    rita.goto(f"{url}/app/files/projects/{mine}/subjects/Mine1")
+    expect(rita.locator("#upload")).to_have_count(0)
+    expect(rita.locator("#add-folder")).to_have_count(0)
+    rita.goto(f"{url}/app/projects/{mine}")  # her own project's page still offers its forms
+    expect(rita.locator("#new-subject")).to_have_count(1)
+    # a public session of the lent subject: its subject is Borrowed1 on every page, never Lent1
+    for page_url in (f"/app/projects/{public}", "/app/search?q=OwnSession"):
+        rita.goto(url + page_url)
+        expect(main.locator("a", has_text="OwnSession").first).to_be_visible()
+        expect(main).to_contain_text("Borrowed1")
+        assert "Lent1" not in rita.content() and private not in rita.content(), page_url
+    context.close()
+
+
 def test_phone_layout(browser: Browser, server: LiveServer, admin_page: Page, shots: Shots) -> None:
     project = uid("PHONE")
     create_project(admin_page, server.url, project, "On a phone")

@@ -126,3 +126,32 @@ def test_the_same_new_file_uploaded_at_once_is_stored_once(server: LiveServer) -
         content = c.get(f"{base}/resources/R/files/same.txt").content
     assert len(rows) == 1 and rows[0]["digest"] == hashlib.md5(content).hexdigest()
     assert content.startswith(b"version ")
+
+
+OWNERS = 6
+
+
+def test_owners_leaving_at_once_leave_one(server: LiveServer) -> None:
+    """Every owner of a project leaves at the same moment, through separate worker processes: the
+    project keeps one (the rule reads the owners under a lock on the project's row)."""
+    names = [f"own{i}x{server.port}" for i in range(OWNERS)]
+    with client(server) as admin:
+        for name in names:
+            r = admin.post("/xapi/users", json={"username": name, "password": "pw-1234"})
+            assert r.status_code in (200, 201), r.text
+    for round_ in range(10):
+        pid = new_project(server)
+        with client(server) as admin:
+            for name in names:
+                assert admin.put(f"/data/projects/{pid}/users/Owners/{name}").status_code == 200
+            assert admin.delete(f"/data/projects/{pid}/users/Owners/admin").status_code == 200
+        statuses = at_once(OWNERS, lambda i, pid=pid: _leave(server, pid, names[i]))
+        with client(server) as admin:
+            rows = admin.get(f"/data/projects/{pid}/users", params={"format": "json"}).json()
+        owners = [r["login"] for r in rows["ResultSet"]["Result"] if r["role"] == "owner"]
+        assert len(owners) == 1 and statuses.count(409) == 1, (round_, statuses, owners)
+
+
+def _leave(server: LiveServer, pid: str, name: str) -> int:
+    with httpx.Client(base_url=server.url, auth=(name, "pw-1234"), timeout=120) as c:
+        return c.delete(f"/data/projects/{pid}/users/Owners/{name}").status_code

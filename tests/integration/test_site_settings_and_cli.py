@@ -99,8 +99,8 @@ def test_guest_access_reads_public_projects_only(tmp_path: Path) -> None:
         assert ids == {"PUB"}  # protected projects are described to logged-in users only
         assert guest.get("/data/projects/PUB/subjects/S1", params={"format": "json"}).status_code == 200
         assert guest.get("/data/projects/PRIV/subjects/S1", params={"format": "json"}).status_code == 404
-        assert guest.put("/data/projects/PUB/subjects/S2").status_code == 403
-        assert guest.put("/data/projects/NEW").status_code == 403
+        assert guest.put("/data/projects/PUB/subjects/S2").status_code == 401  # writes: log in first
+        assert guest.put("/data/projects/NEW").status_code == 401
 
 
 def test_site_url_is_the_address_pages_show_to_copy(tmp_path: Path) -> None:

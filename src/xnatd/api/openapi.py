@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from xnatd import __version__
 from xnatd.api import openapi_archive as arc
 from xnatd.domain import address as A
+from xnatd.services import projects as project_settings
 
 Document = dict[str, Any]
 _PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?}")
@@ -40,7 +41,10 @@ PATH_PARAMS: dict[str, tuple[str, str]] = {
     "resource": ("Resource label or numeric ID.", "NOTES"),
     "file": ("Path of a file inside the resource.", "notes.txt"),
     "share_project": ("Project to share into.", "OAPI2"),
-    "setting": ("accessibility, prearchive_code, quarantine_code or current_arc.", "accessibility"),
+    "setting": (
+        "accessibility, prearchive_code, quarantine_code, current_arc or collaborator_sharing.",
+        "accessibility",
+    ),
     "value": ("The setting's new value.", "private"),
     "group": ("Owners, Members or Collaborators.", "Members"),
     "user": ("User name.", "oapi_user"),
@@ -316,8 +320,7 @@ def _with_path_params(path: str, item: dict[str, Any]) -> None:
         param = arc.path_param(name, doc)
         param["example"] = example
         if name == "setting":
-            param["schema"] = {"type": "string", "enum": ["accessibility", "prearchive_code",
-                                                         "quarantine_code", "current_arc"]}  # fmt: skip
+            param["schema"] = {"type": "string", "enum": list(project_settings.SETTINGS)}
         params.append(param)
     if params:
         item["parameters"] = params

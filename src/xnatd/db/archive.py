@@ -96,7 +96,11 @@ def all_aliases(conn: Connection) -> dict[str, list[str]]:
     return out
 
 
-def project_roles(conn: Connection, project_id: str) -> Sequence[Row]:
+def project_roles(conn: Connection, project_id: str, lock: bool = False) -> Sequence[Row]:
+    """The project's users and roles; ``lock`` first locks the project's row (PostgreSQL; SQLite's
+    writers run one at a time anyway), so concurrent changes of its roles queue."""
+    if lock:
+        conn.execute(select(projects.c.id).where(projects.c.id == project_id).with_for_update())
     stmt = select(project_users).where(project_users.c.project_id == project_id)
     return conn.execute(stmt.order_by(project_users.c.role, project_users.c.username)).mappings().all()
 
@@ -182,6 +186,17 @@ def share_label(conn: Connection, kind: str, object_id: str, project_id: str) ->
     return conn.execute(stmt).scalar()
 
 
+def subject_label_in(conn: Connection, subject_id: str | None, project_id: str) -> str:
+    """A subject's label in a project: its share label there if shared in, else its own ("" if none)."""
+    if not subject_id:
+        return ""
+    shared = share_label(conn, "subject", subject_id, project_id)
+    if shared is not None:
+        return shared
+    row = by_id(conn, "subject", subject_id)
+    return str(row["label"]) if row is not None else ""
+
+
 def shares_of(conn: Connection, kind: str, object_id: str) -> Sequence[Row]:
     stmt = select(shares).where(shares.c.kind == kind, shares.c.object_id == object_id)
     return conn.execute(stmt.order_by(shares.c.project_id)).mappings().all()
@@ -189,6 +204,13 @@ def shares_of(conn: Connection, kind: str, object_id: str) -> Sequence[Row]:
 
 def add_share(conn: Connection, kind: str, object_id: str, project_id: str, label: str) -> None:
     conn.execute(insert(shares).values(kind=kind, object_id=object_id, project_id=project_id, label=label))
+
+
+def set_share_label(conn: Connection, kind: str, object_id: str, project_id: str, label: str) -> None:
+    stmt = update(shares).where(
+        shares.c.kind == kind, shares.c.object_id == object_id, shares.c.project_id == project_id
+    )
+    conn.execute(stmt.values(label=label))
 
 
 def remove_share(conn: Connection, kind: str, object_id: str, project_id: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import Connection, RowMapping, func, select
+from sqlalchemy import Connection, RowMapping, and_, func, select
 
 from xnatd.db.schema import experiments, shares, subjects
 
@@ -63,9 +63,17 @@ def find_sessions(
             experiments.c.project_id,
             experiments.c.xsi_type,
             experiments.c.date,
-            subjects.c.label.label("subject_label"),
+            func.coalesce(shares.c.label, subjects.c.label).label("subject_label"),
         )
         .join(subjects, subjects.c.id == experiments.c.subject_id)
+        .outerjoin(  # a subject shared into the session's project: its label there
+            shares,
+            and_(
+                shares.c.kind == "subject",
+                shares.c.object_id == subjects.c.id,
+                shares.c.project_id == experiments.c.project_id,
+            ),
+        )
         .where(
             func.lower(experiments.c.label).like(_like(text), escape="\\"),
             experiments.c.session_id.is_(None),
@@ -77,9 +85,17 @@ def find_sessions(
     return list(conn.execute(stmt).mappings())
 
 
-def subject_labels(conn: Connection, ids: Collection[str]) -> dict[str, str]:
-    """Labels of some subjects by ID (a page of sessions names its subjects by ID)."""
+def subject_labels(conn: Connection, ids: Collection[str], project_id: str) -> dict[str, str]:
+    """Labels of some subjects by ID in a project (a page of sessions names its subjects by ID): a
+    subject shared into the project has its label there, never its own project's."""
     if not ids:
         return {}
-    stmt = select(subjects.c.id, subjects.c.label).where(subjects.c.id.in_(list(ids)))
+    shared = and_(
+        shares.c.kind == "subject", shares.c.object_id == subjects.c.id, shares.c.project_id == project_id
+    )
+    stmt = (
+        select(subjects.c.id, func.coalesce(shares.c.label, subjects.c.label).label("label"))
+        .select_from(subjects.outerjoin(shares, shared))
+        .where(subjects.c.id.in_(list(ids)))
+    )
     return {str(r.id): str(r.label) for r in conn.execute(stmt)}

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 NAMING = {
@@ -50,6 +51,9 @@ projects = Table(
     Column("accessibility", String(16), nullable=False, default="private"),
     Column("prearchive_code", Integer, nullable=False, default=0),
     Column("current_arc", String(64), nullable=False, default="arc001"),
+    # whether the project's collaborators may share its data into other projects (XNAT's
+    # project_sharing feature turned on for the collaborators' group); editors always may
+    Column("collaborator_sharing", Boolean, nullable=False, default=False, server_default=false()),
     Column("fields", JSON, nullable=False, default=dict),
     Column("insert_date", DateTime, nullable=False),
     Column("insert_user", String(LABEL), nullable=False, default=""),

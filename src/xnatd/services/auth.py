@@ -153,6 +153,8 @@ def _record_failure(ctx: Context, username: str, failures: int) -> None:
 def open_session(ctx: Context, actor: Actor) -> str:
     """A login session for ``actor``; one opened with an alias token remembers it (it ends with the
     token, and can change no more than the token could)."""
+    if actor.is_guest:  # a session is a login; the guest has none (and writes no session rows)
+        raise Unauthenticated(DENIED)
     session_id = secrets.token_hex(16).upper()
     with ctx.db.write() as conn:
         qu.insert_session(conn, session_id, actor.username, actor.token)

@@ -18,7 +18,7 @@ from xnatd.domain.table import ListQuery
 from xnatd.errors import Conflict, NotFound
 from xnatd.services import access, files, listing_service, listings, objects, resources, snapshots
 from xnatd.services.context import Actor, Context
-from xnatd.services.resolve import load_project, resolve
+from xnatd.services.resolve import load_project, resolve, role_of
 
 MAX_FILES = 1000  # files listed per folder on a page; the REST URL lists them all
 
@@ -35,14 +35,27 @@ class Rights:
     own: bool
 
 
-def rights(ctx: Context, actor: Actor, project_id: str) -> Rights:
+def rights(ctx: Context, actor: Actor, project_id: str, addr: A.Address | None = None) -> Rights:
+    """The caller's rights in a project; with ``addr`` (a subject, session or scan page), changing
+    an object shared into the project from another one also needs the rights in that one, as the
+    services require, so a page offers no form that would be refused."""
     with ctx.db.read() as conn:
         row, role = load_project(conn, actor, project_id, access.DESCRIBE)
+        owner, owner_role = row, role
+        if addr is not None and addr.level != "project":
+            t = resolve(conn, actor, addr, access.READ, upto="experiment" if addr.experiment else "subject")
+            own = t.experiment if t.experiment is not None else t.subject
+            if own is not None and own["project_id"] != row["id"]:
+                owner = q.project(conn, own["project_id"]) or row
+                owner_role = role_of(conn, actor, owner["id"])
 
-    def may(action: str) -> bool:
-        return access.allowed(actor, row, role, action)
+    def may(action: str, also: bool = False) -> bool:
+        here = access.allowed(actor, row, role, action)
+        return here and (not also or access.allowed(actor, owner, owner_role, action))
 
-    return Rights(dict(row), role, may(access.READ), may(access.EDIT), may(access.DELETE), may(access.OWN))
+    return Rights(
+        dict(row), role, may(access.READ), may(access.EDIT, True), may(access.DELETE, True), may(access.OWN)
+    )
 
 
 def counts(ctx: Context, actor: Actor, project_id: str) -> tuple[int, int]:
@@ -55,8 +68,8 @@ def counts(ctx: Context, actor: Actor, project_id: str) -> tuple[int, int]:
 def subject_labels(ctx: Context, actor: Actor, project_id: str, ids: list[str]) -> dict[str, str]:
     """Subject labels for a page of a project's sessions (the listing names subjects by ID)."""
     with ctx.db.read() as conn:
-        load_project(conn, actor, project_id, access.READ)
-        return qb.subject_labels(conn, ids)
+        row, _ = load_project(conn, actor, project_id, access.READ)
+        return qb.subject_labels(conn, ids, row["id"])
 
 
 def search(ctx: Context, actor: Actor, text: str, limit: int = 50) -> tuple[list[Any], list[Any]]:

@@ -11,11 +11,12 @@ from xnatd.db import archive as q
 from xnatd.domain.address import Address
 from xnatd.services import access
 from xnatd.services.context import Actor, Context
-from xnatd.services.resolve import require_on, resolve
+from xnatd.services.resolve import Target, require_on, require_through_share, resolve
 from xnatd.services.resources import FolderRemoval, remove_owned, removing_folders
 
 
 def delete(ctx: Context, actor: Actor, addr: Address, remove_files: bool) -> None:
+    access.require_user(actor)
     removing_folders(ctx, remove_files, lambda conn, folders: _delete(ctx, conn, actor, addr, folders))
 
 
@@ -35,13 +36,21 @@ def _delete(ctx: Context, conn: Connection, actor: Actor, addr: Address, folders
             access.require(actor, t.project_row, t.role, access.DELETE)
             q.remove_share(conn, kind, row["id"], t.project_id)  # via a shared project: un-share
             return
-        require_on(conn, actor, row["project_id"], access.DELETE)
+        _require_owner(conn, actor, t, row["project_id"], f"{level.capitalize()} {row['id']}")
         _delete_tree(ctx, conn, kind, row, folders)
         return
     assert t.child is not None
-    require_on(conn, actor, t.owner_project_id, access.DELETE)
+    _require_owner(conn, actor, t, t.owner_project_id, f"{addr.child_kind} {addr.child}")
     remove_owned(ctx, conn, f"{addr.child_kind}:{t.child['pk']}", folders)
     q.delete_child(conn, t.child["pk"])
+
+
+def _require_owner(conn: Connection, actor: Actor, t: Target, project_id: str, what: str) -> None:
+    """Delete rights in the project that owns what is deleted (the URL's, or the one it is shared from)."""
+    if t.project is not None and t.project_id != project_id:
+        require_through_share(conn, actor, t.project_id, project_id, access.DELETE, what)
+    else:
+        require_on(conn, actor, project_id, access.DELETE)
 
 
 def _delete_tree(ctx: Context, conn: Connection, kind: str, row: Any, folders: FolderRemoval) -> None:

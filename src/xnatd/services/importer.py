@@ -48,7 +48,9 @@ class ImportResult:
 
 def check_destination(ctx: Context, actor: Actor, opts: io.ImportOptions) -> dict[str, tuple[str, int]]:
     """Refuse early (before reading the body) an import into a project that is unknown or closed;
-    the checked project (key -> ID, prearchive code) saves the batch a second look."""
+    the checked project (key -> ID, prearchive code) saves the batch a second look. The guest
+    imports nothing, not even into Unassigned."""
+    access.require_user(actor)
     project = opts.labels.project
     if project is None:
         if opts.to_archive:

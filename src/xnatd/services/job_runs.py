@@ -105,7 +105,6 @@ def _argv(ctx: Context, conn: Connection, row: Any, folder: Path) -> list[str]:
     command = from_spec(row["spec"])
     scan = _scan(conn, row)
     exp = q.by_id(conn, "experiment", row["experiment_id"])
-    subject = q.by_id(conn, "subject", exp["subject_id"]) if exp and exp["subject_id"] else None
     inputs = [r for r in q.resources_of(conn, [f"scan:{scan['pk']}"]) if r["label"] == command.input_resource]
     if exp is None or not inputs:
         raise NotFound(f"Scan {scan['scan_id']} no longer has a {command.input_resource} resource")
@@ -113,7 +112,9 @@ def _argv(ctx: Context, conn: Connection, row: Any, folder: Path) -> list[str]:
         "input": str(archive_path(ctx, inputs[0]["directory"]).resolve()),
         "output": str((folder / OUT).resolve()),
         "project": exp["project_id"],
-        "subject": subject["label"] if subject is not None else "",
+        "subject": q.subject_label_in(
+            conn, exp["subject_id"], exp["project_id"]
+        ),  # as in the session's project
         "session": exp["label"],
         "session_id": exp["id"],
         "scan": scan["scan_id"],

@@ -53,6 +53,7 @@ class Scan:
 def launch(ctx: Context, actor: Actor, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Queue ``doc["command"]`` on every scan ``doc["target"]`` names; answers the jobs (new or already
     queued for the same scan and command)."""
+    access.require_user(actor)
     name, target = doc.get("command"), doc.get("target")
     if not isinstance(name, str) or not isinstance(target, str):
         raise InvalidInput('The body must be {"command": "dcm2niix", "target": "/data/projects/..."}')
@@ -93,8 +94,7 @@ def _scans(conn: Connection, addr: A.Address, t: Target) -> list[Scan]:
         exps = [e for e in exps if e["project_id"] == t.project_id]  # shared-in sessions are not ours
     out = []
     for exp in exps:
-        subject = q.by_id(conn, "subject", exp["subject_id"]) if exp["subject_id"] else None
-        label = subject["label"] if subject is not None else ""
+        label = q.subject_label_in(conn, exp["subject_id"], exp["project_id"])  # shared in: its label there
         rows = q.children(conn, exp["id"], "scan")
         if addr.child and addr.child.upper() != "ALL":
             wanted = {s.strip() for s in addr.child.split(",")}
@@ -236,6 +236,7 @@ def job_log(ctx: Context, actor: Actor, job_id: int) -> str:
 
 def cancel(ctx: Context, actor: Actor, job_id: int) -> dict[str, Any]:
     """Cancel a queued or running job; a running command is stopped and its outputs dropped."""
+    access.require_user(actor)
     with ctx.db.write() as conn:
         row = _readable(conn, actor, job_id)
         project = q.project(conn, row["project_id"])
@@ -303,10 +304,8 @@ def on_session_archived(ctx: Context, experiment_id: str) -> list[int]:
             if exp is None:
                 return []
             names = qj.automations(conn, exp["project_id"])
-            subject = q.by_id(conn, "subject", exp["subject_id"]) if exp["subject_id"] else None
-            scans = [
-                Scan(r, exp, subject["label"] if subject else "") for r in q.children(conn, exp["id"], "scan")
-            ]
+            label = q.subject_label_in(conn, exp["subject_id"], exp["project_id"])
+            scans = [Scan(r, exp, label) for r in q.children(conn, exp["id"], "scan")]
             ids: list[int] = []
             for name in names:
                 try:

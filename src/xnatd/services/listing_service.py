@@ -32,5 +32,6 @@ def listing(
         if addr.kind == A.CHILDREN:
             return listings.children(conn, t, addr.child_kind or "scan", query)
         if addr.kind == A.SHARES:
-            return listings.shares(conn, t, "experiment" if addr.level == "experiment" else "subject", query)
+            kind = "experiment" if addr.level == "experiment" else "subject"
+            return listings.shares(conn, actor, t, kind, query)
     raise NotFound("Unknown listing")

@@ -15,7 +15,7 @@ from xnatd.db import archive as q
 from xnatd.db import browse as browse_queries
 from xnatd.domain import types
 from xnatd.domain.table import ListQuery, Table, shape
-from xnatd.services import access
+from xnatd.services import access, visibility
 from xnatd.services.context import Actor
 from xnatd.services.records import field_values
 from xnatd.services.resolve import Target
@@ -114,12 +114,7 @@ def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
 
 
 def readable_project_ids(conn: Connection, actor: Actor) -> set[str]:
-    roles = q.roles(conn, actor.username) if not actor.is_guest else {}
-    return {
-        str(r["id"])
-        for r in q.all_projects(conn)
-        if access.allowed(actor, r, roles.get(r["id"]), access.READ)
-    }
+    return visibility.readable_project_ids(conn, actor)
 
 
 def subjects(conn: Connection, actor: Actor, t: Target, query: ListQuery) -> Table:
@@ -206,7 +201,7 @@ def experiments(
     for row, proj, label in rows:
         if readable is not None and proj not in readable:
             continue
-        base = experiment_base(row, proj, label, subject_labels.get(row["subject_id"] or "", ""))
+        base = experiment_base(row, proj, label, subject_labels.get((row["subject_id"] or "", proj), ""))
         records.append(_record("experiment", row, row["xsi_type"], base))
     namer = make_namer(xsi_type or "xnat:imageSessionData", set(EXPERIMENT_BASE_KEYS))
     return shape(
@@ -221,16 +216,25 @@ def experiments(
     )
 
 
-def _subject_labels(conn: Connection, query: ListQuery, rows: list[tuple[Any, str, str]]) -> dict[str, str]:
-    """Labels of the rows' subjects, looked up only when a column, filter or sort names ``subject_label``
-    (pyxnat's experiment ``repr()`` asks ``/data/experiments?columns=subject_label``)."""
+def _subject_labels(
+    conn: Connection, query: ListQuery, rows: list[tuple[Any, str, str]]
+) -> dict[tuple[str, str], str]:
+    """Labels of the rows' subjects in the project each row shows under (a subject shared into it
+    has its label there), by (subject ID, project); looked up only when a column, filter or sort
+    names ``subject_label`` (pyxnat's ``repr()`` asks ``/data/experiments?columns=subject_label``)."""
     asked = [*(query.columns or []), *query.filters, *query.sort_by]
     if not any(c.lower() == "subject_label" for c in asked):
         return {}
-    ids = sorted({row["subject_id"] for row, _, _ in rows if row["subject_id"]})
-    out: dict[str, str] = {}
-    for start in range(0, len(ids), 500):  # bounded IN lists
-        out.update(browse_queries.subject_labels(conn, ids[start : start + 500]))
+    by_project: dict[str, set[str]] = {}
+    for row, proj, _ in rows:
+        if row["subject_id"]:
+            by_project.setdefault(proj, set()).add(row["subject_id"])
+    out: dict[tuple[str, str], str] = {}
+    for proj, found in by_project.items():
+        ids = sorted(found)
+        for start in range(0, len(ids), 500):  # bounded IN lists
+            labels = browse_queries.subject_labels(conn, ids[start : start + 500], proj)
+            out.update({(sid, proj): label for sid, label in labels.items()})
     return out
 
 
@@ -266,16 +270,19 @@ def children(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
     return shape(records, query, defaults, make_getter("scan"), title=title, namer=namer)
 
 
-def shares(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
+def shares(conn: Connection, actor: Actor, t: Target, kind: str, query: ListQuery) -> Table:
+    """``.../projects``: the object's own project, then those it is shared into, each with its
+    label there; only projects the caller may read are rows."""
     row = t.experiment if kind == "experiment" else t.subject
     assert row is not None
+    v = visibility.viewer(conn, actor)
     owner = q.project(conn, row["project_id"])
     entries = [(owner, row["label"])] + [
         (q.project(conn, s["project_id"]), s["label"]) for s in q.shares_of(conn, kind, row["id"])
     ]
     records = []
     for proj, label in entries:
-        if proj is None:
+        if proj is None or not v.reads(proj["id"]):
             continue
         base = {
             "label": label,

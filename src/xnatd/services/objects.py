@@ -14,10 +14,10 @@ from xnatd.db import archive as q
 from xnatd.domain import labels, types
 from xnatd.domain.address import Address
 from xnatd.errors import Conflict, Forbidden, InvalidInput, MissingContent, NotFound
-from xnatd.services import access, records
+from xnatd.services import access, records, visibility
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import build_item
-from xnatd.services.resolve import Target, require_on, resolve, role_of
+from xnatd.services.resolve import Target, require_through_share, resolve, role_of
 from xnatd.services.resources import param
 
 Params = Sequence[tuple[str, str]]
@@ -46,7 +46,7 @@ def get_item(ctx: Context, actor: Actor, addr: Address) -> Any:
     with ctx.db.read() as conn:
         t = resolve(conn, actor, addr, access.READ)
         with_data = t.project is None or access.allowed(actor, t.project, t.role, access.READ)
-        return build_item(conn, addr, t, with_data)
+        return build_item(conn, addr, t, visibility.viewer(conn, actor), with_data)
 
 
 # --- PUT -------------------------------------------------------------------------------------------
@@ -63,6 +63,7 @@ BASE_TYPES = {
 
 
 def put(ctx: Context, actor: Actor, addr: Address, params: Params, xml: bytes | None) -> PutResult:
+    access.require_user(actor)
     requested = param(params, "xsiType")
     if requested and not types.is_a(requested, BASE_TYPES[addr.level]):
         raise InvalidInput(f"Data type {requested} cannot be stored at a {addr.level} address")
@@ -217,14 +218,29 @@ def _new_id(ctx: Context, conn: Connection, kind: str) -> str:
             return candidate
 
 
-def _rename(conn: Connection, kind: str, t: Target, row: Any, params: Params) -> None:
+def _rename(conn: Connection, kind: str, t: Target, row: Any, label_here: str, params: Params) -> None:
+    """``label=``: the object's label in the URL's project. Through a share that is the share's own
+    label; the object's label in its own project changes only through that project (XNAT's rule)."""
     new = param(params, "label")
-    if new is None or new == row["label"]:
+    if new is None or new == label_here:
         return
     labels.check_label(new, kind)
-    if q.label_taken(conn, kind, row["project_id"], new):
+    if q.label_taken(conn, kind, t.project_id, new):
         raise Conflict("Specified label is already in use.")
-    q.update_object(conn, kind, row["id"], label=new)
+    if row["project_id"] != t.project_id:
+        q.set_share_label(conn, kind, row["id"], t.project_id, new)
+    else:
+        q.update_object(conn, kind, row["id"], label=new)
+
+
+def _changing(conn: Connection, actor: Actor, t: Target, row: Any, changes: bool, what: str) -> bool:
+    """Whether the object's own data is to change; through a share that needs edit rights in the
+    project that owns it (the URL's project was checked already)."""
+    if row["project_id"] == t.project_id:
+        return True
+    if changes:
+        require_through_share(conn, actor, t.project_id, row["project_id"], access.EDIT, what)
+    return changes
 
 
 def _put_subject(
@@ -235,11 +251,11 @@ def _put_subject(
     values.pop("label", None)
     found = q.in_project(conn, "subject", t.project_id, addr.subject)
     if found is not None:
-        row = found[0]
-        require_on(conn, actor, row["project_id"], access.EDIT)
-        merged = _merge(dict(row["fields"] or {}), values)
-        q.update_object(conn, "subject", row["id"], fields=merged)
-        _rename(conn, "subject", t, row, params)
+        row, label_here = found
+        if _changing(conn, actor, t, row, bool(values), f"Subject {addr.subject}"):
+            merged = _merge(dict(row["fields"] or {}), values)
+            q.update_object(conn, "subject", row["id"], fields=merged)
+        _rename(conn, "subject", t, row, label_here, params)
         return PutResult(False, row["id"])
     label = param(params, "label") or addr.subject
     labels.check_label(label, "subject")
@@ -270,20 +286,21 @@ def _put_experiment(
     found = q.in_project(conn, "experiment", t.project_id, key)
     requested = param(params, "xsiType")
     if found is not None:
-        row = found[0]
+        row, label_here = found
         xsi_type = row["xsi_type"]
         if requested and types.get(requested).xsi_type != xsi_type:
             raise Conflict(f"Experiment {key} is a {xsi_type}; its data type cannot change")
         _, values = _fields_from(xsi_type, params, xml, xsi_type)
         values.pop("label", None)
-        cols, rest = records.split_columns(
-            "experiment", _merge(records.field_values("experiment", row), values)
-        )
-        for k in ("id", "label", "project_id", "subject_id", "session_id"):
-            cols.pop(k, None)
-        q.update_object(conn, "experiment", row["id"], fields=rest, **cols)
-        _rename(conn, "experiment", t, row, params)
-        _put_xml_scans(conn, row["id"], xml)
+        if _changing(conn, actor, t, row, bool(values) or bool(xml), f"Experiment {key}"):
+            cols, rest = records.split_columns(
+                "experiment", _merge(records.field_values("experiment", row), values)
+            )
+            for k in ("id", "label", "project_id", "subject_id", "session_id"):
+                cols.pop(k, None)
+            q.update_object(conn, "experiment", row["id"], fields=rest, **cols)
+            _put_xml_scans(conn, row["id"], xml)
+        _rename(conn, "experiment", t, row, label_here, params)
         return PutResult(False, row["id"])
     return _create_experiment(ctx, conn, actor, addr, t, params, xml, key, requested)
 

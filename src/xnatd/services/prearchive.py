@@ -79,10 +79,16 @@ def check(conn: Connection, actor: Actor, project: str | None) -> None:
 
 
 def load(conn: Connection, actor: Actor, key: Key) -> Any:
+    """The session at ``key``, if the caller may manage it. One that exists but is not theirs answers
+    exactly as one that does not (a wrong timestamp or folder must tell nothing about the right one)."""
+    access.require_user(actor)
     row = pq.session_at(conn, key.project, key.timestamp, key.folder)
     if row is None:
         raise NotFound("Unknown prearchive session.")
-    check(conn, actor, row["project"])
+    try:
+        check(conn, actor, row["project"])
+    except (NotFound, Forbidden):
+        raise NotFound("Unknown prearchive session.") from None
     return row
 
 
@@ -99,6 +105,7 @@ def load_locked(conn: Connection, actor: Actor, key: Key) -> Any:
 
 def visible_projects(conn: Connection, actor: Actor, wanted: str | None) -> list[str | None] | None:
     """Projects whose sessions the caller lists; None = every one (an admin asking for all)."""
+    access.require_user(actor)
     if wanted:
         names = [None if p == UNASSIGNED else p for p in wanted.split(",") if p]
         for name in names:
@@ -167,11 +174,7 @@ def session_table(ctx: Context, actor: Actor, key: Key) -> Table:
 def rows_for(ctx: Context, actor: Actor, keys: Sequence[Key]) -> Table:
     """The current rows of some sessions (what the batch services answer with)."""
     with ctx.db.read() as conn:
-        found = [pq.session_at(conn, k.project, k.timestamp, k.folder) for k in keys]
-        rows = [r for r in found if r is not None]
-        for r in rows:
-            check(conn, actor, r["project"])
-    return table(rows)
+        return table([load(conn, actor, k) for k in keys])
 
 
 # --- building ----------------------------------------------------------------------------------------

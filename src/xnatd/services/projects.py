@@ -3,10 +3,12 @@ project's users (``/data/projects/P/users[/{group}/{user}]``)."""
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
+
 from xnatd.db import archive as q
 from xnatd.db import users as qu
 from xnatd.domain.table import ListQuery, Table, shape
-from xnatd.errors import InvalidInput, NotFound
+from xnatd.errors import Conflict, InvalidInput, NotFound
 from xnatd.services import access
 from xnatd.services.context import Actor, Context
 from xnatd.services.listings import make_getter
@@ -17,7 +19,10 @@ SETTINGS = {
     "prearchive_code": ("prearchive_code", ("0", "4", "5")),
     "current_arc": ("current_arc", None),
     "quarantine_code": (None, ("0", "1")),
+    # may the project's collaborators share its data into other projects (see access.may_share_out)
+    "collaborator_sharing": ("collaborator_sharing", ("true", "false")),
 }
+BOOLEAN_SETTINGS = frozenset({"collaborator_sharing"})
 GROUPS = {"owners": "owner", "members": "member", "collaborators": "collaborator"}
 DISPLAY = {"owner": "Owners", "member": "Members", "collaborator": "Collaborators"}
 USER_COLUMNS = ["role", "login", "firstname", "lastname", "email", "displayname", "GROUP_ID", "xdat_user_id"]
@@ -27,6 +32,8 @@ def get_setting(ctx: Context, actor: Actor, project: str, name: str) -> str:
     column, _ = _setting(name)
     with ctx.db.read() as conn:
         row, _role = load_project(conn, actor, project, access.READ)
+    if column in BOOLEAN_SETTINGS:
+        return "true" if row[column] else "false"
     return "0" if column is None else str(row[column])
 
 
@@ -38,7 +45,9 @@ def set_setting(ctx: Context, actor: Actor, project: str, name: str, value: str)
         raise InvalidInput(f"Invalid archive folder name {value!r}")
     with ctx.db.write() as conn:
         row, _role = load_project(conn, actor, project, access.OWN)
-        if column is not None:
+        if column in BOOLEAN_SETTINGS:
+            q.update_project(conn, row["id"], **{column: value == "true"})
+        elif column is not None:
             q.update_project(
                 conn, row["id"], **{column: int(value) if column == "prearchive_code" else value}
             )
@@ -76,6 +85,8 @@ def set_user(ctx: Context, actor: Actor, project: str, group: str, username: str
         row, _ = load_project(conn, actor, project, access.OWN)
         if qu.user(conn, username) is None:
             raise NotFound(f"User {username} not found")
+        if role != "owner":
+            _keep_an_owner(conn, row["id"], username)
         q.set_role(conn, row["id"], username, role)
 
 
@@ -83,8 +94,21 @@ def remove_user(ctx: Context, actor: Actor, project: str, group: str, username: 
     _role(group)
     with ctx.db.write() as conn:
         row, _ = load_project(conn, actor, project, access.OWN)
+        _keep_an_owner(conn, row["id"], username)
         if not q.remove_role(conn, row["id"], username):
             raise NotFound(f"User {username} has no role in project {row['id']}")
+
+
+def _keep_an_owner(conn: Connection, project_id: str, leaving: str) -> None:
+    """A project always keeps an owner: only owners manage its members and settings, so without one
+    it could be managed by site administrators alone. The owners are read under a lock on the
+    project's row, so two owners removing each other at once cannot both succeed."""
+    owners = {r["username"] for r in q.project_roles(conn, project_id, lock=True) if r["role"] == "owner"}
+    if owners == {leaving}:
+        raise Conflict(
+            f"{leaving} is the last owner of project {project_id}: a project keeps at least one owner, "
+            "so make someone else an owner first"
+        )
 
 
 def _role(group: str) -> str:

@@ -17,7 +17,7 @@ from xnatd.domain.address import Address
 from xnatd.domain.items import Item
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.errors import Conflict, InvalidInput, NotFound, StorageFull
-from xnatd.services import access
+from xnatd.services import access, visibility
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import resource_item
 from xnatd.services.listings import make_getter
@@ -251,7 +251,7 @@ def resource_item_of(ctx: Context, actor: Actor, addr: Address) -> Item:
         pairs = select_resources(conn, owners(conn, addr, t), addr.resource)
         _, row = pairs[0]
         stats = q.resource_stats(conn, [row["pk"]])
-        return resource_item(row, stats.get(row["pk"], (0, 0)))
+        return resource_item(row, stats.get(row["pk"], (0, 0)), visibility.viewer(conn, actor))
 
 
 def create_resource(ctx: Context, actor: Actor, addr: Address, params: Params) -> None:

@@ -18,6 +18,7 @@ from xnatd.db import users as qu
 from xnatd.db.archive import now
 from xnatd.db.schema import alias_tokens
 from xnatd.errors import Forbidden, NotFound
+from xnatd.services import access
 from xnatd.services.context import Actor, Context
 
 _ALPHABET = string.ascii_letters + string.digits
@@ -47,8 +48,7 @@ def _document(row: Any, secret: str | None) -> dict[str, Any]:
 
 def issue(ctx: Context, actor: Actor, for_user: str | None = None) -> dict[str, Any]:
     username = for_user or actor.username
-    if actor.is_guest:
-        raise Forbidden("Guests cannot have alias tokens")
+    access.require_user(actor)  # the guest has no account to issue a token for: it is asked to log in
     if actor.by_token:  # a token that makes tokens would outlive its own expiry and invalidation
         raise Forbidden("An alias token cannot issue alias tokens: log in with your password to do this")
     if username != actor.username and not actor.is_admin:

@@ -13,7 +13,7 @@ from xnatd.domain.labels import check_label
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.errors import Conflict, Forbidden, InvalidInput, NotFound
 from xnatd.services import access, auth
-from xnatd.services.context import Actor, Context
+from xnatd.services.context import GUEST, Actor, Context
 from xnatd.services.listings import make_getter
 
 # XNAT's JSON user object ↔ our columns
@@ -81,6 +81,8 @@ def create(ctx: Context, actor: Actor, data: Mapping[str, Any]) -> dict[str, Any
     _require_password_login(actor)
     username = str(data.get("username") or "")
     check_label(username, "user")
+    if username == GUEST.username:
+        raise InvalidInput(f"{username} is the anonymous caller's name; choose another")
     password_hash = _new_password(ctx, username, data.get("password"))
     with ctx.db.write() as conn:
         if qu.user(conn, username) is not None:
@@ -112,6 +114,7 @@ def update(ctx: Context, actor: Actor, username: str, data: Mapping[str, Any]) -
     one, ``currentPassword``, as XNAT's profile does). Nobody does it through an alias token. A new
     password, or disabling the account, ends the user's sessions (all but the caller's own) and
     alias tokens."""
+    access.require_user(actor)
     own = username == actor.username
     if not own and not actor.is_admin:
         raise NotFound(f"User {username} not found")

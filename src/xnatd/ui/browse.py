@@ -162,11 +162,19 @@ async def subject_page(p: Page) -> Response:
     assert addr.project is not None
     if p.request.method == "POST":
         return await _subject_action(p, addr)
-    rights = await p.call(browse.rights, addr.project)
+    rights = await p.call(browse.rights, addr.project, addr)
     item = await p.call(objects.get_item, addr)
     demo_items = children(item, "demographics")
     demo = {k: str(v) for k, v in demo_items[0].fields.items() if v not in (None, "")} if demo_items else {}
-    sessions = [s.fields for s in children(item, "experiments/experiment")]
+    # the subject's sessions in this project (its own and those shared into it), as the project page
+    # lists them: each link opens here, and a session of a project the user may not read never shows
+    listed = await p.call(
+        listing_service.listing,
+        A.Address(A.EXPERIMENTS, project=addr.project, subject=addr.subject),
+        ListQuery(columns=["ID", "label", "date"]),
+        [("xsiType", "xnat:subjectAssessorData")],
+    )
+    sessions = [{"id": r["ID"], "label": r["label"], "date": r.get("date", "")} for r in listed.rows]
     return p.render(
         "subject.html",
         rights=rights,
@@ -204,7 +212,7 @@ async def session_page(p: Page) -> Response:
             return asked
         await p.call(deletion.delete, addr, True)
         return p.redirect(f"/app/projects/{addr.project}/subjects/{addr.subject}", "Session deleted.")
-    rights = await p.call(browse.rights, addr.project)
+    rights = await p.call(browse.rights, addr.project, addr)
     item = await p.call(objects.get_item, addr)
     columns = ["ID", "type", "series_description", "frames", "quality", "xsiType"]
     scans = await p.call(

@@ -47,7 +47,7 @@ async def manage_page(p: Page) -> Response:
     assert addr.project is not None
     if p.request.method == "POST":
         return await _action(p, addr)
-    rights = await p.call(browse.rights, addr.project)
+    rights = await p.call(browse.rights, addr.project, addr)
     tree = await p.call(browse.file_tree, addr)
     rest = browse.rest_path(addr)
     return p.render(
