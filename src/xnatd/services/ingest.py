@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -35,10 +36,12 @@ from xnatd.services.ingest_sessions import (
     Pending,
     Remembered,
     Series,
+    SessionGone,
     SessionRef,
     Slot,
     SlotKey,
     index_all,
+    intake_of,
     open_slot,
     remember,
 )
@@ -49,13 +52,15 @@ from xnatd.storage.files import (
     Staged,
     discard,
     place,
+    remove_file,
     write_new,
 )
-from xnatd.storage.tmpdirs import note_all, own_folder
+from xnatd.storage.tmpdirs import note, note_all, own_folder
 
 log = logging.getLogger("xnatd.ingest")
 T = TypeVar("T")
 FSYNC_EACH_UP_TO = 16  # above this many files a batch syncs the filesystem once instead
+REFILE_TRIES = 5  # sessions gone before a batch's commit, one after the other, before it gives up
 
 
 @dataclass
@@ -245,7 +250,7 @@ class IngestBatch:
                 folder, names, functools.partial(write_new, item, journal=self._journal())
             )
         else:
-            dest, _ = _first_free(folder, names, functools.partial(place, item, overwrite=False, sync=False))
+            dest, _ = _first_free(folder, names, functools.partial(_place_staged, item))
             md5 = item.md5
             if item.path in self._early:
                 self._flushed.add(dest)
@@ -267,16 +272,10 @@ class IngestBatch:
         return self._journal_dir
 
     def _new_series(self, slot: Slot, keys: FileKeys, dataset: Dataset_) -> Series:
-        ds = dataset()
-        xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
-        values = {
-            "modality": keys.modality,
-            "xsi_type": xsi_type,
-            "description": keys.series_description,
-            "fields": sb.scan_values(ds, xsi_type),
-        }
         folder = naming.scan_folder(keys)
-        series = Series(None, keys.series_instance_uid, keys.series_number, folder, values)
+        series = Series(
+            None, keys.series_instance_uid, keys.series_number, folder, _series_values(keys, dataset())
+        )
         slot.series[(series.uid, series.number)] = series
         return series
 
@@ -304,12 +303,20 @@ class IngestBatch:
         slot = self._slots.get(key)
         if slot is None:
             known = self._remembered.get(key)
-            if known is not None:
+            if known is not None and self._joins(known, ident):
                 slot = known.again()
             else:
                 slot = open_slot(self._opening, ident, keys, dataset, self._known_code(ident))
             self._slots[key] = slot
         return key, slot
+
+    def _joins(self, known: Slot, ident: Identity) -> bool:
+        """Whether a file of this batch joins a session an earlier batch of the stream filed into:
+        only one of the same intake (a plain stream's files never go to a Direct-Archive one)."""
+        code = self._known_code(ident)
+        if ident.project is not None and code is None:
+            return False  # not known without a look-up: the look-up decides
+        return known.ref.intake == intake_of(self.opts, ident, code)
 
     def _known_code(self, ident: Identity) -> int | None:
         """The project's prearchive code if the batch has checked the sender may import into it."""
@@ -326,7 +333,7 @@ class IngestBatch:
             return [s.ref for s in self._slots.values()]
         try:
             self._make_durable(slots)
-            outcome = group_commit.run(self.ctx.db, functools.partial(index_all, slots, self._root))
+            outcome = self._commit(slots)
         except BaseException:
             self.abort()
             raise
@@ -340,6 +347,58 @@ class IngestBatch:
             slot.pending.clear()
         self._flushed.clear()  # a batch may be finished more than once (the receiver's are)
         return [s.ref for s in self._slots.values()]
+
+    def _commit(self, slots: list[Slot]) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
+        """Index the slots' files; a session gone meanwhile gets its files re-filed (``_refile``)."""
+        for attempt in range(1, REFILE_TRIES + 1):
+            try:
+                return group_commit.run(self.ctx.db, functools.partial(index_all, slots, self._root))
+            except SessionGone as gone:
+                if attempt == REFILE_TRIES:
+                    raise
+                slot = next(s for s in slots if s.ref.pk == gone.pk)
+                log.info(
+                    "import: %s; its %d new files go to the study's next session", gone, len(slot.pending)
+                )
+                self._refile(slot)
+        raise AssertionError("unreachable")
+
+    def _refile(self, slot: Slot) -> None:
+        """The session ``slot`` filed into was archived, deleted or taken for archiving after the
+        batch found it, before its commit: its placed files move to the study's next session (found
+        or started, as for a file arriving now), each journalled at its new place first, and the
+        commit is tried again. Whoever took the session left them alone (``archiver``,
+        ``prearchive.remove_session_files``)."""
+        assert slot.origin is not None
+        ident, keys = slot.origin
+        first = slot.pending[0][1]
+        fresh = open_slot(
+            self._opening, ident, keys, functools.partial(header.read_dataset, first), self._known_code(ident)
+        )
+        moved: list[Pending] = []
+        for values, path, skey in slot.pending:
+            folder = fresh.folder / path.parent.relative_to(slot.folder)
+            make_dirs(folder, sync=False)
+            dest, _ = _first_free(folder, _other_names(path.name), functools.partial(self._move_placed, path))
+            moved.append(({**values, "name": dest.name}, dest, skey))
+        for parent in {p.parent for _v, p, _k in moved}:
+            fsync_tree(parent, self._root)
+        for skey, series in slot.series.items():
+            if skey not in fresh.series and any(k == skey for _v, _p, k in moved):
+                path = next(p for _v, p, k in moved if k == skey)
+                values = series.values or _series_values(header.read_keys(path), header.read_dataset(path))
+                fresh.series[skey] = Series(None, series.uid, series.number, series.scan_dir, values)
+        slot.ref, slot.folder, slot.series, slot.pending = fresh.ref, fresh.folder, fresh.series, moved
+        slot.remembered = False
+
+    def _move_placed(self, src: Path, dest: Path) -> None:
+        """Move a placed file to ``dest``, which must be free (Conflict otherwise, nothing moved)."""
+        note(self._journal(), "place", str(dest))
+        try:
+            os.link(src, dest, follow_symlinks=False)
+        except FileExistsError:
+            raise Conflict(f"The file '{dest.name}' already exists.") from None
+        remove_file(src, stop_at=self._root)
 
     def _make_durable(self, slots: list[Slot]) -> None:
         """Before the commit, the placed files must be on disk: a few are fsynced (side by side,
@@ -404,6 +463,35 @@ def _names(entry: str | None, keys: FileKeys, rename: bool) -> Iterator[str]:
         yield template
     stem = template.removesuffix(".dcm")
     yield from (f"{stem}-{n}.dcm" for n in range(2, 50))
+
+
+def _place_staged(item: Staged, dest: Path) -> None:
+    """Rename a staged file to ``dest`` if it is free. Its folder may go between its creation and
+    the rename (an archive of the session prunes the folders it emptied): made again, once."""
+    try:
+        place(item, dest, overwrite=False, sync=False)
+    except FileNotFoundError:
+        if not item.path.exists():
+            raise
+        place(item, dest, overwrite=False, sync=False)  # ``place`` makes the folder first
+
+
+def _other_names(name: str) -> Iterator[str]:
+    """A re-filed file's name, then numbered ones should the study's next session hold it already."""
+    yield name
+    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
+    yield from (f"{stem}-{n}{dot}{ext}" for n in range(2, 50))
+
+
+def _series_values(keys: FileKeys, ds: Dataset) -> dict[str, Any]:
+    """A new series' row values from its first file's keys and full header."""
+    xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
+    return {
+        "modality": keys.modality,
+        "xsi_type": xsi_type,
+        "description": keys.series_description,
+        "fields": sb.scan_values(ds, xsi_type),
+    }
 
 
 def _first_free(folder: Path, names: Iterable[str], put: Callable[[Path], T]) -> tuple[Path, T]:
