@@ -233,6 +233,24 @@ def test_dest_archive_zips_sent_at_once_with_append_all_merge(
     assert _prearchived(http, project) == {}
 
 
+def test_zips_into_an_auto_archive_project_at_once_all_merge(
+    server: LiveServer, http: httpx.Client, project: str, tmp_path: Path
+) -> None:
+    """A sibling of item 4: a zip into a project whose prearchive code is 4 (auto-archive, merge) is
+    archived before its answer. Four at once used to share one prearchive session and race to
+    archive it (200, 409 and 404, files lost); each now archives its own and they merge."""
+    assert http.put(f"/data/projects/{project}/prearchive_code/4").status_code == 200
+    files = _study(tmp_path / "study", "AUTO")
+    params = {"PROJECT_ID": project, "SUBJECT_ID": "S", "EXPT_LABEL": "AUTO"}
+    parts = [files[i::4] for i in range(4)]
+    answers = _at_once([lambda p=p: _post(server, _zip(p), "application/zip", params) for p in parts])
+    assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]  # type: ignore[attr-defined]
+    exp = f"/data/archive/projects/{project}/subjects/S/experiments/AUTO"
+    assert {r.text.strip() for r in answers} == {exp}  # type: ignore[attr-defined]
+    assert _archived(http, project, "AUTO") == Counter({_md5(f): 1 for f in files})
+    assert _prearchived(http, project) == {}
+
+
 # --- who may import where: an answer says where the files are ---------------------------------------
 
 
