@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from pydicom.dataset import Dataset
 
 from xnatd.db import archive as q
 from xnatd.dicom import header, naming
-from xnatd.dicom import session_builder as sb
 from xnatd.dicom.header import FileKeys, NotDicom
 from xnatd.dicom.identify import Identity, identify
 from xnatd.errors import Conflict
@@ -43,7 +41,9 @@ from xnatd.services.ingest_sessions import (
     index_all,
     intake_of,
     open_slot,
+    refile,
     remember,
+    series_values,
 )
 from xnatd.services.resolve import role_of
 from xnatd.storage.durability import fsync_file, fsync_tree, make_dirs, sync_filesystem
@@ -52,10 +52,9 @@ from xnatd.storage.files import (
     Staged,
     discard,
     place,
-    remove_file,
     write_new,
 )
-from xnatd.storage.tmpdirs import note, note_all, own_folder
+from xnatd.storage.tmpdirs import note_all, own_folder
 
 log = logging.getLogger("xnatd.ingest")
 T = TypeVar("T")
@@ -274,7 +273,7 @@ class IngestBatch:
     def _new_series(self, slot: Slot, keys: FileKeys, dataset: Dataset_) -> Series:
         folder = naming.scan_folder(keys)
         series = Series(
-            None, keys.series_instance_uid, keys.series_number, folder, _series_values(keys, dataset())
+            None, keys.series_instance_uid, keys.series_number, folder, series_values(keys, dataset())
         )
         slot.series[(series.uid, series.number)] = series
         return series
@@ -349,7 +348,7 @@ class IngestBatch:
         return [s.ref for s in self._slots.values()]
 
     def _commit(self, slots: list[Slot]) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
-        """Index the slots' files; a session gone meanwhile gets its files re-filed (``_refile``)."""
+        """Index the slots' files; a session gone meanwhile gets its files re-filed (``refile``)."""
         for attempt in range(1, REFILE_TRIES + 1):
             try:
                 return group_commit.run(self.ctx.db, functools.partial(index_all, slots, self._root))
@@ -360,45 +359,13 @@ class IngestBatch:
                 log.info(
                     "import: %s; its %d new files go to the study's next session", gone, len(slot.pending)
                 )
-                self._refile(slot)
+                refile(
+                    self._opening,
+                    slot,
+                    self._known_code(slot.origin[0]) if slot.origin else None,
+                    self._journal(),
+                )
         raise AssertionError("unreachable")
-
-    def _refile(self, slot: Slot) -> None:
-        """The session ``slot`` filed into was archived, deleted or taken for archiving after the
-        batch found it, before its commit: its placed files move to the study's next session (found
-        or started, as for a file arriving now), each journalled at its new place first, and the
-        commit is tried again. Whoever took the session left them alone (``archiver``,
-        ``prearchive.remove_session_files``)."""
-        assert slot.origin is not None
-        ident, keys = slot.origin
-        first = slot.pending[0][1]
-        fresh = open_slot(
-            self._opening, ident, keys, functools.partial(header.read_dataset, first), self._known_code(ident)
-        )
-        moved: list[Pending] = []
-        for values, path, skey in slot.pending:
-            folder = fresh.folder / path.parent.relative_to(slot.folder)
-            make_dirs(folder, sync=False)
-            dest, _ = _first_free(folder, _other_names(path.name), functools.partial(self._move_placed, path))
-            moved.append(({**values, "name": dest.name}, dest, skey))
-        for parent in {p.parent for _v, p, _k in moved}:
-            fsync_tree(parent, self._root)
-        for skey, series in slot.series.items():
-            if skey not in fresh.series and any(k == skey for _v, _p, k in moved):
-                path = next(p for _v, p, k in moved if k == skey)
-                values = series.values or _series_values(header.read_keys(path), header.read_dataset(path))
-                fresh.series[skey] = Series(None, series.uid, series.number, series.scan_dir, values)
-        slot.ref, slot.folder, slot.series, slot.pending = fresh.ref, fresh.folder, fresh.series, moved
-        slot.remembered = False
-
-    def _move_placed(self, src: Path, dest: Path) -> None:
-        """Move a placed file to ``dest``, which must be free (Conflict otherwise, nothing moved)."""
-        note(self._journal(), "place", str(dest))
-        try:
-            os.link(src, dest, follow_symlinks=False)
-        except FileExistsError:
-            raise Conflict(f"The file '{dest.name}' already exists.") from None
-        remove_file(src, stop_at=self._root)
 
     def _make_durable(self, slots: list[Slot]) -> None:
         """Before the commit, the placed files must be on disk: a few are fsynced (side by side,
@@ -474,24 +441,6 @@ def _place_staged(item: Staged, dest: Path) -> None:
         if not item.path.exists():
             raise
         place(item, dest, overwrite=False, sync=False)  # ``place`` makes the folder first
-
-
-def _other_names(name: str) -> Iterator[str]:
-    """A re-filed file's name, then numbered ones should the study's next session hold it already."""
-    yield name
-    stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
-    yield from (f"{stem}-{n}{dot}{ext}" for n in range(2, 50))
-
-
-def _series_values(keys: FileKeys, ds: Dataset) -> dict[str, Any]:
-    """A new series' row values from its first file's keys and full header."""
-    xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
-    return {
-        "modality": keys.modality,
-        "xsi_type": xsi_type,
-        "description": keys.series_description,
-        "fields": sb.scan_values(ds, xsi_type),
-    }
 
 
 def _first_free(folder: Path, names: Iterable[str], put: Callable[[Path], T]) -> tuple[Path, T]:

@@ -16,6 +16,8 @@ answers, a session of that request's own that no other import joins.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from xnatd.db import prearchive as pq
+from xnatd.dicom import header
 from xnatd.dicom import session_builder as sb
 from xnatd.dicom.header import FileKeys
 from xnatd.dicom.identify import Identity
@@ -32,8 +35,10 @@ from xnatd.services import import_options as io
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ImportOptions
 from xnatd.services.resolve import load_project
-from xnatd.storage.durability import fsync_file, fsync_tree
+from xnatd.storage.durability import fsync_file, fsync_tree, make_dirs
+from xnatd.storage.files import remove_file
 from xnatd.storage.placement import relocate
+from xnatd.storage.tmpdirs import note
 
 UNASSIGNED_DIR = ".unassigned"
 REMEMBER_UP_TO = 64  # sessions a stream remembers
@@ -302,3 +307,58 @@ def _time(value: str) -> str | None:
     if len(v) >= 6 and v[:6].isdigit():
         return f"{v[:2]}:{v[2:4]}:{v[4:6]}"
     return None
+
+
+# --- a session gone before the commit --------------------------------------------------------------
+
+
+def refile(how: Opening, slot: Slot, code: int | None, journal: Path) -> None:
+    """The session ``slot`` filed into was archived, deleted or taken for archiving after the batch
+    found it, before its commit: its placed files move to the study's next session (found or
+    started, as for a file arriving now; ``code``: the project's prearchive code if known), each
+    journalled at its new place first (``journal``: the process's folder), and the caller commits
+    again. Whoever took the session left them alone (``archiver``, ``prearchive.remove_session_files``)."""
+    assert slot.origin is not None
+    ident, keys = slot.origin
+    first = slot.pending[0][1]
+    fresh = open_slot(how, ident, keys, functools.partial(header.read_dataset, first), code)
+    moved = [_moved(entry, slot.folder, fresh.folder, how.root, journal) for entry in slot.pending]
+    for parent in {p.parent for _v, p, _k in moved}:
+        fsync_tree(parent, how.root)
+    for skey, series in slot.series.items():
+        path = next((p for _v, p, k in moved if k == skey), None)
+        if path is not None and skey not in fresh.series:
+            values = series.values or series_values(header.read_keys(path), header.read_dataset(path))
+            fresh.series[skey] = Series(None, series.uid, series.number, series.scan_dir, values)
+    slot.ref, slot.folder, slot.series, slot.pending = fresh.ref, fresh.folder, fresh.series, moved
+    slot.remembered = False
+
+
+def _moved(entry: Pending, old: Path, new: Path, root: Path, journal: Path) -> Pending:
+    """A placed file moved from session folder ``old`` to the same place under ``new``: under its
+    name, or a numbered one should the next session hold that name already (never replacing)."""
+    values, path, skey = entry
+    folder = new / path.parent.relative_to(old)
+    make_dirs(folder, sync=False)
+    stem, dot, ext = path.name.rpartition(".") if "." in path.name else (path.name, "", "")
+    for name in (path.name, *(f"{stem}-{n}{dot}{ext}" for n in range(2, 50))):
+        dest = folder / name
+        note(journal, "place", str(dest))
+        try:
+            os.link(path, dest, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        remove_file(path, stop_at=root)
+        return {**values, "name": name}, dest, skey
+    raise Conflict(f"No free file name in {folder} for {path.name}")
+
+
+def series_values(keys: FileKeys, ds: Any) -> dict[str, Any]:
+    """A new series' row values from its first file's keys and full header."""
+    xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
+    return {
+        "modality": keys.modality,
+        "xsi_type": xsi_type,
+        "description": keys.series_description,
+        "fields": sb.scan_values(ds, xsi_type),
+    }
