@@ -199,8 +199,9 @@ def test_direct_archive_one_file_per_request_is_archived_once_quiet(
 def test_direct_archive_into_a_taken_label_without_overwrite_is_409_and_kept(
     server: LiveServer, http: httpx.Client, project: str, tmp_path: Path
 ) -> None:
-    """``overwrite=none`` (the default) and the label is taken: 409, and the files wait in the
-    prearchive as CONFLICT (never a 200 whose files cannot be archived, never dropped)."""
+    """``overwrite=none`` (the default) and the label is taken, or ``append`` into another subject's
+    session: 409, and the files wait in the prearchive as CONFLICT (never a 200 whose files cannot
+    be archived, never dropped)."""
     files = _study(tmp_path / "study", "DTAKEN")
     labels = {"PROJECT_ID": project, "SUBJECT_ID": "S", "EXPT_LABEL": "DTAKEN"}
     dest = f"/archive/projects/{project}/subjects/S/experiments/DTAKEN"
@@ -209,6 +210,12 @@ def test_direct_archive_into_a_taken_label_without_overwrite_is_409_and_kept(
     assert r.status_code == 409 and "already exists" in r.text, r.text
     [(status, digests)] = _prearchived(http, project).values()
     assert status == "CONFLICT" and digests == Counter({_md5(f): 1 for f in files[10:20]})
+    # merging is asked, but the label belongs to another subject's session: refused too, and kept
+    other = {**labels, "SUBJECT_ID": "OTHER", "overwrite": "append", "Direct-Archive": "true"}
+    r = _post(server, _zip(files[20:30]), "application/zip", other)
+    assert r.status_code == 409 and "another subject" in r.text, r.text
+    kept = list(_prearchived(http, project).values())
+    assert ("CONFLICT", Counter({_md5(f): 1 for f in files[20:30]})) in kept, kept
     assert _archived(http, project, "DTAKEN") == Counter({_md5(f): 1 for f in files[:10]})
 
 

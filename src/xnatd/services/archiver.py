@@ -63,25 +63,36 @@ def archive(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> A
 
 
 def refuse_early(ctx: Context, pk: int, opts: ArchiveOptions) -> None:
-    """Before a Direct-Archive import answers: if its staging session cannot be archived as asked
-    (``overwrite=none`` and the label is taken), the session is marked CONFLICT now (its files wait in
-    the prearchive) and Conflict raised, rather than a 200 for files that will never be archived."""
-    if opts.overwrite != "none":
-        return
+    """Before a Direct-Archive import answers: if its staging session cannot be archived as asked (the
+    label is taken and ``overwrite=none``, or taken by another subject's session), the session is
+    marked CONFLICT now (its files wait in the prearchive) and Conflict raised, rather than a 200 for
+    files that will never be archived."""
     with ctx.db.read() as conn:
         row = pq.session(conn, pk)
-        if (
-            row is None
-            or row["project"] is None
-            or not q.label_taken(conn, "experiment", row["project"], row["name"])
-        ):
-            return
+        reason = _refusal(conn, row, opts) if row is not None and row["project"] is not None else None
+    if reason is None:
+        return
     with ctx.db.write() as conn:
         row = pq.session_locked(conn, pk)
         if row is not None and pq.set_status(conn, pk, "CONFLICT", pq.OPEN):
-            note = "archive refused: session already exists (overwrite=none)\n"
-            pq.update_session(conn, pk, log=(row["log"] or "") + note)
-    raise Conflict("Session already exists, retry with overwrite enabled")
+            pq.update_session(conn, pk, log=f"{row['log'] or ''}archive refused: {reason}\n")
+    raise Conflict(reason)
+
+
+def _refusal(conn: Connection, row: Any, opts: ArchiveOptions) -> str | None:
+    """Why archiving the session into the experiment already there would be refused, as
+    ``_experiment`` decides (None: it would not, or there is no such experiment yet)."""
+    label = opts.label or row["name"]
+    found = q.in_project(conn, "experiment", row["project"], label)
+    if found is None:
+        return None
+    if opts.overwrite == "none":
+        return "Session already exists, retry with overwrite enabled"
+    subject = q.in_project(conn, "subject", row["project"], opts.subject or row["subject"] or "")
+    exp = found[0]
+    if exp["project_id"] != row["project"] or subject is None or exp["subject_id"] != subject[0]["id"]:
+        return f"Session {label} already exists for another subject or project"
+    return None
 
 
 def _claim(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> Any:
