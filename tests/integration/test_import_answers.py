@@ -98,10 +98,15 @@ def _archived(http: httpx.Client, project: str, label: str) -> Counter[str]:
     return found
 
 
+def _sessions(http: httpx.Client, project: str) -> list[dict[str, str]]:
+    return _rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"}))
+
+
 def _prearchived(http: httpx.Client, project: str) -> dict[str, tuple[str, Counter[str]]]:
-    """Each prearchive session of the project: its status and the MD5s of its files."""
+    """Each prearchive session of the project: its status and the MD5s of its files (for a state
+    that no longer changes: the idle builder is done)."""
     out = {}
-    for s in _rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"})):
+    for s in _sessions(http, project):
         digests: Counter[str] = Counter()
         for scan in _rows(http.get(f"/data{s['url']}/scans", params={"format": "json"})):
             url = f"/data{s['url']}/scans/{scan['ID']}/resources/DICOM/files"
@@ -111,13 +116,14 @@ def _prearchived(http: httpx.Client, project: str) -> dict[str, tuple[str, Count
 
 
 def _wait_archived(http: httpx.Client, project: str, label: str, want: set[str]) -> Counter[str]:
-    """Until every file in ``want`` is archived and no session of the project still receives (the
-    staging sessions of Direct-Archive imports are archived once their senders are quiet)."""
+    """Until every file in ``want`` is archived and no session of the project still receives or is
+    being archived (the staging sessions of Direct-Archive imports are archived once their senders
+    are quiet)."""
     deadline = time.monotonic() + 120
     while True:
+        busy = [s for s in _sessions(http, project) if s["status"] in ("RECEIVING", "ARCHIVING")]
         found = _archived(http, project, label)
-        receiving = [u for u, (status, _d) in _prearchived(http, project).items() if status == "RECEIVING"]
-        if (want <= set(found) and not receiving) or time.monotonic() > deadline:
+        if (want <= set(found) and not busy) or time.monotonic() > deadline:
             return found
         time.sleep(0.5)
 
