@@ -264,6 +264,29 @@ def test_zips_into_an_auto_archive_project_at_once_all_merge(
     assert _prearchived(http, project) == {}
 
 
+def test_archiving_several_sessions_says_which_were_archived_when_one_fails(
+    server: LiveServer, http: httpx.Client, project: str, tmp_path: Path
+) -> None:
+    """A sibling of item 4: ``/data/services/archive`` with two ``src``, the second refused. Before,
+    the answer was the second's 409 alone, though the first was archived; now it names both."""
+    files = _study(tmp_path / "study", "TWO")
+    uris = []
+    for label, part in (("TWO1", files[:5]), ("TWO2", files[5:10])):
+        to = {"dest": f"/prearchive/projects/{project}", "SUBJECT_ID": "S", "EXPT_LABEL": label}
+        r = _post(server, _zip(part), "application/zip", to)
+        assert r.status_code == 200, r.text
+        uris.append(r.text.strip())
+    dest = f"/archive/projects/{project}/subjects/S/experiments/TWO2"
+    assert _post(server, _zip(files[10:12]), "application/zip", {"dest": dest}).status_code == 200
+    r = http.post("/data/services/archive", params=[("src", u.removeprefix("/data")) for u in uris])
+    assert r.status_code == 409, r.text
+    assert f"archived: /data/archive/projects/{project}/subjects/S/experiments/TWO1" in r.text, r.text
+    assert uris[1] in r.text
+    assert _archived(http, project, "TWO1") == Counter({_md5(f): 1 for f in files[:5]})
+    [(status, digests)] = _prearchived(http, project).values()
+    assert status == "CONFLICT" and digests == Counter({_md5(f): 1 for f in files[5:10]})
+
+
 # --- who may import where: an answer says where the files are ---------------------------------------
 
 

@@ -32,7 +32,7 @@ from xnatd.errors import Conflict, Forbidden, InvalidInput, XnatdError
 from xnatd.services import access, jobs, objects
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
-from xnatd.services.import_options import ArchiveOptions
+from xnatd.services.import_options import UNASSIGNED, ArchiveOptions
 from xnatd.services.resolve import load_project
 from xnatd.services.resources import Owner, archive_path, ensure_resource, new_resource, session_dir
 from xnatd.storage.durability import make_dirs
@@ -409,4 +409,17 @@ def _free_name(conn: Connection, res: Any, folder: Path, name: str, overwrite: b
 
 
 def archive_many(ctx: Context, actor: Actor, keys: Sequence[pre.Key], opts: ArchiveOptions) -> list[Archived]:
-    return [archive(ctx, actor, k, opts) for k in keys]
+    """``/data/services/archive`` with several ``src``: each session in turn, until one fails. The
+    ones archived before stay archived, so the failure's reason names them: the answer says what
+    happened to every session, not only to the one that failed."""
+    done: list[Archived] = []
+    for key in keys:
+        try:
+            done.append(archive(ctx, actor, key, opts))
+        except XnatdError as exc:
+            if len(keys) > 1:
+                archived = f"; archived: {', '.join(d.uri for d in done)}" if done else "; none archived"
+                uri = f"/data/prearchive/projects/{key.project or UNASSIGNED}/{key.timestamp}/{key.folder}"
+                exc.message = f"{exc.message} ({uri}{archived})"
+            raise
+    return done
