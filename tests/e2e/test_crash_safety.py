@@ -16,16 +16,23 @@ the machine dies. The server is started again on the same data folder, and then:
   refused (409) and move nothing; files named like the server's temporaries are kept, by the
   restarts' recovery and, at the end, by ``xnatd verify --repair`` that counts every temporary as
   stale (issue 17).
+- four clients send parts of one study at once through different import doors (zip to
+  ``dest=/archive``, tar and one file per request with ``Direct-Archive``, zip into the prearchive
+  then ``/data/services/archive``): every file of a 2xx answer is in the archive or, where the
+  contract lets it wait (a Direct-Archive staging session, a session whose archive the kill cut
+  short), in the prearchive, with its MD5; a file whose answer said "archived" is in the archive.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import functools
 import hashlib
 import io
 import os
 import random
+import tarfile
 import threading
 import time
 import zipfile
@@ -45,7 +52,8 @@ from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 pytestmark = pytest.mark.slow
 ROUNDS = int(os.environ.get("XNATD_CRASH_ROUNDS", "20"))
 CT = [p for p in dicom_files(TESTDATA / "dcm_qa_ct_philips") if p.stat().st_size > 400_000][:3]
-UPL, IMP, PRE, CST = "CRUPL", "CRIMP", "CRPRE", "CRCST"
+GE = [f for d in sorted((TESTDATA / "dcm_qa_nih" / "20180918GE").glob("mr_*")) for f in dicom_files(d)[:3]]
+UPL, IMP, PRE, CST, STU = "CRUPL", "CRIMP", "CRPRE", "CRCST", "CRSTU"
 
 
 @dataclass
@@ -59,6 +67,8 @@ class Ledger:
     sessions: dict[str, int] = field(default_factory=dict)  # project/label -> files (200)
     tried_sessions: dict[str, int] = field(default_factory=dict)
     stored: dict[str, str] = field(default_factory=dict)  # SOP UID -> MD5 of the dataset bytes
+    study_kept: set[str] = field(default_factory=set)  # MD5s of one-study imports answered 2xx
+    study_archived: set[str] = field(default_factory=set)  # ... whose answer said "in the archive"
     checked_sessions: set[str] = field(default_factory=set)
     clash_files: dict[str, str] = field(default_factory=dict)  # path -> MD5 (2xx), resource CL
     clash_tried: dict[str, str] = field(default_factory=dict)
@@ -70,8 +80,8 @@ class Ledger:
 class Studies:
     """Distinct copies of a small CT series, made ahead (a copy per zip import / C-STORE batch)."""
 
-    def __init__(self, folder: Path, count: int) -> None:
-        self.items = [copy_study(CT, folder / f"s{i}", f"CR{i:03d}") for i in range(count)]
+    def __init__(self, folder: Path, count: int, source: list[Path] = CT) -> None:
+        self.items = [copy_study(source, folder / f"s{i}", f"CR{i:03d}") for i in range(count)]
         self._next = 0
         self._lock = threading.Lock()
 
@@ -226,6 +236,86 @@ def _cstores(site: Site, ledger: Ledger, studies: Studies, stop: threading.Event
             assoc.release() if assoc.is_established else assoc.abort()
 
 
+def _study_at_once(site: Site, ledger: Ledger, studies: Studies, stop: threading.Event) -> None:
+    """Four clients send parts of one study at the same moment, each through another door, all with
+    ``overwrite=append`` into one experiment; then the next study, until the server dies."""
+    while not stop.is_set() and (taken := studies.take()) is not None:
+        _one_study(site, ledger, *taken)
+
+
+def _one_study(site: Site, ledger: Ledger, i: int, files: list[Path]) -> None:
+    label, subject = f"ST{i:03d}", f"S{i % 3}"
+    labels = {"PROJECT_ID": STU, "SUBJECT_ID": subject, "EXPT_LABEL": label, "overwrite": "append"}
+    dest = {"dest": f"/archive/projects/{STU}/subjects/{subject}/experiments/{label}", "overwrite": "append"}
+    direct = {**labels, "Direct-Archive": "true"}
+    parts = [files[k::4] for k in range(4)]
+    senders: list[Callable[[], None]] = [
+        functools.partial(_send_whole, site, ledger, parts[0], "zip", dest, True),
+        functools.partial(_send_whole, site, ledger, parts[1], "tar", direct, False),
+        functools.partial(_send_one_by_one, site, ledger, parts[2], direct),
+        functools.partial(_send_then_archive, site, ledger, parts[3], labels),
+    ]
+    start = threading.Barrier(len(senders))
+
+    def run(send: Callable[[], None]) -> None:
+        start.wait(timeout=60)
+        send()
+
+    with concurrent.futures.ThreadPoolExecutor(len(senders)) as pool:
+        done = [pool.submit(run, send) for send in senders]
+    for d in done:
+        d.result()  # a transport error (the server died) ends the workload, as in the others
+
+
+def _acknowledge(ledger: Ledger, part: list[Path], archived: bool) -> None:
+    digests = {hashlib.md5(f.read_bytes()).hexdigest() for f in part}
+    with ledger.lock:
+        ledger.study_kept |= digests
+        if archived:
+            ledger.study_archived |= digests
+
+
+def _send_whole(
+    site: Site, ledger: Ledger, part: list[Path], kind: str, params: dict[str, str], archived: bool
+) -> None:
+    body, ctype = (_zip(part), "application/zip") if kind == "zip" else (_tar(part), "application/x-tar")
+    with site.client() as http:
+        r = http.post("/data/services/import", params=params, content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 200, r.text
+    _acknowledge(ledger, part, archived)
+
+
+def _send_one_by_one(site: Site, ledger: Ledger, part: list[Path], params: dict[str, str]) -> None:
+    with site.client() as http:
+        for f in part:
+            r = http.post(
+                "/data/services/import", params={**params, "inbody": "true"}, content=f.read_bytes(),
+                headers={"Content-Type": "application/dicom"},
+            )  # fmt: skip
+            assert r.status_code == 200, r.text
+            _acknowledge(ledger, [f], False)
+
+
+def _send_then_archive(site: Site, ledger: Ledger, part: list[Path], labels: dict[str, str]) -> None:
+    with site.client() as http:
+        params = {**labels, "dest": f"/prearchive/projects/{STU}"}
+        r = http.post("/data/services/import", params=params, content=_zip(part))
+        assert r.status_code == 200, r.text
+        _acknowledge(ledger, part, False)
+        done = http.post("/data/services/archive", params={"src": r.text.strip(), "overwrite": "append"})
+        assert done.status_code in (200, 403, 404), done.text  # 403/404: another archive took it
+        if done.status_code == 200:
+            _acknowledge(ledger, part, True)
+
+
+def _tar(files: list[Path]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for f in files:
+            tf.add(f, f"batch/{f.name}")
+    return buf.getvalue()
+
+
 def _guard(work: Callable[[], None], errors: list[BaseException]) -> Callable[[], None]:
     """A worker ends quietly when the server dies under it; anything else is a failure."""
 
@@ -305,6 +395,42 @@ def _check_sessions(http: httpx.Client, ledger: Ledger) -> None:
             ledger.checked_sessions.add(key)
 
 
+def _digests(http: httpx.Client, base: str) -> set[str]:
+    """The MD5 of every DICOM file of a session (archive or prearchive) at ``base``; none if it went
+    meanwhile (a staging session the idle builder archived)."""
+    found: set[str] = set()
+    scans = http.get(f"{base}/scans", params={"format": "json"})
+    for scan in _rows(scans) if scans.status_code != 404 else []:
+        listing = http.get(f"{base}/scans/{scan['ID']}/resources/DICOM/files", params={"format": "json"})
+        found |= {f["digest"] for f in _rows(listing)} if listing.status_code != 404 else set()
+    return found
+
+
+def _check_one_study(http: httpx.Client, ledger: Ledger, wait: bool = False) -> None:
+    """Every file of a one-study import answered 2xx is in the archive, or waits in the prearchive
+    (a staging session not archived yet, or one whose archive the kill cut short: recovery makes it
+    archivable again), with its MD5; a file whose answer said archived is in the archive. ``wait``:
+    first let the idle builder archive the staging sessions (the end of the run). The prearchive is
+    read first: a file only moves from there to the archive."""
+    deadline = time.monotonic() + 60
+    while True:
+        sessions = _rows(http.get(f"/data/prearchive/projects/{STU}", params={"format": "json"}))
+        if not wait or all(s["status"] != "RECEIVING" for s in sessions) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not wait or all(s["status"] != "RECEIVING" for s in sessions), "staging sessions left unarchived"
+    waiting: set[str] = set()
+    for s in sessions:
+        waiting |= _digests(http, f"/data{s['url']}")
+    archived: set[str] = set()
+    for e in _rows(http.get(f"/data/projects/{STU}/experiments", params={"format": "json"})):
+        archived |= _digests(http, f"/data/projects/{STU}/experiments/{e['label']}")
+    assert not ledger.study_archived - archived, (
+        f"{len(ledger.study_archived - archived)} archived files lost"
+    )
+    assert not ledger.study_kept - archived - waiting, f"{len(ledger.study_kept - archived - waiting)} lost"
+
+
 def _spool_filed(site: Site, timeout: float = 60) -> None:
     """The restarted receiver files what a killed one left in DATA/spool/dicom (its part of start-up
     recovery); wait for it, so verify does not meet those files between their rename and commit."""
@@ -379,6 +505,7 @@ def _round(site: Site, ledger: Ledger, rnd: random.Random, n: int, studies: dict
         lambda: _imports(site, ledger, studies[IMP], IMP, stop),
         lambda: _imports(site, ledger, studies[PRE], PRE, stop),
         lambda: _cstores(site, ledger, studies[CST], stop),
+        lambda: _study_at_once(site, ledger, studies[STU], stop),
     ]
     threads = [threading.Thread(target=_guard(w, errors), daemon=True) for w in work]
     for t in threads:
@@ -406,13 +533,14 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
         },
     )
     studies = {p: Studies(tmp_path / "studies" / p, ROUNDS) for p in (IMP, PRE, CST)}
+    studies[STU] = Studies(tmp_path / "studies" / STU, 2 * ROUNDS, GE)
     ledger = Ledger()
     kills = processes = 0
     pool = concurrent.futures.ThreadPoolExecutor(1)
     site.start()
     try:
         with site.client() as http:
-            for p in (UPL, IMP, PRE, CST):
+            for p in (UPL, IMP, PRE, CST, STU):
                 assert http.put(f"/data/projects/{p}").status_code in (200, 201)
         print(f"set-up {time.monotonic() - started:.1f} s")
         for n in range(ROUNDS):
@@ -428,12 +556,15 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
                 _check_uploads(http, ledger, set(ledger.tried_uploads) - before)
                 _check_clashes(http, ledger)
                 _check_sessions(http, ledger)
+                _check_one_study(http, ledger)
             verifying.result()
             t3 = time.monotonic()
             print(
                 f"round {n}: work {t1 - t0:.1f} s, restart {t2 - t1:.1f} s, checks and verify {t3 - t2:.1f} s"
             )
         _check_cstores(site, ledger)
+        with site.client() as http:
+            _check_one_study(http, ledger, wait=True)
         _check_verify(site, md5=True)
         _check_repair_keeps_files(site, ledger)
     finally:
@@ -446,9 +577,10 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
         f"{len(ledger.uploads)} acknowledged uploads ({ledger.reads} read back), "
         f"{len(ledger.clash_files)} acknowledged clash-workload files, "
         f"{len(ledger.sessions)} acknowledged sessions, "
-        f"{len(ledger.stored)} acknowledged C-STOREs, {elapsed:.0f} s"
+        f"{len(ledger.stored)} acknowledged C-STOREs, {len(ledger.study_kept)} files of one-study imports "
+        f"({len(ledger.study_archived)} answered archived), {elapsed:.0f} s"
     )
-    assert kills >= 20 and ledger.uploads and ledger.sessions and ledger.stored
+    assert kills >= 20 and ledger.uploads and ledger.sessions and ledger.stored and ledger.study_kept
 
 
 # --- an overwrite or a deletion killed between its renames and its commit ---------------------------

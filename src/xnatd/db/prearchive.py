@@ -41,21 +41,29 @@ def session(conn: Connection, pk: int) -> Row | None:
 
 
 # what an import needs of a session to place files in it (not its log or header fields)
-PLACE = (S.c.pk, S.c.project, S.c.timestamp, S.c.folder, S.c.directory, S.c.status)
+PLACE = (S.c.pk, S.c.project, S.c.timestamp, S.c.folder, S.c.directory, S.c.status, S.c.intake)
 
 
 # Statements every imported file runs, built once (building one costs more than running it on SQLite).
 _LOCKED = select(S).where(S.c.pk == bindparam("pk")).with_for_update()
 
 
-def _open_in(project: Any) -> Select[Any]:
-    """The newest session still receiving a study under a label, in ``project`` (a condition)."""
+def _open_in(project: Any, intake: Any) -> Select[Any]:
+    """The newest session still receiving a study under a label, in ``project`` (a condition), that
+    files of this ``intake`` (a condition) join."""
     where = (project, S.c.tag == bindparam("tag"), S.c.name == bindparam("name"), S.c.status.in_(OPEN))
-    return select(*PLACE).where(*where).order_by(S.c.pk.desc())
+    return select(*PLACE).where(*where, intake).order_by(S.c.pk.desc())
 
 
-_OPEN_SESSION = _open_in(S.c.project == bindparam("project"))
-_OPEN_UNASSIGNED = _open_in(S.c.project.is_(None))
+# (Unassigned?, a Direct-Archive staging session?) -> the statement
+_OPEN = {
+    (unassigned, direct): _open_in(
+        S.c.project.is_(None) if unassigned else S.c.project == bindparam("project"),
+        S.c.intake == bindparam("intake") if direct else S.c.intake.is_(None),
+    )
+    for unassigned in (False, True)
+    for direct in (False, True)
+}
 _TOUCH = (
     update(S)
     .where(S.c.pk == bindparam("b_pk"), S.c.status.in_(OPEN))
@@ -86,18 +94,33 @@ def session_at(conn: Connection, project: str | None, timestamp: str, folder: st
     return conn.execute(stmt).mappings().first()
 
 
-def open_session(conn: Connection, project: str | None, tag: str, name: str) -> Row | None:
-    """The session still receiving files of this study under this label, if any."""
-    stmt = _OPEN_UNASSIGNED if project is None else _OPEN_SESSION
-    return conn.execute(stmt, {"project": project, "tag": tag, "name": name}).mappings().first()
+def open_session(
+    conn: Connection, project: str | None, tag: str, name: str, intake: str | None = None
+) -> Row | None:
+    """The session still receiving files of this study under this label, if any: one any import
+    joins (``intake`` None), or the Direct-Archive staging session with these options."""
+    stmt = _OPEN[(project is None, intake is not None)]
+    params = {"project": project, "tag": tag, "name": name, "intake": intake}
+    return conn.execute(stmt, params).mappings().first()
 
 
 def lock_study(conn: Connection, project: str | None, tag: str, name: str) -> None:
     """Serialise the find-or-create of a study's session (SQLite's write lock already does)."""
+    _advisory(conn, f"{project}|{tag}|{name}")
+
+
+def lock_archive_targets(conn: Connection, targets: Iterable[tuple[str, str]]) -> None:
+    """Serialise the archiving of sessions into the same experiments, (project ID, label) each, until
+    the transaction ends: a second archive into one experiment waits for the first and then merges
+    as if it came later (SQLite's write lock already does). Taken in one order, so two transactions
+    archiving into the same experiments cannot deadlock."""
+    for project, label in sorted(set(targets)):
+        _advisory(conn, f"archive|{project}|{label}")
+
+
+def _advisory(conn: Connection, name: str) -> None:
     if conn.dialect.name == "postgresql":
-        key = int.from_bytes(
-            hashlib.sha1(f"{project}|{tag}|{name}".encode()).digest()[:8], "big", signed=True
-        )
+        key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 

@@ -243,6 +243,10 @@ prearchive_sessions = Table(
     Column("built", DateTime, nullable=True),
     Column("directory", String(600), nullable=False),  # relative to DATA/prearchive
     Column("log", Text, nullable=False, default=""),
+    # NULL: any import of the study files into it (XNAT's prearchive); "request": one import request's
+    # own, archived by that request; "direct:{overwrite}[+files]": the staging session of the study's
+    # Direct-Archive imports, archived with those options once no file has come for a while
+    Column("intake", String(32), nullable=True),
     UniqueConstraint("directory", name="uq_prearchive_sessions_directory"),
     Index("ix_prearchive_sessions_project_tag", "project", "tag"),
     Index("ix_prearchive_sessions_status", "status"),

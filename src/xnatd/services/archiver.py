@@ -4,12 +4,19 @@ rename of every file into the archive tree, all in one transaction.
 Overwrite follows XNAT: ``none`` refuses an existing session (409), ``append`` merges scans into it
 (an instance already archived is not stored twice), ``delete`` replaces the scans that collide. If
 anything fails, the renames are undone and the prearchive session is marked CONFLICT or ERROR.
+
+Archives into one experiment queue (``lock_archive_targets``), so concurrent ones merge as if they
+came one after the other. An import may still be placing files into the session being archived (it
+found the session before the claim): the archive moves and removes only the files its rows name, and
+gives back any such file a whole-folder rename took along, so that import files them into the
+study's next session at its commit (``ingest_sessions.SessionGone``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +32,10 @@ from xnatd.errors import Conflict, Forbidden, InvalidInput, XnatdError
 from xnatd.services import access, jobs, objects
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
-from xnatd.services.import_options import ArchiveOptions
+from xnatd.services.import_options import UNASSIGNED, ArchiveOptions
 from xnatd.services.resolve import load_project
 from xnatd.services.resources import Owner, archive_path, ensure_resource, new_resource, session_dir
+from xnatd.storage.durability import make_dirs
 from xnatd.storage.moves import Moves, is_empty_folder
 from xnatd.storage.paths import safe_label
 
@@ -54,6 +62,39 @@ def archive(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> A
     return archive_claimed(ctx, actor, row, opts)
 
 
+def refuse_early(ctx: Context, pk: int, opts: ArchiveOptions) -> None:
+    """Before a Direct-Archive import answers: if its staging session cannot be archived as asked (the
+    label is taken and ``overwrite=none``, or taken by another subject's session), the session is
+    marked CONFLICT now (its files wait in the prearchive) and Conflict raised, rather than a 200 for
+    files that will never be archived."""
+    with ctx.db.read() as conn:
+        row = pq.session(conn, pk)
+        reason = _refusal(conn, row, opts) if row is not None and row["project"] is not None else None
+    if reason is None:
+        return
+    with ctx.db.write() as conn:
+        row = pq.session_locked(conn, pk)
+        if row is not None and pq.set_status(conn, pk, "CONFLICT", pq.OPEN):
+            pq.update_session(conn, pk, log=f"{row['log'] or ''}archive refused: {reason}\n")
+    raise Conflict(reason)
+
+
+def _refusal(conn: Connection, row: Any, opts: ArchiveOptions) -> str | None:
+    """Why archiving the session into the experiment already there would be refused, as
+    ``_experiment`` decides (None: it would not, or there is no such experiment yet)."""
+    label = opts.label or row["name"]
+    found = q.in_project(conn, "experiment", row["project"], label)
+    if found is None:
+        return None
+    if opts.overwrite == "none":
+        return "Session already exists, retry with overwrite enabled"
+    subject = q.in_project(conn, "subject", row["project"], opts.subject or row["subject"] or "")
+    exp = found[0]
+    if exp["project_id"] != row["project"] or subject is None or exp["subject_id"] != subject[0]["id"]:
+        return f"Session {label} already exists for another subject or project"
+    return None
+
+
 def _claim(ctx: Context, actor: Actor, key: pre.Key, opts: ArchiveOptions) -> Any:
     with ctx.db.write() as conn:
         return _claim_in(conn, actor, key, opts)
@@ -73,14 +114,26 @@ def archive_claimed(ctx: Context, actor: Actor, row: Any, opts: ArchiveOptions) 
     moves = Moves(ctx.settings.tmp_dir)
     try:
         with ctx.db.write() as conn:
-            row, done = _archive_row(ctx, conn, actor, row, opts, moves)
+            pq.lock_archive_targets(conn, _targets(conn, [row], opts))
+            row, done, left = _archive_row(ctx, conn, actor, row, opts, moves)
             moves.make_durable(ctx.settings.data)
     except BaseException as exc:
         moves.rollback()
         _mark_failed(ctx, row, exc)
         raise
-    _archived(ctx, row, done, moves)
+    _archived(ctx, row, done, moves, left)
     return done
+
+
+def _targets(conn: Connection, rows: Sequence[Any], opts: ArchiveOptions) -> list[tuple[str, str]]:
+    """The experiments (project ID, label) sessions are archived into, for ``lock_archive_targets``."""
+    out = []
+    for row in rows:
+        name = opts.project or row["project"]
+        project = q.project(conn, name) if name else None
+        if project is not None:
+            out.append((str(project["id"]), str(opts.label or row["name"])))
+    return out
 
 
 def archive_all(
@@ -91,18 +144,20 @@ def archive_all(
     renames changed. A session that fails is undone alone (and marked CONFLICT or ERROR, as by
     ``archive``); its error takes its place in the answer. Any other failure undoes them all."""
     outcome: list[Archived | XnatdError | None] = [None] * len(keys)
-    done: list[tuple[int, Any, Archived, Moves]] = []
+    done: list[tuple[int, Any, Archived, Moves, list[Path]]] = []
     failed: list[tuple[Any, XnatdError]] = []
     try:
         with ctx.db.write() as conn:
+            found = [pq.session_at(conn, k.project, k.timestamp, k.folder) for k in keys]
+            pq.lock_archive_targets(conn, _targets(conn, [r for r in found if r is not None], opts))
             for i, key in enumerate(keys):
                 moves = Moves(ctx.settings.tmp_dir)
                 claimed = None
                 try:
                     with conn.begin_nested():
                         claimed = _claim_in(conn, actor, key, opts)
-                        row, archived = _archive_row(ctx, conn, actor, claimed, opts, moves)
-                    done.append((i, row, archived, moves))
+                        row, archived, left = _archive_row(ctx, conn, actor, claimed, opts, moves)
+                    done.append((i, row, archived, moves, left))
                 except XnatdError as exc:
                     moves.rollback()
                     outcome[i] = exc
@@ -115,8 +170,8 @@ def archive_all(
         for entry in reversed(done):
             entry[3].rollback()
         raise
-    for i, row, archived, moves in done:
-        _archived(ctx, row, archived, moves)
+    for i, row, archived, moves, left in done:
+        _archived(ctx, row, archived, moves, left)
         outcome[i] = archived
     for row, error in failed:
         _mark_failed(ctx, row, error)
@@ -125,19 +180,21 @@ def archive_all(
 
 def _archive_row(
     ctx: Context, conn: Connection, actor: Actor, claimed: Any, opts: ArchiveOptions, moves: Moves
-) -> tuple[Any, Archived]:
+) -> tuple[Any, Archived, list[Path]]:
     """Within the caller's transaction: a claimed session built, archived and out of the
-    prearchive's rows (its folder goes after the commit, ``_archived``)."""
+    prearchive's rows; also the prearchive files it left (instances archived already), which go
+    after the commit (``_archived``)."""
     row = pre.build_row(conn, claimed, status="ARCHIVING")
-    done = _archive(ctx, conn, actor, row, opts, moves)
+    done, left = _archive(ctx, conn, actor, row, opts, moves)
     pq.delete_session(conn, row["pk"])
-    return row, done
+    return row, done, left
 
 
-def _archived(ctx: Context, row: Any, done: Archived, moves: Moves) -> None:
-    """After the commit: what the renames pushed aside goes, the prearchive folder goes."""
+def _archived(ctx: Context, row: Any, done: Archived, moves: Moves, left: list[Path]) -> None:
+    """After the commit: what the renames pushed aside goes, and what the session's folder still
+    holds of its own files (a file an import placed there meanwhile stays for that import)."""
     moves.commit()
-    pre.remove_session_folder(ctx, row)
+    pre.remove_session_files(ctx, row, left)
     after_archive(ctx, done.experiment_id)
 
 
@@ -158,7 +215,7 @@ def after_archive(ctx: Context, experiment_id: str) -> None:
 
 def _archive(
     ctx: Context, conn: Connection, actor: Actor, row: Any, opts: ArchiveOptions, moves: Moves
-) -> Archived:
+) -> tuple[Archived, list[Path]]:
     project, _ = load_project(conn, actor, opts.project or row["project"], access.EDIT)
     pid = str(project["id"])
     subject_label = labels.check_label(opts.subject or row["subject"] or "", "subject")
@@ -179,6 +236,7 @@ def _archive(
     base = pre.folder_of(ctx, row)
     out_files: list[dict[str, Any]] = []
     out_sops: list[dict[str, Any]] = []
+    left: list[Path] = []
     for s, res in zip(series, resources, strict=True):
         folder = archive_path(ctx, res["directory"])  # checked once; names are single segments
         src_dir = base / "SCANS" / s["scan_dir"] / "DICOM"
@@ -186,8 +244,10 @@ def _archive(
         whole = _whole_folder(src_dir, folder, rows, archived)
         if whole:
             moves.move_folder(src_dir, folder)
+            _give_back(src_dir, folder, rows)
         for f in rows:
             if f["sop_uid"] in archived:
+                left.append(src_dir / f["name"])
                 continue  # already in the archive: not stored twice
             name = f["name"]
             if not whole:
@@ -202,7 +262,7 @@ def _archive(
     pks = pq.insert_archive_files(conn, out_files)
     pq.insert_instances(conn, [{**r, "file_pk": pk} for r, pk in zip(out_sops, pks, strict=True)])
     q.update_object(conn, "experiment", exp["id"])
-    return Archived(pid, subject_label, label, exp["id"])
+    return Archived(pid, subject_label, label, exp["id"]), left
 
 
 def _subject(ctx: Context, conn: Connection, actor: Actor, pid: str, label: str) -> str:
@@ -308,6 +368,26 @@ def _whole_folder(src_dir: Path, folder: Path, rows: list[Any], archived: dict[s
         return False
 
 
+def _give_back(src_dir: Path, folder: Path, rows: list[Any]) -> None:
+    """After a whole-folder rename: a file no row names was placed there by an import between the
+    check and the rename; it goes back (its import finds it where it put it and files it into the
+    study's next session at its commit). Not journalled: should the process die, it is where that
+    import's own journal has it."""
+    names = {f["name"] for f in rows}
+    strays = [n for n in os.listdir(folder) if n not in names]
+    if strays:
+        make_dirs(src_dir, sync=False)
+    for name in strays:
+        dest = src_dir / name
+        try:
+            os.link(folder / name, dest, follow_symlinks=False)
+        except FileExistsError:  # its name was taken again meanwhile: kept beside it, never replacing
+            dest = src_dir / f"{name}.{uuid.uuid4().hex[:8]}"
+            os.link(folder / name, dest, follow_symlinks=False)
+            log.warning("archive: an import's file %s came back as %s (its name was taken)", name, dest)
+        os.unlink(folder / name)
+
+
 def _free_name(conn: Connection, res: Any, folder: Path, name: str, overwrite: bool, moves: Moves) -> str:
     """``name`` if it is free in the resource folder; with ``overwrite_files`` the file there is
     replaced, otherwise a numbered variant is used, so a different instance never hides an archived one.
@@ -330,4 +410,17 @@ def _free_name(conn: Connection, res: Any, folder: Path, name: str, overwrite: b
 
 
 def archive_many(ctx: Context, actor: Actor, keys: Sequence[pre.Key], opts: ArchiveOptions) -> list[Archived]:
-    return [archive(ctx, actor, k, opts) for k in keys]
+    """``/data/services/archive`` with several ``src``: each session in turn, until one fails. The
+    ones archived before stay archived, so the failure's reason names them: the answer says what
+    happened to every session, not only to the one that failed."""
+    done: list[Archived] = []
+    for key in keys:
+        try:
+            done.append(archive(ctx, actor, key, opts))
+        except XnatdError as exc:
+            if len(keys) > 1:
+                archived = f"; archived: {', '.join(d.uri for d in done)}" if done else "; none archived"
+                uri = f"/data/prearchive/projects/{key.project or UNASSIGNED}/{key.timestamp}/{key.folder}"
+                exc.message = f"{exc.message} ({uri}{archived})"
+            raise
+    return done

@@ -20,6 +20,8 @@ HANDLERS = {"dicom-zip": DICOM_ZIP, "gradual-dicom": GRADUAL, "si": SI}
 OVERWRITE = {"none": "none", "": "none", "false": "none", "append": "append", "true": "append"}
 OVERWRITE.update({"delete": "delete", "override": "delete"})
 UNASSIGNED = "Unassigned"
+REQUEST = "request"  # the intake of a session one import request files into, and archives itself
+DIRECT = "direct:"  # the intake of a Direct-Archive staging session: "direct:{overwrite}[+files]"
 _DEST = re.compile(
     r"^(?:/(?:data|REST))?/(?P<root>prearchive|archive)"
     r"(?:/projects/(?P<project>[^/]+)(?:/(?P<a>[^/]+)(?:/(?P<b>[^/]+)(?:/(?P<c>[^/]+)(?:/(?P<d>[^/]+))?)?)?)?)?$"
@@ -142,10 +144,11 @@ def parse(params: Params, content_type: str | None) -> ImportOptions:
 def for_local_import(
     project: str | None, subject: str | None, session: str | None, archive: bool
 ) -> ImportOptions:
-    """The options ``xnatd import`` uses: a zip of a folder, committed; archived with ``--archive``."""
+    """The options ``xnatd import`` uses: a zip of a folder, committed; archived before the command
+    returns with ``--archive`` (as ``dest=/archive``: its own sessions, archived at once)."""
     opts = ImportOptions(labels=Overrides(project, subject, session), commit=True, source="xnatd import")
     if archive:
-        return replace(opts, direct_archive=True)
+        return replace(opts, dest=Destination("archive", project, subject, session))
     return replace(opts, dest=Destination("prearchive", project))
 
 
@@ -184,3 +187,37 @@ def archive_options(params: Params) -> ArchiveOptions:
 def code_options(code: int | None) -> ArchiveOptions:
     """Auto-archive by the project's prearchive code: 4 merges into an existing session, 5 replaces."""
     return ArchiveOptions(overwrite="delete" if code == 5 else "append")
+
+
+# --- who files into a prearchive session (``prearchive_sessions.intake``) -----------------------------
+
+
+def archives_itself(opts: ImportOptions, autoarchive: int | None) -> bool:
+    """Whether an import archives the sessions it files at once, before it answers: ``dest=/archive``,
+    or an auto-archive session (``autoarchive`` 4 or 5) filed by a whole upload (a zip, SI) or a
+    committed one, unless ``dest`` names the prearchive (``importer._settle`` follows the same rule)."""
+    if opts.to_archive and not opts.direct_archive:
+        return True
+    if autoarchive is None or autoarchive < 4 or (opts.dest is not None and opts.dest.root == "prearchive"):
+        return False
+    return opts.handler != GRADUAL or opts.commit
+
+
+def intake(opts: ImportOptions, project: str | None, autoarchive: int | None) -> str | None:
+    """Which session an import's files of a study join: the study's shared prearchive session (None,
+    as in XNAT), the Direct-Archive staging session for these options, or a session of the request's
+    own (``REQUEST``) when it archives them itself, so no other import's files are archived with
+    them or half-way through. Unassigned files always join the shared session: nothing archives it."""
+    if project is None:
+        return None
+    if opts.direct_archive:
+        return f"{DIRECT}{opts.overwrite}{'+files' if opts.overwrite_files else ''}"
+    return REQUEST if archives_itself(opts, autoarchive) else None
+
+
+def staged_options(intake: str | None) -> ArchiveOptions | None:
+    """How a Direct-Archive staging session is archived (None: the session is not one)."""
+    if intake is None or not intake.startswith(DIRECT):
+        return None
+    overwrite, _, files = intake.removeprefix(DIRECT).partition("+")
+    return ArchiveOptions(overwrite=OVERWRITE.get(overwrite, "none"), overwrite_files=files == "files")

@@ -2,8 +2,11 @@
 
 The upload is staged once (hashed, in ``DATA/tmp``), then each member is streamed through the same
 ``IngestBatch`` the DICOM receiver and ``xnatd import`` use. Afterwards each session is built and,
-when asked for (``dest=/archive``, ``Direct-Archive``, ``AA`` or the project's auto-archive code),
-archived. What is skipped (READMEs, DICOMDIRs, unreadable files) is reported, never fatal.
+when asked for (``dest=/archive``, ``AA`` or the project's auto-archive code), archived before the
+answer; with ``Direct-Archive=true`` the files wait in their study's staging session, which the idle
+builder archives once its senders are quiet (XNAT's direct archive). What each answer promises is
+docs/reliability.md's "answer contract of an import". What is skipped (READMEs, DICOMDIRs,
+unreadable files) is reported, never fatal.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from xnatd.db import prearchive as pq
 from xnatd.errors import InvalidInput, XnatdError
 from xnatd.services import access, archiver, auth, gradual, helper_pool, ingest, unpacking
 from xnatd.services import import_options as io
@@ -115,7 +119,8 @@ async def import_small_file(
 
 
 def _settles_nothing(opts: io.ImportOptions) -> bool:
-    """A file of a gradual stream that asks for no build or archive: the idle builder takes it on."""
+    """A file of a gradual stream that asks for no build or archive: the idle builder takes it on.
+    (A file of a Direct-Archive stream also waits for the idle builder, but is checked first.)"""
     return opts.handler == io.GRADUAL and not (opts.commit or opts.dest or opts.direct_archive)
 
 
@@ -240,25 +245,30 @@ def finish(
 def _settle(
     ctx: Context, actor: Actor, ref: ingest.SessionRef, opts: io.ImportOptions
 ) -> str | io.ArchiveOptions:
-    """The session's URI once it is built as asked (or left RECEIVING), or how to archive it."""
-    key = pre.Key(ref.project, ref.timestamp, ref.folder)
+    """The session's URI once it is built as asked (or left RECEIVING), or how to archive it.
+
+    What to do was decided when the session was found or started (``import_options.intake``): a
+    session of the request's own is archived now (``dest=/archive``, or the auto-archive code of a
+    project a whole upload went to); a Direct-Archive staging session waits for its senders to go
+    quiet (the idle builder archives it), unless the archive would refuse it anyway; a shared one is
+    built if asked. No rights are checked here: the batch checked them as it filed.
+    """
+    if ref.intake == io.REQUEST:
+        if opts.to_archive:
+            return _dest_options(opts)
+        with ctx.db.read() as conn:
+            row = pq.session(conn, ref.pk)
+        return io.code_options(row["autoarchive"] if row is not None else None)
+    staged = io.staged_options(ref.intake)
+    if staged is not None:
+        archiver.refuse_early(ctx, ref.pk, staged)
+        return ref.uri
     if _settles_nothing(opts):
         return ref.uri  # one file of a stream: the idle builder builds the session when it ends
-    if opts.to_archive:
-        return _dest_options(opts)
-    with ctx.db.read() as conn:
-        row = pre.load(conn, actor, key)
-    auto = row["autoarchive"] is not None and row["autoarchive"] >= 4 and row["project"] is not None
     prearchive_dest = opts.dest is not None and opts.dest.root == "prearchive"
-    wants_build = opts.commit or prearchive_dest or opts.handler == io.SI
-    if opts.handler == io.DICOM_ZIP and auto and not prearchive_dest:
-        wants_build = True  # a whole study arrived: an auto-archive project files it now
-    if not wants_build:
-        return ref.uri  # still RECEIVING: the idle builder takes it from here
-    if auto and not prearchive_dest:
-        return io.code_options(row["autoarchive"])
-    pre.build(ctx, actor, key)
-    return ref.uri
+    if opts.commit or prearchive_dest or opts.handler == io.SI:
+        pre.build_filed(ctx, ref.pk)
+    return ref.uri  # else still RECEIVING: the idle builder takes it from here
 
 
 def _dest_options(opts: io.ImportOptions) -> io.ArchiveOptions:

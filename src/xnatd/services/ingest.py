@@ -23,7 +23,6 @@ from pydicom.dataset import Dataset
 
 from xnatd.db import archive as q
 from xnatd.dicom import header, naming
-from xnatd.dicom import session_builder as sb
 from xnatd.dicom.header import FileKeys, NotDicom
 from xnatd.dicom.identify import Identity, identify
 from xnatd.errors import Conflict
@@ -35,12 +34,16 @@ from xnatd.services.ingest_sessions import (
     Pending,
     Remembered,
     Series,
+    SessionGone,
     SessionRef,
     Slot,
     SlotKey,
     index_all,
+    intake_of,
     open_slot,
+    refile,
     remember,
+    series_values,
 )
 from xnatd.services.resolve import role_of
 from xnatd.storage.durability import fsync_file, fsync_tree, make_dirs, sync_filesystem
@@ -56,6 +59,7 @@ from xnatd.storage.tmpdirs import note_all, own_folder
 log = logging.getLogger("xnatd.ingest")
 T = TypeVar("T")
 FSYNC_EACH_UP_TO = 16  # above this many files a batch syncs the filesystem once instead
+REFILE_TRIES = 5  # sessions gone before a batch's commit, one after the other, before it gives up
 
 
 @dataclass
@@ -245,7 +249,7 @@ class IngestBatch:
                 folder, names, functools.partial(write_new, item, journal=self._journal())
             )
         else:
-            dest, _ = _first_free(folder, names, functools.partial(place, item, overwrite=False, sync=False))
+            dest, _ = _first_free(folder, names, functools.partial(_place_staged, item))
             md5 = item.md5
             if item.path in self._early:
                 self._flushed.add(dest)
@@ -267,16 +271,10 @@ class IngestBatch:
         return self._journal_dir
 
     def _new_series(self, slot: Slot, keys: FileKeys, dataset: Dataset_) -> Series:
-        ds = dataset()
-        xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
-        values = {
-            "modality": keys.modality,
-            "xsi_type": xsi_type,
-            "description": keys.series_description,
-            "fields": sb.scan_values(ds, xsi_type),
-        }
         folder = naming.scan_folder(keys)
-        series = Series(None, keys.series_instance_uid, keys.series_number, folder, values)
+        series = Series(
+            None, keys.series_instance_uid, keys.series_number, folder, series_values(keys, dataset())
+        )
         slot.series[(series.uid, series.number)] = series
         return series
 
@@ -304,12 +302,20 @@ class IngestBatch:
         slot = self._slots.get(key)
         if slot is None:
             known = self._remembered.get(key)
-            if known is not None:
+            if known is not None and self._joins(known, ident):
                 slot = known.again()
             else:
                 slot = open_slot(self._opening, ident, keys, dataset, self._known_code(ident))
             self._slots[key] = slot
         return key, slot
+
+    def _joins(self, known: Slot, ident: Identity) -> bool:
+        """Whether a file of this batch joins a session an earlier batch of the stream filed into:
+        only one of the same intake (a plain stream's files never go to a Direct-Archive one)."""
+        code = self._known_code(ident)
+        if ident.project is not None and code is None:
+            return False  # not known without a look-up: the look-up decides
+        return known.ref.intake == intake_of(self.opts, ident, code)
 
     def _known_code(self, ident: Identity) -> int | None:
         """The project's prearchive code if the batch has checked the sender may import into it."""
@@ -326,7 +332,7 @@ class IngestBatch:
             return [s.ref for s in self._slots.values()]
         try:
             self._make_durable(slots)
-            outcome = group_commit.run(self.ctx.db, functools.partial(index_all, slots, self._root))
+            outcome = self._commit(slots)
         except BaseException:
             self.abort()
             raise
@@ -340,6 +346,26 @@ class IngestBatch:
             slot.pending.clear()
         self._flushed.clear()  # a batch may be finished more than once (the receiver's are)
         return [s.ref for s in self._slots.values()]
+
+    def _commit(self, slots: list[Slot]) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
+        """Index the slots' files; a session gone meanwhile gets its files re-filed (``refile``)."""
+        for attempt in range(1, REFILE_TRIES + 1):
+            try:
+                return group_commit.run(self.ctx.db, functools.partial(index_all, slots, self._root))
+            except SessionGone as gone:
+                if attempt == REFILE_TRIES:
+                    raise
+                slot = next(s for s in slots if s.ref.pk == gone.pk)
+                log.info(
+                    "import: %s; its %d new files go to the study's next session", gone, len(slot.pending)
+                )
+                refile(
+                    self._opening,
+                    slot,
+                    self._known_code(slot.origin[0]) if slot.origin else None,
+                    self._journal(),
+                )
+        raise AssertionError("unreachable")
 
     def _make_durable(self, slots: list[Slot]) -> None:
         """Before the commit, the placed files must be on disk: a few are fsynced (side by side,
@@ -404,6 +430,17 @@ def _names(entry: str | None, keys: FileKeys, rename: bool) -> Iterator[str]:
         yield template
     stem = template.removesuffix(".dcm")
     yield from (f"{stem}-{n}.dcm" for n in range(2, 50))
+
+
+def _place_staged(item: Staged, dest: Path) -> None:
+    """Rename a staged file to ``dest`` if it is free. Its folder may go between its creation and
+    the rename (an archive of the session prunes the folders it emptied): made again, once."""
+    try:
+        place(item, dest, overwrite=False, sync=False)
+    except FileNotFoundError:
+        if not item.path.exists():
+            raise
+        place(item, dest, overwrite=False, sync=False)  # ``place`` makes the folder first
 
 
 def _first_free(folder: Path, names: Iterable[str], put: Callable[[Path], T]) -> tuple[Path, T]:

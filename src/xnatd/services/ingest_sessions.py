@@ -2,12 +2,22 @@
 
 A batch finds the session still receiving a study under a label, or starts one under the study's
 lock (``open_slot``); at the commit it indexes each session's new files in one transaction
-(``index_all``), having checked under the session's row lock that it is still open, and where.
+(``index_all``), having checked under the session's row lock that it is still open, and where. A
+session no longer open by then (archived, deleted, or being archived) raises ``SessionGone``: the
+batch files those files into the study's next session instead (``IngestBatch``), as it would a file
+arriving now.
+
+Which session a file joins depends on the import (``import_options.intake``): the study's shared
+prearchive session (XNAT's), the study's Direct-Archive staging session (archived by the idle
+builder once no file has come for a while), or, for a request that archives what it filed before it
+answers, a session of that request's own that no other import joins.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,16 +25,20 @@ from typing import Any
 from sqlalchemy import Connection
 
 from xnatd.db import prearchive as pq
+from xnatd.dicom import header
 from xnatd.dicom import session_builder as sb
 from xnatd.dicom.header import FileKeys
 from xnatd.dicom.identify import Identity
 from xnatd.errors import Conflict
 from xnatd.services import access
+from xnatd.services import import_options as io
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import ImportOptions
 from xnatd.services.resolve import load_project
-from xnatd.storage.durability import fsync_file, fsync_tree
+from xnatd.storage.durability import fsync_file, fsync_tree, make_dirs
+from xnatd.storage.files import remove_file
 from xnatd.storage.placement import relocate
+from xnatd.storage.tmpdirs import note
 
 UNASSIGNED_DIR = ".unassigned"
 REMEMBER_UP_TO = 64  # sessions a stream remembers
@@ -38,6 +52,7 @@ class SessionRef:
     project: str | None
     timestamp: str
     folder: str
+    intake: str | None = None  # who files into it (``prearchive_sessions.intake``)
 
     @property
     def uri(self) -> str:
@@ -45,6 +60,7 @@ class SessionRef:
 
 
 SlotKey = tuple[str | None, str, str]  # (project, StudyInstanceUID, session label): one session
+Origin = tuple[Identity, FileKeys]  # what a slot's session was found or started for
 Pending = tuple[dict[str, Any], Path, tuple[str, str]]  # a placed file: its row, path, series key
 SeriesIndex = dict[tuple[str, str], int]  # (SeriesInstanceUID, SeriesNumber) -> the series' pk
 
@@ -69,11 +85,20 @@ class Slot:
     sops: set[str]
     pending: list[Pending] = field(default_factory=list)
     remembered: bool = False  # found through an earlier batch's ``Remembered``, not looked up
+    origin: Origin | None = None  # to find or start the study's next session, should this one go
 
     def again(self) -> Slot:
         """This session for a later batch: what it knows of the session (its place and series), none
         of what the earlier batch filed (its instances are checked at the commit)."""
-        return Slot(self.ref, self.folder, self.series, set(), remembered=True)
+        return Slot(self.ref, self.folder, self.series, set(), remembered=True, origin=self.origin)
+
+
+class SessionGone(Conflict):
+    """At the commit, a batch's session was no longer open (archived, deleted, being archived)."""
+
+    def __init__(self, slot: Slot) -> None:
+        super().__init__(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
+        self.pk = slot.ref.pk
 
 
 Remembered = dict[SlotKey, Slot]  # sessions earlier batches of a stream filed into
@@ -90,42 +115,69 @@ class Opening:
 
 
 def open_slot(how: Opening, ident: Identity, keys: FileKeys, dataset: Any, code: int | None) -> Slot:
-    """Find the session still receiving this study under this label, or start one.
+    """Find the session still receiving this study under this label for this import's intake, or
+    start one (a request archiving its files itself always starts one of its own).
 
     ``dataset`` reads the file's full header (only for a new session); ``code`` is the project's
     prearchive code if the batch knows it already, else it is read, checking the sender may import.
     Finding needs only a read; creating takes the write lock and looks again, so two batches with
     files of the same study end up in one session.
     """
+    origin = (ident, keys)
     with how.ctx.db.read() as conn:
         if code is None and ident.project is not None:
             row, _ = load_project(conn, how.actor, ident.project, access.EDIT)
             code = int(row["prearchive_code"] or 0)
-        found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
+        autoarchive = _autoarchive(how.opts, ident, code)
+        intake = io.intake(how.opts, ident.project, autoarchive)
+        found = _open(conn, ident, keys, intake)
         if found is not None:
-            return _existing(conn, found, how.root)
+            return _existing(conn, found, how.root, origin)
     with how.ctx.db.write() as conn:
         pq.lock_study(conn, ident.project, keys.study_instance_uid, ident.session)
-        found = pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session)
+        found = _open(conn, ident, keys, intake)
         if found is not None:
-            return _existing(conn, found, how.root)
-        pk, directory, stamp = _create(conn, how.opts, ident, keys, dataset(), code)
+            return _existing(conn, found, how.root, origin)
+        pk, directory, stamp = _create(conn, how.opts, ident, keys, dataset(), autoarchive, intake)
     folder = how.root / directory
     folder.mkdir(parents=True, exist_ok=True)
-    return Slot(SessionRef(pk, ident.project, stamp, ident.session), folder, {}, set())
+    return Slot(SessionRef(pk, ident.project, stamp, ident.session, intake), folder, {}, set(), origin=origin)
 
 
-def _existing(conn: Connection, row: Any, root: Path) -> Slot:
-    ref = SessionRef(int(row["pk"]), row["project"], row["timestamp"], row["folder"])
+def intake_of(opts: ImportOptions, ident: Identity, code: int | None) -> str | None:
+    """The intake of the sessions a file of ``ident`` joins (``code``: its project's prearchive code)."""
+    return io.intake(opts, ident.project, _autoarchive(opts, ident, code))
+
+
+def _autoarchive(opts: ImportOptions, ident: Identity, code: int | None) -> int | None:
+    """A new session's auto-archive code: the import's ``AA``, else the headers', else the project's."""
+    aa = opts.auto_archive if opts.auto_archive is not None else ident.auto_archive
+    return code if aa is None else (4 if aa else 0)
+
+
+def _open(conn: Connection, ident: Identity, keys: FileKeys, intake: str | None) -> Any:
+    if intake == io.REQUEST:
+        return None  # never shared: each such request starts its own
+    return pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session, intake)
+
+
+def _existing(conn: Connection, row: Any, root: Path, origin: Origin) -> Slot:
+    ref = SessionRef(int(row["pk"]), row["project"], row["timestamp"], row["folder"], row["intake"])
     series = {
         (s["uid"], s["number"]): Series(int(s["pk"]), s["uid"], s["number"], s["scan_dir"])
         for s in pq.series_of(conn, ref.pk, keys_only=True)
     }
-    return Slot(ref, root / row["directory"], series, set())  # stored ones: checked at _index
+    return Slot(ref, root / row["directory"], series, set(), origin=origin)  # stored ones: checked at _index
 
 
 def _create(
-    conn: Connection, opts: ImportOptions, ident: Identity, keys: FileKeys, ds: Any, code: int | None
+    conn: Connection,
+    opts: ImportOptions,
+    ident: Identity,
+    keys: FileKeys,
+    ds: Any,
+    autoarchive: int | None,
+    intake: str | None,
 ) -> tuple[int, str, str]:
     now = _dt.datetime.now()
     while True:
@@ -134,8 +186,6 @@ def _create(
         if not pq.directory_taken(conn, directory):
             break
         now += _dt.timedelta(milliseconds=1)
-    aa = opts.auto_archive if opts.auto_archive is not None else ident.auto_archive
-    autoarchive = code if aa is None else (4 if aa else 0)
     pk = pq.insert_session(
         conn,
         project=ident.project,
@@ -154,16 +204,18 @@ def _create(
         scan_date=_date(keys.study_date),
         scan_time=_time(keys.study_time),
         directory=directory,
+        intake=intake,
     )
     return pk, directory, stamp
 
 
 def remember(remembered: Remembered, slots: dict[SlotKey, Slot]) -> None:
     """Note a committed batch's sessions for the next batch of its stream: the most recent
-    ``REMEMBER_UP_TO``, the oldest forgotten first."""
+    ``REMEMBER_UP_TO``, the oldest forgotten first. A request's own session is never shared."""
     for key, slot in slots.items():
         remembered.pop(key, None)
-        remembered[key] = slot
+        if slot.ref.intake != io.REQUEST:
+            remembered[key] = slot
     excess = len(remembered) - REMEMBER_UP_TO
     if excess > 0:
         for key in list(remembered)[:excess]:
@@ -199,7 +251,7 @@ def _follow(slot: Slot, root: Path, row: Any) -> None:
         fsync_tree(parent, root)
     slot.pending[:] = moved
     slot.folder = folder
-    slot.ref = SessionRef(slot.ref.pk, row["project"], row["timestamp"], row["folder"])
+    slot.ref = SessionRef(slot.ref.pk, row["project"], row["timestamp"], row["folder"], row["intake"])
 
 
 def _index(conn: Connection, slot: Slot, root: Path) -> tuple[SeriesIndex, list[Path]]:
@@ -210,7 +262,7 @@ def _index(conn: Connection, slot: Slot, root: Path) -> tuple[SeriesIndex, list[
     note = f"{_dt.datetime.now():%Y-%m-%d %H:%M:%S} received {count} files\n" if count > 1 else ""
     row = pq.touch_open(conn, slot.ref.pk, note)
     if row is None:
-        raise Conflict(f"Prearchive session {slot.ref.uri} was archived, moved or deleted meanwhile")
+        raise SessionGone(slot)
     if slot.remembered and root / row["directory"] != slot.folder:
         # moved since an earlier batch found it: it no longer answers this batch's labels
         raise Conflict(f"Prearchive session {slot.ref.uri} was moved since it was found")
@@ -255,3 +307,58 @@ def _time(value: str) -> str | None:
     if len(v) >= 6 and v[:6].isdigit():
         return f"{v[:2]}:{v[2:4]}:{v[4:6]}"
     return None
+
+
+# --- a session gone before the commit --------------------------------------------------------------
+
+
+def refile(how: Opening, slot: Slot, code: int | None, journal: Path) -> None:
+    """The session ``slot`` filed into was archived, deleted or taken for archiving after the batch
+    found it, before its commit: its placed files move to the study's next session (found or
+    started, as for a file arriving now; ``code``: the project's prearchive code if known), each
+    journalled at its new place first (``journal``: the process's folder), and the caller commits
+    again. Whoever took the session left them alone (``archiver``, ``prearchive.remove_session_files``)."""
+    assert slot.origin is not None
+    ident, keys = slot.origin
+    first = slot.pending[0][1]
+    fresh = open_slot(how, ident, keys, functools.partial(header.read_dataset, first), code)
+    moved = [_moved(entry, slot.folder, fresh.folder, how.root, journal) for entry in slot.pending]
+    for parent in {p.parent for _v, p, _k in moved}:
+        fsync_tree(parent, how.root)
+    for skey, series in slot.series.items():
+        path = next((p for _v, p, k in moved if k == skey), None)
+        if path is not None and skey not in fresh.series:
+            values = series.values or series_values(header.read_keys(path), header.read_dataset(path))
+            fresh.series[skey] = Series(None, series.uid, series.number, series.scan_dir, values)
+    slot.ref, slot.folder, slot.series, slot.pending = fresh.ref, fresh.folder, fresh.series, moved
+    slot.remembered = False
+
+
+def _moved(entry: Pending, old: Path, new: Path, root: Path, journal: Path) -> Pending:
+    """A placed file moved from session folder ``old`` to the same place under ``new``: under its
+    name, or a numbered one should the next session hold that name already (never replacing)."""
+    values, path, skey = entry
+    folder = new / path.parent.relative_to(old)
+    make_dirs(folder, sync=False)
+    stem, dot, ext = path.name.rpartition(".") if "." in path.name else (path.name, "", "")
+    for name in (path.name, *(f"{stem}-{n}{dot}{ext}" for n in range(2, 50))):
+        dest = folder / name
+        note(journal, "place", str(dest))
+        try:
+            os.link(path, dest, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        remove_file(path, stop_at=root)
+        return {**values, "name": name}, dest, skey
+    raise Conflict(f"No free file name in {folder} for {path.name}")
+
+
+def series_values(keys: FileKeys, ds: Any) -> dict[str, Any]:
+    """A new series' row values from its first file's keys and full header."""
+    xsi_type = sb.scan_type(keys.sop_class_uid, keys.modality)
+    return {
+        "modality": keys.modality,
+        "xsi_type": xsi_type,
+        "description": keys.series_description,
+        "fields": sb.scan_values(ds, xsi_type),
+    }

@@ -8,7 +8,11 @@ call checks that the caller may edit the session's project; Unassigned sessions 
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import secrets
+import shutil
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -26,9 +30,9 @@ from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import UNASSIGNED
 from xnatd.services.resolve import load_project
 from xnatd.storage import bundles
-from xnatd.storage.files import remove_tree
 from xnatd.storage.moves import Moves
 from xnatd.storage.paths import contained
+from xnatd.storage.tmpdirs import own_folder
 
 COLUMNS = [
     "project", "timestamp", "lastmod", "uploaded", "scan_date", "scan_time", "subject", "folderName",
@@ -188,6 +192,17 @@ def build(ctx: Context, actor: Actor, key: Key) -> Any:
         return build_row(conn, row)
 
 
+def build_filed(ctx: Context, pk: int) -> None:
+    """Build a session an import has just filed files into, as its last step (``action=commit``, a
+    ``dest`` in the prearchive): the import's rights were checked as it filed, so none are checked
+    here (an Unassigned session is built for a non-admin too). A session archived, deleted or
+    taken for archiving meanwhile by someone else is left as it is: its files went with it."""
+    with ctx.db.write() as conn:
+        row = pq.session_locked(conn, pk)
+        if row is not None and row["status"] in pq.OPEN:
+            build_row(conn, row)
+
+
 def build_row(conn: Connection, row: Any, status: str | None = None) -> Any:
     """Assign scan IDs and the session type from the headers; the session becomes READY (or
     CONFLICT when its label is already taken in the archive)."""
@@ -322,13 +337,38 @@ def delete(ctx: Context, actor: Actor, key: Key) -> None:
         row = load_locked(conn, actor, key)
         if row["status"] == "ARCHIVING":
             raise Forbidden("Operation already in progress on this prearchive entry.")
+        paths = file_paths(ctx, conn, row)
         pq.delete_session(conn, row["pk"])
-    remove_session_folder(ctx, row)
+    remove_session_files(ctx, row, paths)
 
 
-def remove_session_folder(ctx: Context, row: Any) -> None:
+def file_paths(ctx: Context, conn: Connection, row: Any) -> list[Path]:
+    """Where each file a session's rows name is."""
+    base = folder_of(ctx, row)
+    dirs = {s["pk"]: s["scan_dir"] for s in pq.series_of(conn, row["pk"], keys_only=True)}
+    return [base / "SCANS" / dirs[f["series_pk"]] / "DICOM" / f["name"] for f in pq.files_of(conn, row["pk"])]
+
+
+def remove_session_files(ctx: Context, row: Any, paths: Sequence[Path]) -> None:
+    """After a session's rows are gone (deleted, archived): remove the files of its own it still
+    holds (``paths``) and the folders left empty. Whatever else is in its folder was placed by an
+    import that found the session before it went and has not committed yet: it stays for that
+    import, which files it into the study's next session (``ingest_sessions.SessionGone``).
+
+    The files are first moved into this process's own temporary folder, so a crash half-way leaves
+    temporaries that start-up recovery removes, never files without rows."""
+    if paths:
+        doomed = own_folder(ctx.settings.tmp_dir) / f"gone-{secrets.token_hex(8)}"
+        doomed.mkdir()
+        for i, path in enumerate(paths):
+            with suppress(FileNotFoundError):
+                os.rename(path, doomed / str(i))
+        shutil.rmtree(doomed, ignore_errors=True)
     folder = folder_of(ctx, row)
-    remove_tree(folder, ctx.settings.tmp_dir, stop_at=ctx.settings.prearchive_dir)
+    for current, _dirs, _files in os.walk(folder, topdown=False):
+        with suppress(OSError):  # not empty: an import's file is in it
+            os.rmdir(current)
+    _prune(ctx, folder.parent)
 
 
 def _prune(ctx: Context, folder: Path) -> None:

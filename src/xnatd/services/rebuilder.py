@@ -1,15 +1,19 @@
 """Sessions still RECEIVING are built once no file has arrived for a while (XNAT's session XML
-rebuilder), then archived if their project (or the sender) asked for auto-archiving.
+rebuilder), then archived if their project (or the sender) asked for auto-archiving, or if they are
+the staging session of Direct-Archive imports (XNAT's direct archive: archived with the imports'
+overwrite options once their senders are quiet).
 
 DICOM senders never say "done": a C-STORE association or a stream of one-file imports just stops.
 The idle interval is the ``prearchive_idle_build`` setting. Several server processes may run this
-loop; a session is claimed in one write transaction, so it is built once.
+loop; a session is claimed in one write transaction, so it is built once. A file arriving for it
+after the claim goes to the study's next session (``ingest_sessions.SessionGone``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
+from typing import Any
 
 import anyio
 
@@ -19,7 +23,7 @@ from xnatd.errors import XnatdError
 from xnatd.services import archiver
 from xnatd.services import prearchive as pre
 from xnatd.services.context import SYSTEM, Context
-from xnatd.services.import_options import code_options
+from xnatd.services.import_options import ArchiveOptions, code_options, staged_options
 from xnatd.services.threads import run_in_threadpool
 
 log = logging.getLogger("xnatd.rebuilder")
@@ -33,22 +37,28 @@ def build_idle(ctx: Context) -> int:
     built = 0
     for pk in candidates:
         with ctx.db.write() as conn:
-            row = pq.session(conn, pk)
+            row = pq.session_locked(conn, pk)
             if row is None or row["status"] != "RECEIVING" or row["lastmod"] >= cutoff:
                 continue  # another process took it, or a file arrived meanwhile
-            row = pre.build_row(conn, row)
-            auto = row["project"] is not None and (row["autoarchive"] or 0) >= 4 and row["status"] == "READY"
-            if auto:
-                pq.set_status(conn, pk, "ARCHIVING")
+            how = staged_options(row["intake"])
+            if how is not None:  # claimed for its archive at once: no later file joins it
+                row = pre.build_row(conn, row, status="ARCHIVING")
+            else:
+                row = pre.build_row(conn, row)
+                if row["project"] is not None and (row["autoarchive"] or 0) >= 4 and row["status"] == "READY":
+                    pq.set_status(conn, pk, "ARCHIVING")
+                    how = code_options(row["autoarchive"])
         built += 1
-        if auto:
-            _auto_archive(ctx, row)
+        if how is not None:
+            _auto_archive(ctx, row, how)
     return built
 
 
-def _auto_archive(ctx: Context, row: object) -> None:
+def _auto_archive(ctx: Context, row: Any, how: ArchiveOptions) -> None:
+    """Archive a claimed session; one the archive refuses stays in the prearchive (CONFLICT or ERROR,
+    the reason in its log) for a person to look at."""
     try:
-        done = archiver.archive_claimed(ctx, SYSTEM, row, code_options(row["autoarchive"]))  # type: ignore[index]
+        done = archiver.archive_claimed(ctx, SYSTEM, row, how)
         log.info("auto-archived %s", done.uri)
     except XnatdError as exc:
         log.warning("auto-archive of %s failed: %s", pre.uri(row), exc)

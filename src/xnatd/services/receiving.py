@@ -43,7 +43,7 @@ from xnatd.services import prearchive as pre
 from xnatd.services.context import SYSTEM, Context
 from xnatd.services.dicom_receivers import Receiver, Rule
 from xnatd.services.dicom_spool import RESCAN_SECONDS, Orphan, Spool, quarantine_dir, spool_root
-from xnatd.services.import_options import ArchiveOptions, ImportOptions
+from xnatd.services.import_options import ImportOptions, staged_options
 from xnatd.storage.files import Staged, md5_of
 
 log = logging.getLogger("xnatd.dicom")
@@ -231,6 +231,8 @@ class Intake:
         """
         staged = [Staged(_staging_link(i.path), i.size, md5_of(i.path)) for i in items]
         opts = ImportOptions(labels=labels, source=f"DICOM {assoc.calling_ae}")
+        if assoc.receiver.direct_archive:  # the study's staging session, merged into the archive
+            opts = dataclasses.replace(opts, direct_archive=True, overwrite="append")
         t0 = time.perf_counter()
         if time.monotonic() - assoc.filed_at > self.ctx.settings.prearchive_idle_build / 2:
             assoc.batches.clear()  # a pause long enough for the idle builder: its sessions may be built
@@ -268,18 +270,19 @@ class Intake:
         )
 
     def _finish(self, assoc: _Association) -> None:
-        """A direct-archive receiver archives what the association sent, merging into what is there."""
+        """A direct-archive receiver archives the staging sessions the association filed into when it
+        ends, merging into what is there, rather than waiting for the idle builder. Another
+        association still sending files of the same study files them into the study's next staging
+        session, archived when it ends in turn."""
         if not assoc.receiver.direct_archive:
             return
         for ref in assoc.refs.values():
-            if ref.project is None:
+            how = staged_options(ref.intake)
+            if ref.project is None or how is None:
                 continue  # Unassigned sessions wait in the prearchive for someone to assign them
             try:
                 done = archiver.archive(
-                    self.ctx,
-                    SYSTEM,
-                    pre.Key(ref.project, ref.timestamp, ref.folder),
-                    ArchiveOptions(overwrite="append"),
+                    self.ctx, SYSTEM, pre.Key(ref.project, ref.timestamp, ref.folder), how
                 )
                 log.info("DICOM %s: archived %s", assoc.calling_ae, done.uri)
             except XnatdError as exc:

@@ -24,6 +24,7 @@ from xnatd.db import prearchive as pq
 from xnatd.db import verify as qv
 from xnatd.services.context import Context
 from xnatd.services.dicom_spool import spool_root
+from xnatd.services.import_options import staged_options
 from xnatd.storage import inventory, tmpdirs
 from xnatd.storage.files import md5_of
 from xnatd.storage.moves import is_empty_folder
@@ -240,7 +241,8 @@ def _temporaries(ctx: Context, repair: bool, stale_after: float, report: Report)
 def _stuck(ctx: Context, project: str | None, repair: bool, stale_after: float, report: Report) -> None:
     """A session a dead process left BUILDING goes back to RECEIVING (the idle builder takes it up
     again); any other transient status becomes READY when every file is still in the prearchive
-    (archive again), else ERROR (the log says why; verify lists the missing files)."""
+    (archive again; a Direct-Archive staging session RECEIVING, archived again by the idle
+    builder), else ERROR (the log says why; verify lists the missing files)."""
     before = q.now() - _dt.timedelta(seconds=stale_after)
     with ctx.db.read() as conn:
         rows = qv.stuck_sessions(conn, before, project)
@@ -258,12 +260,15 @@ def _stuck(ctx: Context, project: str | None, repair: bool, stale_after: float, 
 
 
 def _after_interrupt(ctx: Context, row: Any) -> str:
+    """READY, or RECEIVING for a Direct-Archive staging session (the idle builder archives it, as its
+    imports were promised), when every file is still there; else ERROR."""
     base = ctx.settings.prearchive_dir / str(row["directory"])
     with ctx.db.read() as conn:
         scan_dirs = {s["pk"]: s["scan_dir"] for s in pq.series_of(conn, int(row["pk"]))}
         names = [(scan_dirs[f["series_pk"]], f["name"]) for f in pq.files_of(conn, int(row["pk"]))]
-    whole = all((base / "SCANS" / d / "DICOM" / n).exists() for d, n in names)
-    return "READY" if whole else "ERROR"
+    if not all((base / "SCANS" / d / "DICOM" / n).exists() for d, n in names):
+        return "ERROR"
+    return "RECEIVING" if staged_options(row["intake"]) is not None else "READY"
 
 
 def _undo_dead(ctx: Context, folder: Path, report: Report) -> None:

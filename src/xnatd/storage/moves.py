@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 from xnatd.errors import Conflict
@@ -63,7 +64,7 @@ class Moves:
         for src, dest in reversed(self._done):
             if os.path.lexists(dest):
                 make_dirs(src.parent, sync=False)
-                os.rename(dest, src)
+                _put_back(dest, src)
         for path, aside in reversed(self._aside):
             make_dirs(path.parent, sync=False)
             os.rename(aside, path)
@@ -92,6 +93,21 @@ class Moves:
                 aside.unlink(missing_ok=True)
         self._done.clear()
         self._aside.clear()
+
+
+def _put_back(dest: Path, src: Path) -> None:
+    """Undo the rename ``src`` -> ``dest``. An import may have placed new files at ``src`` meanwhile
+    (it found the prearchive session being archived before the claim): a folder merges back into
+    the one made again, file by file, and a file whose name was taken again is kept beside it,
+    never replacing the other."""
+    if not os.path.lexists(src):
+        os.rename(dest, src)
+    elif dest.is_dir() and not dest.is_symlink() and src.is_dir():
+        for entry in os.listdir(dest):
+            _put_back(dest / entry, src / entry)
+        os.rmdir(dest)
+    else:
+        os.rename(dest, src.with_name(f"{src.name}.{uuid.uuid4().hex[:8]}"))
 
 
 def is_empty_folder(path: Path) -> bool:

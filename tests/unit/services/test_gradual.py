@@ -129,9 +129,11 @@ def test_the_next_batch_files_into_the_remembered_session_unless_it_moved_or_wen
     lookups: list[str] = []
     real_lookup = pq.open_session
 
-    def counted(conn: Connection, project: str | None, tag: str, name: str) -> pq.Row | None:
+    def counted(
+        conn: Connection, project: str | None, tag: str, name: str, intake: str | None = None
+    ) -> pq.Row | None:
         lookups.append(name)
-        return real_lookup(conn, project, tag, name)
+        return real_lookup(conn, project, tag, name, intake)
 
     monkeypatch.setattr(pq, "open_session", counted)
 

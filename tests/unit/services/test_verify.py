@@ -18,7 +18,7 @@ from tests.support.testdata import DICOM
 from xnatd import config
 from xnatd.db import archive as q
 from xnatd.db import prearchive as pq
-from xnatd.services import backup, importer
+from xnatd.services import backup, importer, rebuilder
 from xnatd.services import import_options as io
 from xnatd.services import verify as v
 from xnatd.services.bootstrap import open_context
@@ -126,6 +126,28 @@ def test_start_up_recovery_resets_stuck_sessions_and_old_temporaries(ctx: Contex
     with ctx.db.read() as conn:
         (row,) = pq.sessions(conn, ["P"])
     assert row["status"] == "RECEIVING"
+    assert v.verify(ctx).clean
+
+
+def test_a_stuck_direct_archive_staging_session_is_archived_after_all(ctx: Context) -> None:
+    """The process archiving a Direct-Archive staging session died: recovery makes it RECEIVING again
+    (not READY, where it would wait for a person), and the idle builder archives it, as its imports'
+    200 promised."""
+    with ctx.db.write() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+        stale = q.now() - _dt.timedelta(hours=3)
+        pq.update_session(conn, row["pk"], status="ARCHIVING", intake="direct:append", lastmod=stale)
+    again = open_context(dataclasses.replace(ctx.settings, recover_after=1))  # what a restarted server does
+    again.db.dispose()
+    with ctx.db.read() as conn:
+        (row,) = pq.sessions(conn, ["P"])
+    assert row["status"] == "RECEIVING" and "interrupted" in row["log"]
+    idle = Context(dataclasses.replace(ctx.settings, prearchive_idle_build=0), ctx.db)
+    time.sleep(0.01)
+    assert rebuilder.build_idle(idle) == 1
+    with ctx.db.read() as conn:
+        assert pq.sessions(conn, ["P"]) == []
+        assert q.in_project(conn, "experiment", "P", "E2") is not None
     assert v.verify(ctx).clean
 
 

@@ -31,6 +31,24 @@ def test_a_folder_moves_whole_and_comes_back_on_rollback(tmp_path: Path) -> None
     assert sorted(p.name for p in src.iterdir()) == ["a.dcm", "b.dcm"] and not dest.exists()
 
 
+def test_a_rollback_merges_back_into_a_folder_an_import_made_again(tmp_path: Path) -> None:
+    """An import still filing into the session placed a file where the folder was (made again)
+    before the archive rolled back: the folder merges back and no file replaces another."""
+    data, src, dest = _tree(tmp_path)
+    moves = m.Moves(data / "tmp")
+    moves.move_folder(src, dest)
+    src.mkdir(parents=True)
+    (src / "new.dcm").write_bytes(b"an import's")
+    (src / "a.dcm").write_bytes(b"same name, another import's")
+    moves.rollback()
+    assert not dest.exists()
+    found = {p.name: p.read_bytes() for p in src.iterdir()}
+    assert found.pop("new.dcm") == b"an import's" and found.pop("b.dcm") == b"b.dcm"
+    assert found.pop("a.dcm") == b"same name, another import's"
+    [(name, body)] = found.items()  # the archived one, beside it under another name
+    assert name.startswith("a.dcm.") and body == b"a.dcm"
+
+
 def test_a_folder_never_lands_on_a_folder_with_files(tmp_path: Path) -> None:
     data, src, dest = _tree(tmp_path)
     dest.mkdir(parents=True)
