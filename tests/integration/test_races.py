@@ -137,7 +137,7 @@ def test_owners_leaving_at_once_leave_one(server: LiveServer) -> None:
     names = [f"own{i}x{server.port}" for i in range(OWNERS)]
     with client(server) as admin:
         for name in names:
-            r = admin.post("/xapi/users", json={"username": name, "password": "pw-1234"})
+            r = admin.post("/xapi/users", json={"username": name, "password": "pw-123456"})
             assert r.status_code in (200, 201), r.text
     for round_ in range(10):
         pid = new_project(server)
@@ -153,5 +153,5 @@ def test_owners_leaving_at_once_leave_one(server: LiveServer) -> None:
 
 
 def _leave(server: LiveServer, pid: str, name: str) -> int:
-    with httpx.Client(base_url=server.url, auth=(name, "pw-1234"), timeout=120) as c:
+    with httpx.Client(base_url=server.url, auth=(name, "pw-123456"), timeout=120) as c:
         return c.delete(f"/data/projects/{pid}/users/Owners/{name}").status_code

@@ -113,6 +113,7 @@ class _Association:
     refs: dict[tuple[str | None, str, str], ingest.SessionRef] = field(default_factory=dict)
     batches: dict[Overrides, ingest.IngestBatch] = field(default_factory=dict)
     filed_at: float = 0.0  # monotonic time of the last flush
+    noted: bool = False  # the spool holds the association's note (``Spool.begin``)
 
 
 Lookup = Callable[[int, str], Receiver | None]  # (port, called AE title) -> the receiver, if it still is
@@ -140,13 +141,28 @@ class Intake:
 
     def open(self, receiver: Receiver, calling_ae: str) -> int:
         aid = next(self._ids)
-        self.spool.begin(aid, receiver.ae_title, receiver.port, calling_ae)
+        assoc = _Association(receiver, calling_ae)
         with self._lock:
-            self._assocs[aid] = _Association(receiver, calling_ae)
+            self._assocs[aid] = assoc
+        with contextlib.suppress(StorageFull):  # a full disk: each object is refused, not the association
+            self._note(aid, assoc)
         return aid
 
+    def _note(self, aid: int, assoc: _Association) -> None:
+        """The spool's note naming the association's receiver and caller: without it a dead process's
+        objects could not be filed by the next one, so no object is taken before it is written."""
+        if assoc.noted:
+            return
+        try:
+            self.spool.begin(aid, assoc.receiver.ae_title, assoc.receiver.port, assoc.calling_ae)
+        except OSError as err:
+            raise _translated(err) from err
+        assoc.noted = True
+
     def sink(self, aid: int) -> Sink:
-        return Sink(self.spool.part(aid, next(self._assocs[aid].seq)))
+        assoc = self._assocs[aid]
+        self._note(aid, assoc)  # written at the open unless the disk was full then
+        return Sink(self.spool.part(aid, next(assoc.seq)))
 
     @staticmethod
     def check(sink: Sink, prefix: bytes) -> FileKeys:
