@@ -435,3 +435,11 @@ def upsert_file(conn: Connection, resource_pk: int, path: str, **values: Any) ->
 
 def delete_files(conn: Connection, pks: Sequence[int]) -> None:
     conn.execute(delete(files).where(files.c.pk.in_(list(pks))))
+
+
+def experiment_types_in(conn: Connection, project_id: str) -> list[str]:
+    """The data types of the experiments a project owns, each once, in name order."""
+    rows = conn.execute(
+        select(experiments.c.xsi_type).where(experiments.c.project_id == project_id).distinct()
+    )
+    return sorted(r[0] for r in rows)

@@ -14,7 +14,7 @@ from xnatd.db import archive as q
 from xnatd.domain import labels, types
 from xnatd.domain.address import Address
 from xnatd.errors import Conflict, Forbidden, InvalidInput, MissingContent, NotFound
-from xnatd.services import access, records, visibility
+from xnatd.services import access, protocols, records, visibility
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import build_item
 from xnatd.services.resolve import Target, require_through_share, resolve, role_of
@@ -150,6 +150,9 @@ def _put_project(
 ) -> PutResult:
     assert addr.project is not None
     _, values = _fields_from("xnat:projectData", params, xml, "xnat:projectData")
+    defined = protocols.parse(xml) if xml else None
+    if defined is not None:
+        values[protocols.STORED] = defined or None
     access_level = param(params, "accessibility")
     if access_level is not None and access_level not in ("private", "protected", "public"):
         raise InvalidInput(f"Invalid accessibility {access_level!r}: private, protected or public")
