@@ -75,6 +75,9 @@ def parse_params(
         if keyed is not None:
             out[keyed[1]] = types.coerce(types.CUSTOM_VALUE, raw)
             continue
+        if "/" in key and _names_known_type(key) and not _prefix_fits(xsi_type, key):
+            # ``xnat:ctScanData/parameters/kvp`` on an MR scan: a field of another type
+            raise InvalidInput(f"Unknown field {key} for data type {xsi_type}")
         fl = types.resolve_field(xsi_type, key)
         if fl is None:
             if "/" in key and _names_known_type(key):
@@ -84,6 +87,17 @@ def parse_params(
             continue
         out[fl.path] = types.coerce(fl, raw)
     return out
+
+
+def _prefix_fits(xsi_type: str, key: str) -> bool:
+    """Whether the type an XPath starts with is the object's type or one of its bases (or a type
+    nested in it, ``xnat:demographicData`` in a subject's ``demographics``)."""
+    head = key.split("/", 1)[0]
+    if types.is_a(xsi_type, head):
+        return True
+    return types.DEMOGRAPHICS in types.children_of(xsi_type) and types.is_a(
+        head, "xnat:abstractDemographicData"
+    )
 
 
 def _names_known_type(key: str) -> bool:
