@@ -64,12 +64,14 @@ async def user_one(request: Request) -> Response:
 
 
 async def user_roles(request: Request) -> Response:
+    """A user's site roles (``Administrator`` for site administrators); yours, or anyone's for admins."""
     actor = await require_actor(request)
     name = request.path_params["name"]
     return JSONResponse(await run_in_threadpool(users.roles, _ctx(request), actor, name))
 
 
 async def active_users(request: Request) -> Response:
+    """Users with open login sessions and how many each has (site administrators only)."""
     actor = await require_actor(request)
     return JSONResponse(await run_in_threadpool(users.active, _ctx(request), actor))
 
