@@ -20,6 +20,7 @@ ET.register_namespace("xnat", XNAT_NS)
 ET.register_namespace("xsi", XSI_NS)
 ET.register_namespace("prov", PROV_NS)
 _NAMESPACES = {"xnat": XNAT_NS, "prov": PROV_NS}
+CUSTOM_NAME, CUSTOM_VALUE = types.CUSTOM_NAME.name, types.CUSTOM_VALUE.name
 
 
 @dataclass
@@ -50,11 +51,12 @@ def _parts(item: Item) -> tuple[dict[str, Any], list[tuple[str, list[Item]]]]:
     values = {k: v for k, v in item.fields.items() if k not in structured}
     children = list(item.children)
     for ref in types.keyed_refs(item.xsi_type):
+        key, text = ref.key or CUSTOM_NAME, ref.value or CUSTOM_VALUE
         named = {n: v for n, v in types.keyed_values(ref, item.fields).items() if _present(v)}
         kids = [
             Item(
                 ref.xsi_type,
-                {ref.key: name, ref.value: value},
+                {key: name, text: value},
                 element=ref.item or ref.name.rsplit("/", 1)[-1],
             )
             for name, value in named.items()
