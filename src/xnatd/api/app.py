@@ -75,6 +75,8 @@ def routes() -> list[Route]:
         Route("/xapi/siteConfig/buildInfo/{key}", site.build_info, methods=["GET"]),
         Route("/xapi/users", users.user_list, methods=["GET", "POST"]),
         Route("/xapi/users/profile", users.user_one, methods=["GET", "PUT"]),
+        Route("/xapi/users/active", users.active_users, methods=["GET"]),
+        Route("/xapi/users/{name}/roles", users.user_roles, methods=["GET"]),
         Route("/xapi/users/{name}", users.user_one, methods=["GET", "PUT"]),
         Route("/xapi/access/projects", users.access_projects, methods=["GET"]),
         Route("/xapi/schemas", site.schemas, methods=["GET"]),

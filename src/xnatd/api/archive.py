@@ -5,7 +5,7 @@ The path is parsed once into an Address; the handler is chosen by (address kind,
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -156,23 +156,49 @@ async def get_file(request: Request, ctx: Context, actor: Actor, addr: A.Address
 async def put_object(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
+    params = [*params, *await _form_params(request)]
     xml = await _xml_body(request, params)
     result = await run_in_threadpool(objects.put, ctx, actor, addr, params, xml)
     status = 201 if result.created and addr.level not in ("project", "scan", "reconstruction") else 200
     return render.text(result.body, status)
 
 
+_MAX_XML = 16 * 1024 * 1024
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def _form_params(request: Request) -> Params:
+    """Fields sent as a form body (``application/x-www-form-urlencoded``): XNAT reads them as it
+    reads query parameters, so a PUT or POST may set fields either way."""
+    if not request.headers.get("content-type", "").lower().startswith(_FORM) or not bodies.has_body(request):
+        return []
+    body = await _read_all(bodies.raw_chunks(request), "Form body")
+    return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+async def _read_all(chunks: AsyncIterator[bytes], what: str) -> bytes:
+    body = b""
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > _MAX_XML:
+            raise NotAcceptable(f"{what} larger than 16 MiB")
+    return body
+
+
 async def _xml_body(request: Request, params: Params) -> bytes | None:
+    """The XML document of a PUT or POST: the body itself, or the first part of a multipart body
+    (pyxnat uploads documents as a file: ``provenance.set``, ``add_custom_variables``)."""
     ctype = request.headers.get("content-type", "").lower()
+    if bodies.is_multipart(request) and bodies.has_body(request):
+        body = b""
+        async for part in bodies.multipart_parts(request):
+            body = await _read_all(part.chunks, "XML document")
+            break
+        return body if body.lstrip().startswith(b"<") else None
     wants_xml = "xml" in ctype or (param(params, "req_format") or "").lower() == "xml"
     if not (wants_xml or resources.flag(params, "inbody")) or not bodies.has_body(request):
         return None
-    body = b""
-    async for chunk in bodies.raw_chunks(request):
-        body += chunk
-        if len(body) > 16 * 1024 * 1024:
-            raise NotAcceptable("XML document larger than 16 MiB")
-    return body or None
+    return await _read_all(bodies.raw_chunks(request), "XML document") or None
 
 
 async def post_projects(

@@ -3,7 +3,7 @@
 The app serves the whole tree through one catch-all route (``/data/{rest:path}``), which tells a reader
 nothing. Here the grammar of ``domain/address.py`` is unrolled into one path per (level, what is asked),
 so that every level is documented and a fuzzer can reach real objects; the query parameters of object
-``PUT`` come from ``domain/types.py``, so a new typed field is documented without writing it here.
+``PUT`` come from ``domain/types/``, so a new typed field is documented without writing it here.
 """
 
 from __future__ import annotations

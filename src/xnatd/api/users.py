@@ -1,4 +1,4 @@
-"""The users API: `/xapi/users[/{name}|/profile]`, `/data/users`, `/xapi/access/projects`."""
+"""The users API: `/xapi/users[/{name}[/roles]|/profile|/active]`, `/data/users`, `/xapi/access/projects`."""
 
 from __future__ import annotations
 
@@ -61,6 +61,19 @@ async def user_one(request: Request) -> Response:
     else:
         doc = await run_in_threadpool(users.get, _ctx(request), actor, name)
     return JSONResponse(doc)
+
+
+async def user_roles(request: Request) -> Response:
+    """A user's site roles (``Administrator`` for site administrators); yours, or anyone's for admins."""
+    actor = await require_actor(request)
+    name = request.path_params["name"]
+    return JSONResponse(await run_in_threadpool(users.roles, _ctx(request), actor, name))
+
+
+async def active_users(request: Request) -> Response:
+    """Users with open login sessions and how many each has (site administrators only)."""
+    actor = await require_actor(request)
+    return JSONResponse(await run_in_threadpool(users.active, _ctx(request), actor))
 
 
 async def data_users(request: Request) -> Response:

@@ -214,10 +214,25 @@ def set_share_label(conn: Connection, kind: str, object_id: str, project_id: str
 
 
 def remove_share(conn: Connection, kind: str, object_id: str, project_id: str) -> int:
+    """Take an object back from a project it is shared into. A subject takes its experiments (and
+    their assessors) along, as XNAT does: they are shared through it."""
     stmt = delete(shares).where(
         shares.c.kind == kind, shares.c.object_id == object_id, shares.c.project_id == project_id
     )
-    return conn.execute(stmt).rowcount
+    removed = conn.execute(stmt).rowcount
+    if kind == "subject" and removed:
+        sessions = select(experiments.c.id).where(experiments.c.subject_id == object_id)
+        below = select(experiments.c.id).where(
+            or_(experiments.c.subject_id == object_id, experiments.c.session_id.in_(sessions))
+        )
+        conn.execute(
+            delete(shares).where(
+                shares.c.kind == "experiment",
+                shares.c.project_id == project_id,
+                shares.c.object_id.in_(below),
+            )
+        )
+    return removed
 
 
 def label_taken(conn: Connection, kind: str, project_id: str, label: str) -> bool:
@@ -435,3 +450,26 @@ def upsert_file(conn: Connection, resource_pk: int, path: str, **values: Any) ->
 
 def delete_files(conn: Connection, pks: Sequence[int]) -> None:
     conn.execute(delete(files).where(files.c.pk.in_(list(pks))))
+
+
+def experiment_types_in(conn: Connection, project_id: str) -> list[str]:
+    """The data types of the experiments a project owns, each once, in name order."""
+    rows = conn.execute(
+        select(experiments.c.xsi_type).where(experiments.c.project_id == project_id).distinct()
+    )
+    return sorted(r[0] for r in rows)
+
+
+def project_named(conn: Connection, text: str, other_than: str) -> str | None:
+    """The ID of a project other than ``other_than`` whose name or secondary ID is ``text`` (case
+    ignored), or None."""
+    wanted = text.lower()
+    found = conn.execute(
+        select(projects.c.id)
+        .where(
+            or_(func.lower(projects.c.name) == wanted, func.lower(projects.c.secondary_id) == wanted),
+            projects.c.id != other_than,
+        )
+        .limit(1)
+    ).first()
+    return None if found is None else str(found[0])

@@ -96,3 +96,9 @@ def purge_sessions(conn: Connection, idle_before: _dt.datetime) -> int:
 
 def token(conn: Connection, alias: str) -> RowMapping | None:
     return conn.execute(select(alias_tokens).where(alias_tokens.c.alias == alias)).mappings().first()
+
+
+def session_counts(conn: Connection) -> dict[str, int]:
+    """How many login sessions each user has open."""
+    rows = conn.execute(select(http_sessions.c.username, func.count()).group_by(http_sessions.c.username))
+    return {r[0]: int(r[1]) for r in rows}

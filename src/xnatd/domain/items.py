@@ -15,8 +15,12 @@ from xnatd.domain import types
 
 XNAT_NS = "http://nrg.wustl.edu/xnat"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+PROV_NS = "http://www.nbirn.net/prov"
 ET.register_namespace("xnat", XNAT_NS)
 ET.register_namespace("xsi", XSI_NS)
+ET.register_namespace("prov", PROV_NS)
+_NAMESPACES = {"xnat": XNAT_NS, "prov": PROV_NS}
+CUSTOM_NAME, CUSTOM_VALUE = types.CUSTOM_NAME.name, types.CUSTOM_VALUE.name
 
 
 @dataclass
@@ -37,29 +41,48 @@ def _present(value: Any) -> bool:
 
 
 def _parts(item: Item) -> tuple[dict[str, Any], list[tuple[str, list[Item]]]]:
-    """An item's own values and its children. Custom variables are stored among the values (under
-    ``fields/field[name=X]``); documents show them as XNAT does, as items of the ``fields/field`` child,
-    placed where the registry declares that child among the others."""
-    if not any(types.is_custom_key(k) for k in item.fields):
+    """An item's own values and its children. Named values (custom variables, parameters) are stored
+    among the values (under ``fields/field[name=X]``, ``parameters/addParam[name=X]``) and provenance
+    as a list of steps; documents show them as XNAT does, as child items, each placed where the
+    registry declares its child among the others."""
+    structured = [k for k, v in item.fields.items() if types.is_keyed_key(k) or isinstance(v, list)]
+    if not structured:
         return item.fields, item.children
-    values = {k: v for k, v in item.fields.items() if not types.is_custom_key(k)}
-    ref = types.custom_fields_ref(item.xsi_type)
-    custom = {n: v for n, v in types.custom_values(item.fields).items() if _present(v)}
-    if ref is None or not custom:
-        return values, item.children
-    kids = [
-        Item(ref.xsi_type, {types.CUSTOM_NAME.path: name, types.CUSTOM_VALUE.path: value}, element=ref.item)
-        for name, value in custom.items()
-    ]
-    order = [r.field for r in types.refs_of(item.xsi_type)]
-    mine = order.index(ref.field)
+    values = {k: v for k, v in item.fields.items() if k not in structured}
     children = list(item.children)
+    for ref in types.keyed_refs(item.xsi_type):
+        key, text = ref.key or CUSTOM_NAME, ref.value or CUSTOM_VALUE
+        named = {n: v for n, v in types.keyed_values(ref, item.fields).items() if _present(v)}
+        kids = [
+            Item(
+                ref.xsi_type,
+                {key: name, text: value},
+                element=ref.item or ref.name.rsplit("/", 1)[-1],
+            )
+            for name, value in named.items()
+        ]
+        _place(item.xsi_type, children, ref.field, kids)
+    steps = item.fields.get(types.PROVENANCE)
+    if isinstance(steps, list) and steps and types.has_provenance(item.xsi_type):
+        process = Item("prov:process", {}, element=types.PROVENANCE)
+        process.child(
+            "processStep", [Item("prov:processStep", dict(step), element="processStep") for step in steps]
+        )
+        _place(item.xsi_type, children, types.PROVENANCE, [process])
+    return values, children
+
+
+def _place(xsi_type: str, children: list[tuple[str, list[Item]]], field: str, kids: list[Item]) -> None:
+    """Insert a child list before the first child the registry declares after it."""
+    if not kids:
+        return
+    order = [r.field for r in types.refs_of(xsi_type)]
+    mine = order.index(field) if field in order else len(order)
     at = next(
         (i for i, (name, _) in enumerate(children) if name in order and order.index(name) > mine),
         len(children),
     )
-    children.insert(at, (ref.field, kids))
-    return values, children
+    children.insert(at, (field, kids))
 
 
 def to_json(item: Item) -> dict[str, Any]:
@@ -80,8 +103,12 @@ def items_document(item: Item) -> dict[str, Any]:
     return {"items": [to_json(item)]}
 
 
-def _q(local: str) -> str:
-    return f"{{{XNAT_NS}}}{local}"
+def _q(local: str, ns: str = XNAT_NS) -> str:
+    return f"{{{ns}}}{local}"
+
+
+def _ns_of(xsi_type: str) -> str:
+    return _NAMESPACES.get(xsi_type.split(":", 1)[0], XNAT_NS)
 
 
 def _element_name(xsi_type: str) -> str:
@@ -90,37 +117,40 @@ def _element_name(xsi_type: str) -> str:
     return name.split(":", 1)[1]
 
 
-def to_xml_element(item: Item, tag: str | None = None) -> ET.Element:
-    root = ET.Element(_q(tag or _element_name(item.xsi_type)))
+def to_xml_element(item: Item, tag: str | None = None, tag_ns: str = XNAT_NS) -> ET.Element:
+    """An item as an XML element; its children's elements are in the namespace of the type that
+    declares them (``xnat:provenance`` holds ``prov:processStep``)."""
+    root = ET.Element(_q(tag, tag_ns) if tag else _q(_element_name(item.xsi_type)))
+    ns = _ns_of(item.xsi_type)
     known = types.fields_of(item.xsi_type) if item.xsi_type in types.REGISTRY else []
     # A nested element names its type, except one with simple content (``<xnat:field name="X">v``):
     # XNAT declares those inline, so there is no type a reader could look up.
-    if tag is not None and not any(fl.text for fl in known):
+    if tag is not None and not any(fl.text for fl in known) and ns == XNAT_NS:
         root.set(f"{{{XSI_NS}}}type", item.xsi_type)
     values, children = _parts(item)
     for fl in known:
         value = values.get(fl.path)
         if not _present(value):
             continue
-        _put(root, fl, types.text(value))
+        _put(root, fl, types.text(value), ns)
     for name, kids in children:
         parent = root
         parts = name.split("/")
         for part in parts[:-1]:
-            parent = _child(parent, part)
+            parent = _child(parent, part, ns)
         for kid in kids:
-            parent.append(to_xml_element(kid, tag=kid.element or parts[-1]))
+            parent.append(to_xml_element(kid, tag=kid.element or parts[-1], tag_ns=ns))
     return root
 
 
-def _child(parent: ET.Element, local: str) -> ET.Element:
-    found = parent.find(_q(local))
+def _child(parent: ET.Element, local: str, ns: str = XNAT_NS) -> ET.Element:
+    found = parent.find(_q(local, ns))
     if found is None:
-        found = ET.SubElement(parent, _q(local))
+        found = ET.SubElement(parent, _q(local, ns))
     return found
 
 
-def _put(root: ET.Element, fl: types.Field, value: str) -> None:
+def _put(root: ET.Element, fl: types.Field, value: str, ns: str = XNAT_NS) -> None:
     if fl.text:
         root.text = value
         return
@@ -128,12 +158,12 @@ def _put(root: ET.Element, fl: types.Field, value: str) -> None:
     if fl.attr:
         target = root
         for part in parts[:-1]:
-            target = _child(target, part)
+            target = _child(target, part, ns)
         target.set(parts[-1], value)
         return
     target = root
     for part in parts:
-        target = _child(target, part)
+        target = _child(target, part, ns)
     target.text = value
 
 

@@ -143,8 +143,8 @@ def _search_fields(t: DataType) -> list[tuple[str, Field, str]]:
             own.append((field_id, fl, fl.path))
     nested: list[tuple[str, Field, str]] = []
     for ref in types.refs_of(t.xsi_type):
-        if ref.many:
-            continue
+        if ref.many or ref.name not in types.children_of(t.xsi_type):
+            continue  # only stored child objects (demographics); inline ones' fields are the type's own
         for child in _fields_below(ref.xsi_type):
             full = Field(
                 f"{ref.name}/{child.path}", child.kind, child.attr, child.shortcut, child.enum, child.doc
@@ -183,6 +183,8 @@ def _secured(t: DataType) -> bool:
     # XNAT secures a type by its owning project (``project`` + ``sharing/share/project``); a project
     # is secured by its own ID.
     shared = any(r.name == "sharing" for r in types.refs_of(t.xsi_type))
+    if types.is_a(t.xsi_type, "xnat:imageScanData"):
+        return False  # secured through their session, not on their own
     return shared or t.xsi_type == "xnat:projectData"
 
 

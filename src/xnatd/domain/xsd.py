@@ -26,12 +26,26 @@ fixed piece is the small ``xdat`` schema, which holds XDAT's simple types rather
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from xnatd.domain import types
-from xnatd.domain.types import BOOLEAN, DATE, FLOAT, INTEGER, STRING, TIME, DataType, Field, Ref
+from xnatd.domain.types import (
+    BOOLEAN,
+    DATE,
+    DATETIME,
+    DOUBLE,
+    FLOAT,
+    INTEGER,
+    LONG,
+    STRING,
+    TIME,
+    DataType,
+    Field,
+    Ref,
+)
 from xnatd.errors import NotFound
 
 XS = "http://www.w3.org/2001/XMLSchema"
@@ -39,6 +53,7 @@ NAMESPACES: dict[str, str] = {
     "xnat": "http://nrg.wustl.edu/xnat",
     "xdat": "http://nrg.wustl.edu/xdat",
     "cat": "http://nrg.wustl.edu/catalog",
+    "prov": "http://www.nbirn.net/prov",
 }
 XDAT = "xdat"
 
@@ -49,6 +64,9 @@ XS_TYPES: dict[str, str] = {
     DATE: "xs:date",
     TIME: "xs:time",
     BOOLEAN: "xs:boolean",
+    DATETIME: "xs:dateTime",
+    DOUBLE: "xs:double",
+    LONG: "xs:long",
 }
 
 # XDAT's simple types that XNAT-style schemas (and so clients' parsers) may refer to. xnatpy raises
@@ -190,6 +208,8 @@ def _content_tree(t: DataType) -> _Node:
     """Arrange a type's own fields and refs by path, so each path segment becomes one XML element."""
     root = _Node("")
     for fl in t.own_fields:
+        if not fl.schema:
+            continue
         *parents, last = fl.path.split("/")
         node = root
         for name in parents:
@@ -201,7 +221,13 @@ def _content_tree(t: DataType) -> _Node:
             if node.value is not None:
                 raise ValueError(f"{t.xsi_type}: field {fl.path} is declared twice")
             node.value = fl
-    root.refs.extend(t.refs)
+    for ref in t.refs:
+        # A ref may sit inside a field's element (``parameters/addParam`` beside ``parameters/tr``).
+        *parents, last = ref.name.split("/")
+        node = root
+        for name in parents:
+            node = node.child(name)
+        node.refs.append(dataclasses.replace(ref, name=last))
     _check(t, root)
     return root
 
@@ -270,6 +296,11 @@ def _is_simple(t: DataType) -> bool:
 
 
 def _ref(parent: _El, ref: Ref) -> None:
+    if ref.repeated:
+        # The element itself repeats (``studyProtocol``, ``parameters/addParam``), typed.
+        el = parent.add("xs:element", name=ref.name, type=ref.xsi_type, minOccurs="0", maxOccurs="unbounded")
+        _annotate(el, ref.doc)
+        return
     if ref.item is not None and _is_simple(item := types.get(ref.xsi_type)):
         # Simple items (custom variables) inline, as in XNAT's schema; see the module docstring.
         wrapper = parent.add("xs:element", name=ref.name, minOccurs="0")
@@ -290,6 +321,12 @@ def _ref(parent: _El, ref: Ref) -> None:
     wrapper = parent.add("xs:element", name=ref.name, minOccurs="0")
     _annotate(wrapper, ref.doc)
     sequence = wrapper.add("xs:complexType").add("xs:sequence", minOccurs="0")
+    if ref.name == types.CUSTOM_FIELDS:
+        # xnatpy takes any ``fields`` element for custom variables and needs its item declared
+        # inline (XNAT declares custom-variable definitions' ``fields/field`` so).
+        el = sequence.add("xs:element", name=ref.item, minOccurs="0", maxOccurs="unbounded")
+        _content(el.add("xs:complexType"), _content_tree(types.get(ref.xsi_type)))
+        return
     sequence.add("xs:element", name=ref.item, type=ref.xsi_type, minOccurs="0", maxOccurs="unbounded")
 
 

@@ -38,8 +38,8 @@ def bootstrap(ctx: Context) -> None:
                 username="admin",
                 password_hash=passwords.hash_password(ctx.settings.admin_password),
                 is_admin=True,
-                first_name="Site",
-                last_name="Administrator",
+                first_name="Admin",  # XNAT names its first administrator Admin Admin
+                last_name="Admin",
             )
     except Conflict:
         return

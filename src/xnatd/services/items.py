@@ -14,7 +14,7 @@ from xnatd.db import archive as q
 from xnatd.domain import types
 from xnatd.domain.address import Address
 from xnatd.domain.items import Item
-from xnatd.services import records
+from xnatd.services import protocols, records
 from xnatd.services.resolve import Target
 from xnatd.services.visibility import EVERYTHING, Viewer, shown_as
 
@@ -77,13 +77,15 @@ def resource_item(row: Any, stat: tuple[int, int], v: Viewer) -> Item:
 
 def project_item(conn: Connection, row: Any, v: Viewer, with_data: bool = True) -> Item:
     values = records.field_values("project", row)
+    stored_protocols = {protocols.STORED: values.pop(protocols.STORED, None)}
     item = Item("xnat:projectData", values, created=row["insert_date"])
-    if with_data:
-        item.child("resources/resource", _as(resource_items(conn, f"project:{row['id']}", v), "resource"))
     aliases = q.aliases(conn, row["id"])
     item.child(
         "aliases/alias", [Item("xnat:projectData_alias", {"alias": a}, element="alias") for a in aliases]
     )
+    if with_data:
+        item.child("resources/resource", _as(resource_items(conn, f"project:{row['id']}", v), "resource"))
+        item.child("studyProtocol", protocols.protocol_items(conn, row["id"], stored_protocols))
     return item
 
 

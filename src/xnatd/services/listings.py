@@ -48,6 +48,11 @@ def make_getter(kind: str) -> Callable[[Mapping[Any, Any], str], str | None]:
         custom = types.custom_field_key(rec["_type"], col)
         if custom is not None:
             return types.text(rec["_fields"].get(custom))
+        step = types.provenance_field(rec["_type"], col)
+        if step is not None:
+            # The first processing step (XNAT lists one row per step; see api-compatibility.md).
+            steps = rec["_fields"].get(types.PROVENANCE) or [{}]
+            return types.text(steps[0].get(step))
         fl = types.resolve_field(rec["_type"], col)
         if fl is None:
             return None
@@ -100,8 +105,8 @@ def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
             "secondary_ID": row["secondary_id"],
             "name": row["name"],
             "description": row["description"],
-            "pi_firstname": types.text(values.get("pi/firstname")),
-            "pi_lastname": types.text(values.get("pi/lastname")),
+            "pi_firstname": types.text(values.get("PI/firstname")),
+            "pi_lastname": types.text(values.get("PI/lastname")),
             "URI": f"/data/projects/{row['id']}",
             "accessibility": row["accessibility"],
             "insert_date": stamp(row["insert_date"]),

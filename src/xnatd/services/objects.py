@@ -14,7 +14,7 @@ from xnatd.db import archive as q
 from xnatd.domain import labels, types
 from xnatd.domain.address import Address
 from xnatd.errors import Conflict, Forbidden, InvalidInput, MissingContent, NotFound
-from xnatd.services import access, records, visibility
+from xnatd.services import access, protocols, records, visibility
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import build_item
 from xnatd.services.resolve import Target, require_through_share, resolve, role_of
@@ -150,12 +150,24 @@ def _put_project(
 ) -> PutResult:
     assert addr.project is not None
     _, values = _fields_from("xnat:projectData", params, xml, "xnat:projectData")
+    defined = protocols.parse(xml) if xml else None
+    if defined is not None:
+        values[protocols.STORED] = defined or None
     access_level = param(params, "accessibility")
     if access_level is not None and access_level not in ("private", "protected", "public"):
         raise InvalidInput(f"Invalid accessibility {access_level!r}: private, protected or public")
     existing = q.project(conn, addr.project)
+    may_create = actor.is_admin or (not actor.is_guest and ctx.settings.allow_project_creation)
+    if existing is not None and not access.can_see(actor, existing, role_of(conn, actor, existing["id"])):
+        # A project the caller cannot see answers as a missing one would, up to the creation it
+        # asks for: who may not create projects is refused as for a new ID; who may is told the ID
+        # is taken (creating it must fail, and XNAT answers so too).
+        if not may_create:
+            raise Forbidden("Only site administrators may create projects on this site")
+        raise Conflict(f"Project ID {addr.project} is already in use")
+    _check_unique(conn, existing["id"] if existing is not None else addr.project, values)
     if existing is None:
-        if not actor.is_admin and (actor.is_guest or not ctx.settings.allow_project_creation):
+        if not may_create:
             raise Forbidden("Only site administrators may create projects on this site")
         labels.check_label(addr.project, "project")
         if q.alias_owner(conn, addr.project) is not None:
@@ -188,6 +200,19 @@ def _put_project(
     q.update_project(conn, existing["id"], fields=rest, **cols)
     _set_aliases(conn, existing["id"], rest)
     return PutResult(False, "")
+
+
+def _check_unique(conn: Connection, project_id: str, values: dict[str, Any]) -> None:
+    """A project's name (title) and secondary ID (running title) are each its own, as XNAT keeps them:
+    one already used by another project, as either, is refused."""
+    for path in ("name", "secondary_ID"):
+        given = str(values.get(path) or "").strip()
+        if not given:
+            continue
+        other = q.project_named(conn, given, project_id)
+        if other is not None:
+            label = "name" if path == "name" else "secondary ID"
+            raise Conflict(f"Invalid project {label} {given!r}: already used by another project")
 
 
 def _set_aliases(conn: Connection, project_id: str, fields: dict[str, Any]) -> None:

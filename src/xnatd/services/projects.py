@@ -80,9 +80,9 @@ def users(ctx: Context, actor: Actor, project: str, query: ListQuery) -> Table:
 
 
 def set_user(ctx: Context, actor: Actor, project: str, group: str, username: str) -> None:
-    role = _role(group)
     with ctx.db.write() as conn:
         row, _ = load_project(conn, actor, project, access.OWN)
+        role = _role(group, row["id"], project)
         if qu.user(conn, username) is None:
             raise NotFound(f"User {username} not found")
         if role != "owner":
@@ -91,9 +91,9 @@ def set_user(ctx: Context, actor: Actor, project: str, group: str, username: str
 
 
 def remove_user(ctx: Context, actor: Actor, project: str, group: str, username: str) -> None:
-    _role(group)
     with ctx.db.write() as conn:
         row, _ = load_project(conn, actor, project, access.OWN)
+        _role(group, row["id"], project)
         _keep_an_owner(conn, row["id"], username)
         if not q.remove_role(conn, row["id"], username):
             raise NotFound(f"User {username} has no role in project {row['id']}")
@@ -111,8 +111,20 @@ def _keep_an_owner(conn: Connection, project_id: str, leaving: str) -> None:
         )
 
 
-def _role(group: str) -> str:
-    role = GROUPS.get(group.lower())
+def _role(group: str, project_id: str, named: str) -> str:
+    """The role a group names, as XNAT finds a project's group: by its display name (``Members``),
+    its ID (``P_member``, as ``GROUP_ID`` lists it, under the project's ID or the alias the URL
+    used) or its role alone (``member``)."""
+    wanted = group.lower()
+    role = GROUPS.get(wanted)
     if role is None:
-        raise InvalidInput(f"Unknown project group {group}: Owners, Members or Collaborators")
+        for prefix in {f"{project_id.lower()}_", f"{named.lower()}_", ""}:
+            if wanted.startswith(prefix) and wanted[len(prefix) :] in GROUPS.values():
+                role = wanted[len(prefix) :]
+                break
+    if role is None:
+        raise InvalidInput(
+            f"Unknown project group {group}: Owners, Members or Collaborators, or {project_id}_owner, "
+            f"{project_id}_member or {project_id}_collaborator"
+        )
     return role

@@ -13,7 +13,7 @@ from typing import Any
 from defusedxml import ElementTree as SafeET
 
 from xnatd.domain import types
-from xnatd.domain.items import XNAT_NS, XSI_NS
+from xnatd.domain.items import PROV_NS, XNAT_NS, XSI_NS
 from xnatd.errors import InvalidInput
 
 # registry field path -> column name, per kind of row
@@ -36,9 +36,14 @@ READ_ONLY = frozenset({"ID", "project", "subject_ID", "imageSession_ID", "image_
 DEMO = "demographics/"
 
 
+# Keys older rows were written under, and the registry path that replaced them (the project's PI is
+# XNAT's ``PI`` element).
+_LEGACY_KEYS = {"pi/firstname": "PI/firstname", "pi/lastname": "PI/lastname"}
+
+
 def field_values(kind: str, row: Mapping[Any, Any]) -> dict[str, Any]:
     """All typed field values of a row, keyed by registry path."""
-    values: dict[str, Any] = dict(row.get("fields") or {})
+    values: dict[str, Any] = {_LEGACY_KEYS.get(k, k): v for k, v in (row.get("fields") or {}).items()}
     for path, column in COLUMN_FIELDS.get(kind, {}).items():
         if column in row and row[column] is not None:
             values[path] = row[column]
@@ -66,10 +71,13 @@ def parse_params(
     for key, raw in params:
         if not key or key.lower() in skip:
             continue
-        custom = types.custom_field_key(xsi_type, key)
-        if custom is not None:
-            out[custom] = types.coerce(types.CUSTOM_VALUE, raw)
+        keyed = types.keyed_field(xsi_type, key)
+        if keyed is not None:
+            out[keyed[1]] = types.coerce(types.CUSTOM_VALUE, raw)
             continue
+        if "/" in key and _names_known_type(key) and not _prefix_fits(xsi_type, key):
+            # ``xnat:ctScanData/parameters/kvp`` on an MR scan: a field of another type
+            raise InvalidInput(f"Unknown field {key} for data type {xsi_type}")
         fl = types.resolve_field(xsi_type, key)
         if fl is None:
             if "/" in key and _names_known_type(key):
@@ -79,6 +87,17 @@ def parse_params(
             continue
         out[fl.path] = types.coerce(fl, raw)
     return out
+
+
+def _prefix_fits(xsi_type: str, key: str) -> bool:
+    """Whether the type an XPath starts with is the object's type or one of its bases (or a type
+    nested in it, ``xnat:demographicData`` in a subject's ``demographics``)."""
+    head = key.split("/", 1)[0]
+    if types.is_a(xsi_type, head):
+        return True
+    return types.DEMOGRAPHICS in types.children_of(xsi_type) and types.is_a(
+        head, "xnat:abstractDemographicData"
+    )
 
 
 def _names_known_type(key: str) -> bool:
@@ -116,6 +135,9 @@ def parse_xml(body: bytes, expected_base: str) -> tuple[str, dict[str, Any]]:
             if raw is not None:
                 values[DEMO + fl.path] = types.coerce(fl, raw)
     values.update(_xml_custom_fields(root, xsi_type))
+    steps = xml_provenance(root, xsi_type)
+    if steps is not None:
+        values[types.PROVENANCE] = steps
     return types.get(xsi_type).xsi_type, values
 
 
@@ -175,19 +197,39 @@ def parse_xml_scans(body: bytes) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def _xml_custom_fields(node: Any, xsi_type: str) -> dict[str, Any]:
-    """Custom variables of a document element, ``<xnat:fields><xnat:field name="X">value</xnat:field>``,
-    under their stored keys, so that creating an object from XML keeps them."""
-    ref = types.custom_fields_ref(xsi_type)
-    if ref is None or ref.item is None:
-        return {}
+    """Named values of a document element (custom variables ``<xnat:fields><xnat:field name="X">v``,
+    parameters ``<xnat:parameters><xnat:addParam name="X">v``) under their stored keys, so that
+    creating or updating an object from XML keeps them."""
     out: dict[str, Any] = {}
-    for el in node.findall(f"{{{XNAT_NS}}}{ref.name}/{{{XNAT_NS}}}{ref.item}"):
-        name = (el.get(types.CUSTOM_NAME.name) or "").strip()
-        if not name:
-            raise InvalidInput(f"A custom variable in the document has no {types.CUSTOM_NAME.name} attribute")
-        if el.text is not None:
-            out[types.custom_key(name)] = types.coerce(types.CUSTOM_VALUE, str(el.text))
+    for ref in types.keyed_refs(xsi_type):
+        key = ref.key or ""
+        path = "/".join(f"{{{XNAT_NS}}}{part}" for part in ref.field.split("/"))
+        for el in node.findall(path):
+            name = (el.get(key) or "").strip()
+            if not name:
+                raise InvalidInput(f"A {ref.field} element in the document has no {key} attribute")
+            if el.text is not None:
+                out[types.keyed_key(ref, name)] = types.coerce(types.CUSTOM_VALUE, str(el.text))
     return out
+
+
+def xml_provenance(node: Any, xsi_type: str) -> list[dict[str, Any]] | None:
+    """The processing steps of a document's ``<xnat:provenance>`` (BIRN's ``prov:processStep``
+    elements), each a mapping of ``prov:processStep`` field paths; None when it has none."""
+    if not types.has_provenance(xsi_type):
+        return None
+    prov = node.find(f"{{{XNAT_NS}}}{types.PROVENANCE}")
+    if prov is None:
+        return None
+    steps = []
+    for step in prov.findall(f"{{{PROV_NS}}}processStep"):
+        values: dict[str, Any] = {}
+        for fl in types.fields_of("prov:processStep"):
+            raw = _xml_value(step, fl, PROV_NS)
+            if raw is not None:
+                values[fl.path] = types.coerce(fl, raw)
+        steps.append(values)
+    return steps
 
 
 def xml_root_attr(body: bytes, name: str) -> str | None:
@@ -204,12 +246,12 @@ def _type_of_element(tag: str) -> str:
     return f"xnat:{local}"
 
 
-def _xml_value(root: Any, fl: types.Field) -> str | None:
+def _xml_value(root: Any, fl: types.Field, ns: str = XNAT_NS) -> str | None:
     parts = fl.path.split("/")
     node = root
     steps = parts[:-1] if fl.attr else parts
     for part in steps:
-        node = node.find(f"{{{XNAT_NS}}}{part}")
+        node = node.find(f"{{{ns}}}{part}")
         if node is None:
             return None
     if fl.attr:

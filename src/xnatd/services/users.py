@@ -188,3 +188,22 @@ def access_projects(ctx: Context, actor: Actor) -> list[dict[str, str]]:
                 {"ID": p["id"], "name": p["name"], "role": role or ("admin" if actor.is_admin else "")}
             )
     return out
+
+
+# XNAT's role of a site administrator (``/xapi/users/{user}/roles``).
+ADMIN_ROLE = "Administrator"
+
+
+def roles(ctx: Context, actor: Actor, username: str) -> list[str]:
+    """``/xapi/users/{user}/roles``: the user's site roles (XNAT's ``Administrator``); a user reads
+    their own, an administrator anyone's."""
+    return [ADMIN_ROLE] if get(ctx, actor, username)["admin"] else []
+
+
+def active(ctx: Context, actor: Actor) -> dict[str, dict[str, Any]]:
+    """``/xapi/users/active``: the users with open login sessions and how many each has (XNAT also
+    lists the session IDs; xnatd does not hand out other users' session cookies)."""
+    _require_admin(actor)
+    with ctx.db.read() as conn:
+        counts = qu.session_counts(conn)
+    return {name: {"count": n, "sessions": []} for name, n in sorted(counts.items())}

@@ -37,7 +37,7 @@ def test_subtypes_of_a_base_type() -> None:
         ("xnat:mrScanData", "xnat:mrScanData/type", "type"),
         ("xnat:mrScanData", "xnat:imageScanData/series_description", "series_description"),
         ("xnat:mrScanData", "parameters/tr", "parameters/tr"),
-        ("xnat:projectData", "pi_firstname", "pi/firstname"),
+        ("xnat:projectData", "pi_firstname", "PI/firstname"),
     ],
 )
 def test_fields_resolve_from_xpaths_and_shortcuts(xsi_type: str, key: str, path: str) -> None:

@@ -294,7 +294,11 @@ def test_schema_is_xsd_with_its_namespace(name: str) -> None:
     assert root.tag == f"{XS}schema"
     assert (
         root.get("targetNamespace")
-        == {"xnat": "http://nrg.wustl.edu/xnat", "xdat": "http://nrg.wustl.edu/xdat"}[name]
+        == {
+            "xnat": "http://nrg.wustl.edu/xnat",
+            "xdat": "http://nrg.wustl.edu/xdat",
+            "prov": "http://www.nbirn.net/prov",
+        }[name]
     )
     # xnatpy reads the prefixes from the literal start tag, so they must be declared there.
     start = text[text.index("<xs:schema") : text.index(">", text.index("<xs:schema"))]
@@ -394,7 +398,10 @@ def test_inheritance_follows_the_registry(client: Client) -> None:
         ("MrScanData", "resources"),
         ("ProjectData", "resources"),
         ("ProjectData", "subjects"),
-        ("QcAssessmentData", "pass_"),
+        ("QcManualAssessorData", "pass_"),
+        ("QcAssessmentData", "type"),
+        ("ProjectData", "pi"),
+        ("MrScanData", "parameters"),
         ("ResourceCatalog", "format"),
     ],
 )
