@@ -189,6 +189,19 @@ def test_pyxnat_array_scans_and_experiments(server: LiveServer, tree: Tree) -> N
         intf.disconnect()
 
 
+def test_pyxnat_inspect_values_of_scans_and_assessors(server: LiveServer, tree: Tree) -> None:
+    """pyxnat's ``inspect.scan_values`` and ``assessor_values`` (its ``search_test.py``) read the
+    path-form columns ``xnat:mrsessiondata/scans/scan/id`` and ``.../assessors/assessor/id``."""
+    intf = Interface(server=server.url, user=ADMIN[0], password=ADMIN[1])
+    try:
+        assert set(intf.inspect.scan_values("xnat:mrSessionData", tree.project)) == {"1", "2", "3", ""}
+        assert set(intf.inspect.assessor_values("xnat:mrSessionData", tree.project)) == {tree.ids["QC1"], ""}
+        values = intf.inspect.experiment_values("xnat:mrSessionData", tree.project)
+        assert sorted(values) == sorted([tree.ids["E1"], tree.ids["E2"]])
+    finally:
+        intf.disconnect()
+
+
 def test_subject_listing_joins_sessions_and_their_scans(http: httpx.Client, tree: Tree) -> None:
     """XNAT's ``TestDynamicSearchSubjects``: MR-session and MR-scan columns on a subject listing give
     one row per MR scan of each MR session; a subject without one keeps one row, columns empty."""
@@ -333,3 +346,21 @@ def test_listings_come_in_creation_order(http: httpx.Client) -> None:
         _ok(http.put(f"/data/projects/{project}/subjects/{label}"))
     subjects = [x["label"] for x in get(http, f"/data/projects/{project}/subjects")]
     assert subjects == ["s_b", "S_A", "s_c"]
+
+
+def test_shared_experiments_are_listed_in_creation_order_among_the_projects_own(http: httpx.Client) -> None:
+    """XNAT lists a project's experiments and those shared into it in one query, in the order they
+    were stored, not the project's own first."""
+    home, there = new_label("H"), new_label("T")
+    for pid in (home, there):
+        _ok(http.put(f"/data/projects/{pid}"))
+    for pid, subject in ((home, "SH"), (there, "ST")):
+        _ok(http.put(f"/data/projects/{pid}/subjects/{subject}"))
+    made = [(there, "ST", "X1"), (home, "SH", "A1"), (there, "ST", "X2"), (home, "SH", "A2")]
+    for pid, subject, label in made:
+        url = f"/data/projects/{pid}/subjects/{subject}/experiments/{label}"
+        _ok(http.put(url, params={"xsiType": "xnat:mrSessionData"}))
+    for label in ("X1", "X2"):
+        _ok(http.put(f"/data/projects/{there}/subjects/ST/experiments/{label}/projects/{home}"))
+    listed = [x["label"] for x in get(http, f"/data/projects/{home}/experiments")]
+    assert listed == ["X1", "A1", "X2", "A2"]
