@@ -40,6 +40,7 @@ from xnatd.errors import InvalidInput
 from xnatd.services.records import field_values
 
 Rec = dict[str, Any]
+_MISSING = object()
 _FEW = 500  # up to this many rows are named by their IDs, more by the listing's own query
 _CHILD_KINDS = {SCANS: "scan", RECONSTRUCTIONS: "reconstruction"}
 
@@ -55,6 +56,18 @@ def stamp(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
 
 
+class Stamp:
+    """A timestamp a row may show: printed (``str``) only if a column asks for it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return stamp(self.value)
+
+
 def experiment_base(row: Mapping[Any, Any], project: str, label: str) -> dict[str, Any]:
     return {
         "ID": row["id"],
@@ -64,7 +77,7 @@ def experiment_base(row: Mapping[Any, Any], project: str, label: str) -> dict[st
         "label": label,
         "insert_date": stamp(row["insert_date"]),
         "insert_user": row["insert_user"],
-        "last_modified": stamp(row["last_modified"] or row["insert_date"]),
+        "last_modified": Stamp(row["last_modified"] or row["insert_date"]),
         "URI": f"/data/experiments/{row['id']}",
         "subject_ID": row["subject_id"] or "",
         "session_ID": row["session_id"] or "",
@@ -81,7 +94,7 @@ def subject_base(row: Mapping[Any, Any], project: str, label: str) -> dict[str, 
         "insert_user": row["insert_user"],
         "URI": f"/data/subjects/{row['id']}",
         "xsiType": "xnat:subjectData",
-        "last_modified": stamp(row["last_modified"] or row["insert_date"]),
+        "last_modified": Stamp(row["last_modified"] or row["insert_date"]),
     }
 
 
@@ -96,9 +109,9 @@ def child_record(row: Mapping[Any, Any], experiment_id: str) -> Rec:
         "quality": types.text(values.get("quality")),
         "note": types.text(values.get("note")),
         "series_description": types.text(values.get("series_description")),
-        "insert_date": stamp(row["insert_date"]),
+        "insert_date": Stamp(row["insert_date"]),
         "insert_user": "",
-        "last_modified": stamp(row["insert_date"]),
+        "last_modified": Stamp(row["insert_date"]),
         "URI": f"/data/experiments/{experiment_id}/{kind}/{row['scan_id']}",
     }
     if row["kind"] == "scan":
@@ -122,6 +135,11 @@ def _natural(value: str) -> tuple[int, float, str]:
 def ids_of(records: Sequence[Rec], whole: jq.Ids) -> jq.Ids:
     """How to name the records' objects to the database: by ID for a few, else by the listing's query."""
     return [str(r["_base"]["ID"]) for r in records] if len(records) <= _FEW else whole
+
+
+def _none(ids: jq.Ids) -> bool:
+    """Whether ``ids`` names no object at all (an empty page; a sub-select may name any number)."""
+    return isinstance(ids, list | tuple | set | frozenset) and not ids
 
 
 def _below(needed: set[Ways], way: str) -> set[Ways]:
@@ -195,7 +213,7 @@ def _link_own(
 ) -> None:
     load_own(records, needed)
     if (SHARES,) in needed:
-        shares = _shares_by_object(jq.shares_of_many(conn, kind, ids) if ids else [])
+        shares = _shares_by_object([] if _none(ids) else jq.shares_of_many(conn, kind, ids))
         for rec in records:
             rows = shares.get(rec["_base"]["ID"], [])
             rec["_rel"][SHARES] = [
@@ -220,7 +238,7 @@ def _link_subjects(conn: Connection, records: Sequence[Rec], ids: jq.Ids) -> Non
 
 
 def _link_children(conn: Connection, records: Sequence[Rec], ids: jq.Ids, way: str, kind: str) -> None:
-    _attach_children(records, jq.children_of(conn, ids, kind) if ids else [], way)
+    _attach_children(records, [] if _none(ids) else jq.children_of(conn, ids, kind), way)
 
 
 def _attach_children(records: Sequence[Rec], rows: Iterable[Mapping[Any, Any]], way: str) -> None:
@@ -234,7 +252,7 @@ def _attach_children(records: Sequence[Rec], rows: Iterable[Mapping[Any, Any]], 
 
 def _link_assessors(conn: Connection, records: Sequence[Rec], ids: jq.Ids, readable: set[str] | None) -> None:
     by_session: dict[str, list[Rec]] = {}
-    for row in jq.assessors_of_sessions(conn, ids) if ids else []:
+    for row in [] if _none(ids) else jq.assessors_of_sessions(conn, ids):
         if _reads(readable, row["project_id"], ()):
             rec = record(
                 experiment_base(row, row["project_id"], row["label"]),
@@ -285,15 +303,22 @@ class Rows:
         self.plan = plan
         self.shown = list(shown)
         self.expanding = {w for w in plan.ways(self.shown) if any(x not in UP for x in w)}
+        self._resolved: dict[str, Column] = {}
 
     def getter(self, row: Mapping[str, Any], text: str) -> str | None:
-        column = self.plan.column(text)
+        column = self._resolved.get(text)
         if column is None:
-            return None
-        target = self._target(row, column.ways)
-        if target is None:
-            return "" if column.ways else None
-        if not _fits(target, column):
+            column = self.plan.column(text)
+            if column is None:
+                return None
+            self._resolved[text] = column
+        target: Mapping[str, Any] | None = row
+        if column.ways:
+            target = self._target(row, column.ways)
+            if target is None:
+                return ""
+        assert target is not None
+        if column.element is not None and not _is_a(target["_type"], column.element):
             return ""
         return _value(target, column)
 
@@ -329,14 +354,14 @@ class Rows:
         return out
 
     @staticmethod
-    def _target(row: Mapping[str, Any], ways: Ways) -> Rec | None:
+    def _target(row: Mapping[str, Any], ways: Ways) -> Mapping[str, Any] | None:
         at: Mapping[Ways, Rec | None] = row.get("_at") or {}
-        for depth in range(len(ways), -1, -1):
+        obj: Mapping[str, Any] | None = row
+        rest = ways
+        for depth in range(len(ways), 0, -1):
             if ways[:depth] in at:
                 obj, rest = at[ways[:depth]], ways[depth:]
                 break
-        else:
-            obj, rest = dict(row), ways
         for way in rest:
             if obj is None:
                 return None
@@ -371,8 +396,9 @@ def _value(target: Mapping[str, Any], column: Column) -> str | None:
     if column.custom is not None:
         return types.text(fields.get(column.custom))
     base = target["_base"]
-    if column.key in base:
-        return str(base[column.key])
+    found = base.get(column.key, _MISSING)
+    if found is not _MISSING:
+        return str(found)
     low = column.key.lower()
     for key, value in base.items():
         if key.lower() == low:
