@@ -364,3 +364,19 @@ def test_shared_experiments_are_listed_in_creation_order_among_the_projects_own(
         _ok(http.put(f"/data/projects/{there}/subjects/ST/experiments/{label}/projects/{home}"))
     listed = [x["label"] for x in get(http, f"/data/projects/{home}/experiments")]
     assert listed == ["X1", "A1", "X2", "A2"]
+
+
+def test_unknown_query_parameters_do_not_empty_a_listing(http: httpx.Client, tree: Tree) -> None:
+    """XNAT ignores query parameters that name no column it knows (its project listing's
+    ``accessible=true``, the resource listing's ``file_stats=true``, a script's own markers); they
+    used to filter every row out."""
+    projects = [x["ID"] for x in get(http, "/data/projects", accessible="true")]
+    assert tree.project in projects
+    subjects = get(http, f"/data/projects/{tree.project}/subjects", cachebuster="1", columns="label")
+    assert sorted(x["label"] for x in subjects) == ["S1", "S2", "S3"]
+    _ok(http.put(f"/data/projects/{tree.project}/resources/NOTES"))
+    resources = get(http, f"/data/projects/{tree.project}/resources", file_stats="true")
+    assert [x["label"] for x in resources] == ["NOTES"]
+    assert (
+        get(http, f"/data/projects/{tree.project}/subjects", label="S9") == []
+    )  # a known column still filters

@@ -131,7 +131,7 @@ def matches(value: str, wanted: str) -> bool:
 
 
 Getter = Callable[[Mapping[str, Any], str], str | None]
-Values = Callable[[Mapping[str, Any], str], Iterable[str]]
+Values = Callable[[Mapping[str, Any], str], Iterable[str] | None]
 Expand = Callable[[Any], Iterable[Mapping[str, Any]]]
 
 
@@ -150,10 +150,12 @@ def shape(
     """Filter, sort, page and project records into a Table.
 
     ``getter(record, column)`` returns a column's text for a record, or None when the record has no
-    such column; it resolves plain keys as well as XPaths and shortcuts. A listing that joins other
-    objects also gives ``values(record, column)``, every value a column takes for a record (a filter
-    keeps a record when one of them matches: XNAT's criteria pick the listed objects), and
-    ``expand(record)``, the record's rows (one per joined child).
+    such column; it resolves plain keys as well as XPaths and shortcuts. A filter on a column a record
+    does not have does not apply to it: XNAT ignores query parameters it does not know (``?foo=1``,
+    ``?accessible=true``) rather than answering nothing. A listing that joins other objects also
+    gives ``values(record, column)``, every value a column takes for a record, or None for no such
+    column (a filter keeps a record when one of them matches: XNAT's criteria pick the listed
+    objects), and ``expand(record)``, the record's rows (one per joined child).
     """
     rows: list[Mapping[str, Any]] = list(records)
     for key, wanted in query.filters.items():
@@ -179,10 +181,11 @@ def shape(
 
 
 def _kept(record: Mapping[str, Any], key: str, wanted: str, getter: Getter, values: Values | None) -> bool:
-    if values is not None:
-        return any(matches(v, wanted) for v in values(record, key))
-    value = getter(record, key)
-    return value is not None and matches(value, wanted)
+    found = values(record, key) if values is not None else None
+    if values is None:
+        value = getter(record, key)
+        found = None if value is None else [value]
+    return found is None or any(matches(v, wanted) for v in found)
 
 
 def column_list(

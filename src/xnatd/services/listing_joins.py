@@ -322,11 +322,12 @@ class Rows:
             return ""
         return _value(target, column)
 
-    def values(self, rec: Mapping[str, Any], text: str) -> list[str]:
-        """Every value a column takes for a record: one per joined child for a child's column."""
+    def values(self, rec: Mapping[str, Any], text: str) -> list[str] | None:
+        """Every value a column takes for a record (one per joined child for a child's column), or
+        None when the record has no such column (a name that is no key or field of it)."""
         column = self.plan.column(text)
-        if column is None:
-            return []
+        if column is None or (column.raw and not column.ways and _value(rec, column) is None):
+            return None
         out = []
         for target in _all(rec, column.ways):
             if _fits(target, column) and (value := _value(target, column)) is not None:

@@ -66,7 +66,7 @@ class _Listing:
     def __init__(self, default: str, xsi_type: str | None, query: ListQuery) -> None:
         names = [*query.filters, *(query.columns or [])]
         self.plan = lc.Plan(default, lc.root_type(default, xsi_type, names))
-        # XNAT ignores a filter it cannot resolve (an unknown name or field), rather than matching nothing.
+        # XNAT ignores a filter on a type or field it does not know, rather than matching nothing.
         filters = {k: v for k, v in query.filters.items() if self.plan.column(k) is not None}
         self.query = ListQuery(
             query.columns, filters, query.sort_by, query.descending, query.offset, query.limit
