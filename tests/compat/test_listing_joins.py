@@ -69,6 +69,8 @@ def tree(server: LiveServer) -> Iterator[Tree]:
         ]
         for session, scan, xsi, params in scans:
             _ok(http.put(f"{session}/scans/{scan}", params={"xsiType": xsi, **params}))
+        for resource in ("DICOM", "NIFTI"):
+            _ok(http.put(f"{e1}/scans/1/resources/{resource}"))
         ids["QC1"] = _ok(
             http.put(f"{e1}/assessors/QC1", params={"xsiType": "xnat:qcAssessmentData"})
         ).text.strip()
@@ -120,6 +122,39 @@ def test_session_listing_answers_one_row_per_scan(http: httpx.Client, tree: Tree
     assert {x["xnat:imagesessiondata/subject_id"] for x in e1} == {tree.ids["S1"]}
     assert {x["URI"] for x in e1} == {f"/data/experiments/{tree.ids['E1']}"}
     assert r.json()["ResultSet"]["totalRecords"] == "5"
+
+
+def test_dax_project_scans_with_their_resources(http: httpx.Client, tree: Tree) -> None:
+    """dax's ``get_project_scans`` URL as it sends it: scans and their resources (XNAT's ``file``
+    elements of a scan), one row per scan and resource; dax groups them back by session and scan."""
+    query = (
+        f"?project={tree.project}&xsiType=xnat:imageSessionData&"
+        "columns=ID,URI,label,subject_label,project,xnat:imagesessiondata/subject_id,"
+        "xnat:imagescandata/id,xnat:imagescandata/type,xnat:imagescandata/quality,"
+        "xnat:imagescandata/note,xnat:imagescandata/frames,"
+        "xnat:imagescandata/series_description,xnat:imagescandata/file/label"
+    )
+    got = rows(http.get("/REST/archive/experiments" + query + "&format=json"))
+    resources: dict[tuple[str, str], list[str]] = {}
+    for scan in got:
+        key = (scan["label"], scan["xnat:imagescandata/id"])
+        resources.setdefault(key, []).append(scan["xnat:imagescandata/file/label"])
+    assert resources == {
+        ("E1", "1"): ["DICOM", "NIFTI"],
+        ("E1", "2"): [""],
+        ("E1", "3"): [""],
+        ("C1", "1"): [""],
+        ("E2", ""): [""],
+    }
+    on_scans = get(
+        http, f"/data/experiments/{tree.ids['E1']}/scans", columns="ID,xnat:imagescandata/file/label"
+    )
+    assert sorted((x["ID"], x["xnat:imagescandata/file/label"]) for x in on_scans) == [
+        ("1", "DICOM"),
+        ("1", "NIFTI"),
+        ("2", ""),
+        ("3", ""),
+    ]
 
 
 def test_filters_on_child_columns_pick_the_sessions_that_have_such_a_child(

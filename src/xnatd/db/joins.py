@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Select, or_, select, union
+from sqlalchemy import Connection, RowMapping, Select, String, cast, literal, or_, select, union
 
-from xnatd.db.schema import experiments, scans, shares, subjects
+from xnatd.db.schema import experiments, resources, scans, shares, subjects
 
 Ids = Collection[str] | Select[Any]
 
@@ -61,6 +61,11 @@ def subject_by_id(conn: Connection, subject_id: str) -> RowMapping | None:
     return conn.execute(select(subjects).where(subjects.c.id == subject_id)).mappings().first()
 
 
+def experiment_ids_of_subjects(ids: Ids) -> Select[Any]:
+    """The IDs of the experiments of some subjects."""
+    return select(experiments.c.id).where(experiments.c.subject_id.in_(ids))
+
+
 def experiments_of_subjects(conn: Connection, ids: Ids) -> Sequence[RowMapping]:
     """The experiments of some subjects, in the order they were created."""
     stmt = select(experiments).where(experiments.c.subject_id.in_(ids))
@@ -85,10 +90,29 @@ def children_of(conn: Connection, ids: Ids, kind: str) -> Sequence[RowMapping]:
     return conn.execute(stmt.order_by(scans.c.experiment_id, scans.c.pk)).mappings().all()
 
 
-def children_of_subjects(conn: Connection, ids: Ids, kind: str) -> Sequence[RowMapping]:
-    """The scans (or reconstructions) of the experiments of some subjects."""
-    of = select(experiments.c.id).where(experiments.c.subject_id.in_(ids))
-    return children_of(conn, of, kind)
+def resources_of_objects(conn: Connection, kind: str, ids: Ids) -> Sequence[RowMapping]:
+    """The resources of some projects, subjects or experiments (their owner is ``{kind}:{ID}``)."""
+    owners = [f"{kind}:{i}" for i in ids] if not isinstance(ids, Select) else _owner_keys(kind, ids)
+    return _resources(conn, owners)
+
+
+def resources_of_children(conn: Connection, experiment_ids: Ids, kind: str) -> Sequence[RowMapping]:
+    """The resources of the scans (or reconstructions) of some experiments (owner ``scan:{pk}``)."""
+    pks = cast(scans.c.pk, String)
+    owners = select(literal(f"{kind}:", String) + pks).where(
+        scans.c.experiment_id.in_(experiment_ids), scans.c.kind == kind
+    )
+    return _resources(conn, owners)
+
+
+def _owner_keys(kind: str, ids: Select[Any]) -> Select[Any]:
+    column = ids.selected_columns[0]
+    return select(literal(f"{kind}:", String) + column).select_from(ids.subquery())
+
+
+def _resources(conn: Connection, owners: Ids) -> Sequence[RowMapping]:
+    stmt = select(resources).where(resources.c.owner.in_(owners)).order_by(resources.c.owner, resources.c.pk)
+    return conn.execute(stmt).mappings().all()
 
 
 def shares_of_many(conn: Connection, kind: str, ids: Ids) -> Sequence[RowMapping]:
@@ -99,8 +123,7 @@ def shares_of_many(conn: Connection, kind: str, ids: Ids) -> Sequence[RowMapping
 
 def experiment_shares_of_subjects(conn: Connection, ids: Ids) -> Sequence[RowMapping]:
     """Where the experiments of some subjects are shared."""
-    of = select(experiments.c.id).where(experiments.c.subject_id.in_(ids))
-    return shares_of_many(conn, "experiment", of)
+    return shares_of_many(conn, "experiment", experiment_ids_of_subjects(ids))
 
 
 def subject_shares_of_experiments(conn: Connection, ids: Ids) -> Sequence[RowMapping]:

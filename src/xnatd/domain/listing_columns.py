@@ -42,10 +42,11 @@ from xnatd.errors import InvalidInput
 # The ways from a listed object to other objects: up to one, or down to several.
 SUBJECT_OF, SESSION_OF = "subject", "session"
 EXPERIMENTS, SCANS, RECONSTRUCTIONS, ASSESSORS = "experiments", "scans", "reconstructions", "assessors"
-FIELDS, SHARES = "fields", "sharing"
+FIELDS, SHARES, RESOURCES = "fields", "sharing", "resources"
 UP = frozenset({SUBJECT_OF, SESSION_OF})
 # A list of children an XPath walks into (``scans/scan/ID``), by the registry's name for it.
-_REF_WAYS = {w: w for w in (SCANS, RECONSTRUCTIONS, ASSESSORS, EXPERIMENTS, FIELDS, SHARES)}
+_REF_WAYS = {w: w for w in (SCANS, RECONSTRUCTIONS, ASSESSORS, EXPERIMENTS, FIELDS, SHARES, RESOURCES)}
+RESOURCE = "xnat:abstractResource"
 
 IMAGE_SESSION, IMAGE_ASSESSOR = "xnat:imageSessionData", "xnat:imageAssessorData"
 _META_PATHS = {path.lower(): key for key, path in META_KEYS.items()} | {TYPE_PATH: "xsiType"}
@@ -256,12 +257,17 @@ def _below(text: str, name: str, element: str, ways: Ways, only: str | None, res
 
 def _child_list(element: str, rest: str) -> tuple[str, str, str] | None:
     """(way, children's type, path below a child) when ``rest`` walks into a list of children that
-    the registry declares on ``element`` (``scans/scan/ID``, ``fields/field/name``)."""
+    the registry declares on ``element`` (``scans/scan/ID``, ``fields/field/name``), or into its
+    resources as XNAT's schema names them on scans (``file/label``) and assessors (``out/file/label``)."""
     parts = rest.split("/")
-    if len(parts) < 3:
+    steps = [_PREDICATE.sub("", p).lower() for p in parts[:-1]]
+    if steps[:1] == ["file"] and kind_of(element) in (SCAN, RECON):
+        return RESOURCES, RESOURCE, "/".join(parts[1:])
+    if steps[:2] == ["out", "file"] and types.is_a(element, IMAGE_ASSESSOR):
+        return RESOURCES, RESOURCE, "/".join(parts[2:])
+    if len(steps) < 2:
         return None
-    outer, item = (_PREDICATE.sub("", p).lower() for p in parts[:2])
     for ref in types.refs_of(element):
-        if ref.item and ref.name.lower() == outer and ref.item.lower() == item and ref.name in _REF_WAYS:
+        if ref.item and [ref.name.lower(), ref.item.lower()] == steps[:2] and ref.name in _REF_WAYS:
             return _REF_WAYS[ref.name], ref.xsi_type, "/".join(parts[2:])
     return None

@@ -27,6 +27,7 @@ from xnatd.domain.listing_columns import (
     EXPERIMENTS,
     FIELDS,
     RECONSTRUCTIONS,
+    RESOURCES,
     SCANS,
     SESSION_OF,
     SHARES,
@@ -164,6 +165,11 @@ def load_experiments(
     for way, kind in _CHILD_KINDS.items():
         if (way,) in needed:
             _link_children(conn, records, ids, way, kind)
+            if (way, RESOURCES) in needed:
+                children = [c for rec in records for c in rec["_rel"][way]]
+                _link_resources(
+                    children, [] if _none(ids) else jq.resources_of_children(conn, ids, kind), kind
+                )
     if (ASSESSORS,) in needed:
         _link_assessors(conn, records, ids, readable)
     _link_own(conn, "experiment", records, needed, ids, readable)
@@ -189,11 +195,17 @@ def load_subjects(
         for rec in records:
             rec["_rel"][EXPERIMENTS] = by_subject.get(rec["_base"]["ID"], [])
         below = _below(needed, EXPERIMENTS)
-        for way, kind in _CHILD_KINDS.items():
-            if (way,) in below:
-                _attach_children(experiments, jq.children_of_subjects(conn, ids, kind), way)
-        load_experiments(conn, experiments, below - {(w,) for w in _CHILD_KINDS}, [], readable)
+        load_experiments(conn, experiments, below, jq.experiment_ids_of_subjects(ids), readable)
     _link_own(conn, "subject", records, needed, ids, readable)
+
+
+def load_resources(
+    conn: Connection, kind: str, records: Sequence[Rec], needed: set[Ways], ids: jq.Ids
+) -> None:
+    """Link records (projects, a session's scans) to their resources, for ``.../resources/resource/...``
+    and ``file/...`` columns."""
+    if (RESOURCES,) in needed and records and not _none(ids):
+        _link_resources(records, jq.resources_of_objects(conn, kind, ids), kind)
 
 
 def load_own(records: Sequence[Rec], needed: set[Ways]) -> None:
@@ -212,6 +224,7 @@ def _link_own(
     readable: set[str] | None,
 ) -> None:
     load_own(records, needed)
+    load_resources(conn, kind, records, needed, ids)
     if (SHARES,) in needed:
         shares = _shares_by_object([] if _none(ids) else jq.shares_of_many(conn, kind, ids))
         for rec in records:
@@ -235,6 +248,28 @@ def _link_subjects(conn: Connection, records: Sequence[Rec], ids: jq.Ids) -> Non
         label = labels.get((row["id"], rec["_base"]["project"]), row["label"])
         base = subject_base(row, row["project_id"], label)
         rec["_rel"][SUBJECT_OF] = record(base, "xnat:subjectData", field_values("subject", row))
+
+
+def _link_resources(records: Sequence[Rec], rows: Iterable[Mapping[Any, Any]], kind: str) -> None:
+    """Attach resource rows to the records that own them (``{kind}:{ID}``, a scan's ``scan:{pk}``)."""
+    by_owner: dict[str, list[Rec]] = {}
+    for row in rows:
+        base = {
+            "xnat_abstractresource_id": row["pk"],
+            "label": row["label"],
+            "format": row["format"],
+            "content": row["content"],
+            "description": row["description"],
+            "tags": row["tags"],
+            "element_name": "xnat:resourceCatalog",
+        }
+        by_owner.setdefault(row["owner"], []).append(record(base, "xnat:resourceCatalog", {}))
+    for rec in records:
+        key = rec["_base"].get("xnat_imagescandata_id", rec["_base"].get("xnat_reconstructedimagedata_id"))
+        owner = (
+            f"{kind}:{key if key is not None and kind in ('scan', 'reconstruction') else rec['_base']['ID']}"
+        )
+        rec["_rel"][RESOURCES] = by_owner.get(owner, [])
 
 
 def _link_children(conn: Connection, records: Sequence[Rec], ids: jq.Ids, way: str, kind: str) -> None:

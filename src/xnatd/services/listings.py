@@ -125,6 +125,9 @@ def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
         }
         records.append(record(base, PROJECT, values))
     listing_joins.load_own(records, listing.needed)
+    listing_joins.load_resources(
+        conn, "project", records, listing.needed, [r["_base"]["ID"] for r in records]
+    )
     return listing.table(records, "Projects")
 
 
@@ -207,6 +210,11 @@ def children(conn: Connection, t: Target, kind: str, query: ListQuery, xsi_type:
     if listing.needed & {(lc.SESSION_OF,), (lc.SESSION_OF, lc.SUBJECT_OF)}:
         _link_session(conn, t, records, listing.needed)
     listing_joins.load_own(records, listing.needed)
+    keys = [
+        str(r["_base"][f"xnat_{'imagescan' if kind == 'scan' else 'reconstructedimage'}data_id"])
+        for r in records
+    ]
+    listing_joins.load_resources(conn, kind, records, listing.needed, keys)
     return listing.table(records, "Scans" if kind == "scan" else "Reconstructions")
 
 

@@ -99,6 +99,30 @@ def test_columns_and_filters_make_the_listed_type_more_specific() -> None:
             "xnat:mrSessionData",
             "operator",
         ),
+        (
+            EXPERIMENTS,
+            lc.IMAGE_SESSION,
+            "xnat:imagescandata/file/label",
+            ("scans", "resources"),
+            None,
+            "label",
+        ),
+        (
+            EXPERIMENTS,
+            "xnat:mrSessionData",
+            "xnat:mrSessionData/resources/resource/label",
+            ("resources",),
+            None,
+            "label",
+        ),
+        (
+            EXPERIMENTS,
+            lc.IMAGE_SESSION,
+            "xnat:imagesessiondata/sharing/share/project",
+            ("sharing",),
+            None,
+            "project",
+        ),
     ],
 )
 def test_columns_name_an_object_along_a_way(
