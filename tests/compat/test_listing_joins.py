@@ -415,3 +415,35 @@ def test_unknown_query_parameters_do_not_empty_a_listing(http: httpx.Client, tre
     assert (
         get(http, f"/data/projects/{tree.project}/subjects", label="S9") == []
     )  # a known column still filters
+
+
+def test_joined_columns_never_name_a_project_the_caller_may_not_read(
+    server: LiveServer, http: httpx.Client
+) -> None:
+    """A session of project A whose subject belongs to private project B (shared into A): a member of
+    A sees the subject under its label and project in A, and none of B's other sessions."""
+    a, b, user = new_label("A"), new_label("B"), new_label("u")
+    for pid in (a, b):
+        _ok(http.put(f"/data/projects/{pid}", params={"accessibility": "private"}))
+    _ok(
+        http.post("/xapi/users", json={"username": user, "password": "pass-word-1", "email": f"{user}@x.org"})
+    )
+    _ok(http.put(f"/data/projects/{a}/users/Members/{user}"))
+    _ok(http.put(f"/data/projects/{b}/subjects/SB"))
+    _ok(http.put(f"/data/projects/{b}/subjects/SB/experiments/EB", params={"xsiType": "xnat:mrSessionData"}))
+    _ok(http.put(f"/data/projects/{b}/subjects/SB/projects/{a}", params={"label": "SB_in_A"}))
+    _ok(
+        http.put(
+            f"/data/projects/{a}/subjects/SB_in_A/experiments/EA", params={"xsiType": "xnat:mrSessionData"}
+        )
+    )
+    with server.client(auth=(user, "pass-word-1")) as member:
+        got = get(member, f"/data/projects/{a}/experiments", columns="label,subject_label,subject_project")
+        assert [(x["label"], x["subject_label"], x["subject_project"]) for x in got] == [("EA", "SB_in_A", a)]
+        subjects = get(member, f"/data/projects/{a}/subjects", columns="label,xnat:mrSessionData/label")
+        assert [(x["label"], x["xnat:mrsessiondata/label"]) for x in subjects] == [("SB_in_A", "EA")]
+        text = member.get(
+            f"/data/projects/{a}/subjects",
+            params={"format": "csv", "columns": "xnat:mrSessionData/label,xnat:mrSessionData/project"},
+        ).text
+        assert b not in text and "EB" not in text

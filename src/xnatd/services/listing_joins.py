@@ -154,7 +154,7 @@ def load_experiments(
     if not needed or not records:
         return
     if (SUBJECT_OF,) in needed:
-        _link_subjects(conn, records, ids)
+        _link_subjects(conn, records, ids, readable)
     if (SESSION_OF,) in needed:
         sessions = {r["id"]: r for r in jq.sessions_of_assessors(conn, ids)}
         for rec in records:
@@ -234,9 +234,10 @@ def _link_own(
             ]
 
 
-def _link_subjects(conn: Connection, records: Sequence[Rec], ids: jq.Ids) -> None:
+def _link_subjects(conn: Connection, records: Sequence[Rec], ids: jq.Ids, readable: set[str] | None) -> None:
     """Each experiment's subject, labelled as in the project the experiment shows under (a subject
-    shared into that project has its label there)."""
+    shared into that project has its label there); a subject whose own project the caller may not
+    read shows under the experiment's project, so that project's name is never shown."""
     subjects = {r["id"]: r for r in jq.subjects_of_experiments(conn, ids)}
     labels = {
         (r["object_id"], r["project_id"]): r["label"] for r in jq.subject_shares_of_experiments(conn, ids)
@@ -245,8 +246,11 @@ def _link_subjects(conn: Connection, records: Sequence[Rec], ids: jq.Ids) -> Non
         row = subjects.get(rec["_base"]["subject_ID"])
         if row is None:
             continue
-        label = labels.get((row["id"], rec["_base"]["project"]), row["label"])
-        base = subject_base(row, row["project_id"], label)
+        shown = rec["_base"]["project"]
+        label = labels.get((row["id"], shown), row["label"])
+        base = subject_base(
+            row, row["project_id"] if _reads(readable, row["project_id"], ()) else shown, label
+        )
         rec["_rel"][SUBJECT_OF] = record(base, "xnat:subjectData", field_values("subject", row))
 
 

@@ -23,6 +23,7 @@ from xnatd.services.resolve import Target
 
 ADMIN = Actor("admin", is_admin=True)
 COLUMNS = "ID,label,subject_label,xnat:subjectData/gender,xnat:imagescandata/id,xnat:imagescandata/type"
+COLUMNS += ",xnat:imagescandata/file/label,xnat:mrSessionData/fields/field/name"
 
 
 @pytest.fixture
