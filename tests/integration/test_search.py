@@ -231,6 +231,36 @@ def test_scans_and_projects(world: World) -> None:
     assert owners[0]["project_owners"] == "admin" and owners[0]["project_members"] == "alice"
 
 
+def test_fields_below_the_root_show_the_object_xnat_joins(world: World) -> None:
+    """XNAT's ``TestSearchJoins``: a subject search showing MR-session and MR-scan fields gives one row
+    per subject, with its latest MR session (by date) and that session's last MR scan; columns of a
+    subject without one are empty."""
+    cols = ["xnat:subjectData/SUBJECT_LABEL", "xnat:mrSessionData/LABEL", "xnat:mrScanData/ID"]
+    cols.append("xnat:mrScanData/TYPE")
+    where = [("xnat:subjectData/PROJECT", "=", world.a), "AND"]
+    rows = search(world.client(), bundle("xnat:subjectData", cols, where))
+    got = sorted(
+        (
+            r["subject_label"],
+            r["xnat_mrsessiondata_label"],
+            r["xnat_mrscandata_id"],
+            r["xnat_mrscandata_type"],
+        )
+        for r in rows
+    )
+    assert got == [("S1", "E1", "2", "DWI"), ("S2", "E2", "", "")]
+    ct_cols = ["xnat:subjectData/SUBJECT_LABEL", "xnat:ctSessionData/LABEL"]
+    ct = search(world.client(), bundle("xnat:subjectData", ct_cols, where))
+    assert sorted((r["subject_label"], r["xnat_ctsessiondata_label"]) for r in ct) == [
+        ("S1", ""),
+        ("S2", "C2"),
+    ]
+    scans = search(
+        world.client(), bundle("xnat:mrSessionData", ["xnat:mrSessionData/LABEL", "xnat:mrScanData/TYPE"])
+    )
+    assert {r["label"]: r["xnat_mrscandata_type"] for r in scans}["E1"] == "DWI"
+
+
 def test_a_member_sees_only_what_she_may_read(world: World) -> None:
     alice = world.client("alice")
     cols = ["xnat:subjectData/SUBJECT_LABEL", "xnat:subjectData/PROJECT", "xnat:subjectData/PROJECTS"]
@@ -302,7 +332,7 @@ def test_formats_and_sorting(world: World) -> None:
         (bundle("xnat:nope"), 400, "Unknown search element"),
         (bundle("xnat:subjectData", ["xnat:subjectData/NOPE"]), 400, "Unknown search field"),
         (bundle("xnat:subjectData", where=[("xnat:subjectData/AGE", ">", "old"), "AND"]), 400, "not a valid"),
-        (bundle("xnat:subjectData", ["xnat:mrSessionData/LABEL"]), 400, "cannot show fields"),
+        (bundle("xnat:projectData", ["xnat:subjectData/SUBJECT_LABEL"]), 400, "cannot show fields"),
         (bundle("xnat:demographicData"), 400, "not a searchable element"),
         ("", 400, "bundle"),
     ],

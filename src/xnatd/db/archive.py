@@ -77,7 +77,9 @@ def project(conn: Connection, key: str) -> Row | None:
 
 
 def all_projects(conn: Connection, ids: Iterable[str] | None = None) -> Sequence[Row]:
-    stmt = select(projects).order_by(projects.c.id)
+    """Projects in the order they were created, as XNAT lists them (its query has no ORDER BY, and
+    PostgreSQL answers in the order the rows were stored)."""
+    stmt = select(projects).order_by(projects.c.insert_date, projects.c.id)
     if ids is not None:
         stmt = stmt.where(projects.c.id.in_(list(ids)))
     return conn.execute(stmt).mappings().all()
@@ -265,13 +267,12 @@ def delete_object(conn: Connection, kind: str, object_id: str) -> None:
 
 
 def subjects_of(conn: Connection, project_id: str | None) -> list[tuple[Row, str, str]]:
-    """Subjects of a project (own and shared in) as (row, project shown, label shown); all if None."""
+    """Subjects of a project (own and shared in) as (row, project shown, label shown); all if None.
+    In the order they were created, those shared in among the project's own."""
     if project_id is None:
         rows = conn.execute(select(subjects).order_by(subjects.c.insert_date, subjects.c.id)).mappings()
         return [(r, r["project_id"], r["label"]) for r in rows]
-    own = conn.execute(
-        select(subjects).where(subjects.c.project_id == project_id).order_by(subjects.c.insert_date)
-    ).mappings()
+    own = conn.execute(select(subjects).where(subjects.c.project_id == project_id)).mappings()
     out = [(r, project_id, r["label"]) for r in own]
     shared = conn.execute(
         select(subjects, shares.c.label.label("share_label"))
@@ -279,7 +280,11 @@ def subjects_of(conn: Connection, project_id: str | None) -> list[tuple[Row, str
         .where(shares.c.project_id == project_id)
     ).mappings()
     out.extend((r, project_id, r["share_label"]) for r in shared)
-    return out
+    return sorted(out, key=_created)
+
+
+def _created(entry: tuple[Row, str, str]) -> tuple[Any, str]:
+    return entry[0]["insert_date"], entry[0]["id"]
 
 
 def experiments_query(
@@ -290,7 +295,9 @@ def experiments_query(
     xsi_types: Sequence[str] | None,
     page: tuple[int, int | None] | None = None,
 ) -> tuple[list[tuple[Row, str, str]], int]:
-    """Experiments (own, then shared in) as (row, project shown, label shown), and the total count."""
+    """Experiments (own and shared in) as (row, project shown, label shown) in the order they were
+    created, and the total count. A page (offset, limit) is taken in SQL from the project's own
+    experiments; the caller pages in Python when some are shared in."""
     conds: list[Any] = []
     if subject_id is not None:
         conds.append(experiments.c.subject_id == subject_id)
@@ -315,8 +322,8 @@ def experiments_query(
         ).mappings()
         extra = [(r, project_id, r["share_label"]) for r in shared]
         total += len(extra)
-        if page is None:
-            out.extend(extra)
+        if page is None and extra:
+            out = sorted([*out, *extra], key=_created)  # in creation order, shared ones among the own
     return out, int(total)
 
 

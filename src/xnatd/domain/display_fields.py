@@ -164,3 +164,99 @@ def extra_fields(xsi_type: str) -> list[Display]:
             continue
         out.append(d)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# XNAT's listing shortcuts (``XMLPathShortcuts``): the plain column names a REST listing takes, each
+# standing for an XPath. A listing heads an XPath column with the shortcut whose XPath it is
+# (``xnat:subjectData/label`` on an experiment listing comes back as ``subject_label``), any other with
+# the lowercased XPath. Most are a registry field under its own name (``_named`` finds the type that
+# declares it); the others are listed with their XPath: fields of another object (the subject, the
+# session), XNAT's ``meta`` fields and the data type.
+_META = "meta/insert_date", "meta/insert_user/login", "meta/last_modified"
+META_KEYS = {"insert_date": _META[0], "insert_user": _META[1], "last_modified": _META[2]}
+TYPE_PATH = "extension_item/element_name"  # XNAT's column of an object's data type: ``xsiType``
+
+
+def _named(where: tuple[str, ...], names: str) -> dict[str, str]:
+    out = {}
+    for name in names.split():
+        for xsi_type in where:
+            owner = next(
+                (t for t in types.lineage(xsi_type) if any(f.path == name for f in t.own_fields)), None
+            )
+            if owner is not None:
+                out[name] = f"{owner.xsi_type}/{name}"
+                break
+    return out
+
+
+def _meta(owner: str, *names: str) -> dict[str, str]:
+    """XNAT's ``meta`` shortcuts of a type, and ``xsiType`` (its ``extension_item/element_name``)."""
+    out = {name: f"{owner}/{META_KEYS[name]}" for name in names}
+    out["xsiType"] = f"{owner}/{TYPE_PATH}"
+    return out
+
+
+def _investigator(owner: str, element: str = "investigator") -> dict[str, str]:
+    return {f"pi_{n}": f"{owner}/{element}/{n}" for n in ("firstname", "lastname")}
+
+
+_DEMOGRAPHICS = "xnat:subjectData/demographics[@xsi:type=xnat:demographicData]"
+_SESSION = {
+    p: f"xnat:imageSessionData/{p.split('_')[1]}" for p in ("session_ID", "session_label", "session_project")
+}
+_EXPERIMENT_META = _meta("xnat:experimentData", *META_KEYS)
+LISTING_SHORTCUTS: dict[str, dict[str, str]] = {
+    "xnat:projectData": {
+        **_named(("xnat:projectData",), "ID secondary_ID name description keywords"),
+        "alias": "xnat:projectData/aliases/alias/alias",
+        **_investigator("xnat:projectData", "PI"),
+    },
+    "xnat:subjectData": {
+        **_named(("xnat:subjectData",), "project label ID group src"),
+        **_investigator("xnat:subjectData"),
+        **{f.path: f"{_DEMOGRAPHICS}/{f.path}" for f in types.fields_of("xnat:demographicData")},
+        **{k: v for k, v in _meta("xnat:subjectData", *META_KEYS).items() if k != "xsiType"},
+    },
+    "xnat:experimentData": {
+        **_named(
+            ("xnat:mrSessionData",),
+            "ID visit_id date time note project label scanner operator dcmAccessionNumber dcmPatientId "
+            "dcmPatientName session_type modality UID coil fieldStrength marker stabilization subject_ID",
+        ),
+        **_investigator("xnat:experimentData"),
+        "studyInstanceUID": "xnat:imageSessionData/UID",
+        **{f"tracer_{n.lower() if n == 'totalMass' else n}": f"xnat:petSessionData/tracer/{n}"
+           for n in ("name", "startTime", "dose", "totalMass")},
+        "subject_label": "xnat:subjectData/label",
+        "subject_project": "xnat:subjectData/project",
+        **_SESSION,
+        **_EXPERIMENT_META,
+    },
+    # XNAT's DERIVED_DATA: the assessors of a session.
+    "xnat:imageAssessorData": {
+        **_named(("xnat:experimentData",), "ID visit_id date time note project label"),
+        **_investigator("xnat:experimentData"),
+        **_SESSION,
+        **_EXPERIMENT_META,
+    },
+    "xnat:imageScanData": {
+        **_named(
+            ("xnat:mrScanData",),
+            "ID type UID note quality condition series_description documentation scanner modality frames "
+            "coil fieldStrength marker stabilization",
+        ),
+        "orientation": "xnat:petScanData/parameters/orientation",
+        "scanTime": "xnat:imageScanData/startTime",
+        "xnat_imagescandata_id": "xnat:imageScanData/xnat_imagescandata_id",
+        **_meta("xnat:imageScanData", *META_KEYS),
+    },
+    "xnat:reconstructedImageData": {
+        **_named(("xnat:reconstructedImageData",), "ID type baseScanType"),
+        "xnat_reconstructedimagedata_id": "xnat:reconstructedImageData/xnat_reconstructedimagedata_id",
+        "xsiType": f"xnat:reconstructedImageData/{TYPE_PATH}",
+    },
+}  # fmt: skip
+# A project's (or subject's) experiments: XNAT lists them as subject assessors, with the same shortcuts.
+LISTING_SHORTCUTS["xnat:subjectAssessorData"] = LISTING_SHORTCUTS["xnat:experimentData"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,6 +131,8 @@ def matches(value: str, wanted: str) -> bool:
 
 
 Getter = Callable[[Mapping[str, Any], str], str | None]
+Values = Callable[[Mapping[str, Any], str], Iterable[str] | None]
+Expand = Callable[[Any], Iterable[Mapping[str, Any]]]
 
 
 def shape(
@@ -142,15 +144,24 @@ def shape(
     always: Sequence[str] = ("ID", "URI"),
     total_known: int | None = None,
     namer: Callable[[str], str] | None = None,
+    values: Values | None = None,
+    expand: Expand | None = None,
 ) -> Table:
     """Filter, sort, page and project records into a Table.
 
     ``getter(record, column)`` returns a column's text for a record, or None when the record has no
-    such column; it resolves plain keys as well as XPaths and shortcuts.
+    such column; it resolves plain keys as well as XPaths and shortcuts. A filter on a column a record
+    does not have does not apply to it: XNAT ignores query parameters it does not know (``?foo=1``,
+    ``?accessible=true``) rather than answering nothing. A listing that joins other objects also
+    gives ``values(record, column)``, every value a column takes for a record, or None for no such
+    column (a filter keeps a record when one of them matches: XNAT's criteria pick the listed
+    objects), and ``expand(record)``, the record's rows (one per joined child).
     """
-    rows = list(records)
+    rows: list[Mapping[str, Any]] = list(records)
     for key, wanted in query.filters.items():
-        rows = [r for r in rows if (v := getter(r, key)) is not None and matches(v, wanted)]
+        rows = [r for r in rows if _kept(r, key, wanted, getter, values)]
+    if expand is not None:
+        rows = [row for r in rows for row in expand(r)]
     if query.sort_by:
         for col in reversed(query.sort_by):
             rows.sort(key=functools.partial(_sort_value, getter, col), reverse=query.descending)
@@ -158,31 +169,45 @@ def shape(
     if query.paged and total_known is None:
         start = query.offset or 0
         rows = rows[start : start + query.limit] if query.limit is not None else rows[start:]
-    columns = _columns(query.columns, defaults, always)
+    columns = column_list(query.columns, defaults, always, namer)
     names = [namer(c) for c in columns] if namer else columns
     out = []
     for r in rows:
         # A column the record does not have is left out of the row (xnatpy skips rows whose ``ID`` is
         # empty, and file rows have no ID); CSV and XML still print it, empty, for pyxnat.
-        values = ((name, getter(r, c)) for name, c in zip(names, columns, strict=True))
-        out.append({name: v for name, v in values if v is not None})
+        cells = ((name, getter(r, c)) for name, c in zip(names, columns, strict=True))
+        out.append({name: v for name, v in cells if v is not None})
     return Table(columns=names, rows=out, title=title, total=None if query.paged else total)
 
 
-def _columns(requested: list[str] | None, defaults: list[str], always: Sequence[str]) -> list[str]:
-    if not requested:
-        cols = list(defaults)
-    else:
-        cols = []
-        for c in requested:
-            if c.upper() == "DEFAULT":
-                cols.extend(defaults)
-            elif c not in cols:
-                cols.append(c)
-    for extra in always:
-        if extra not in cols:
-            cols.append(extra)
-    return cols
+def _kept(record: Mapping[str, Any], key: str, wanted: str, getter: Getter, values: Values | None) -> bool:
+    found = values(record, key) if values is not None else None
+    if values is None:
+        value = getter(record, key)
+        found = None if value is None else [value]
+    return found is None or any(matches(v, wanted) for v in found)
+
+
+def column_list(
+    requested: list[str] | None,
+    defaults: list[str],
+    always: Sequence[str],
+    namer: Callable[[str], str] | None = None,
+) -> list[str]:
+    """The columns a listing shows: those requested (``DEFAULT`` stands for the defaults) or the
+    defaults, then ``always``; one column per header (``ID`` and ``xnat:experimentData/ID`` are one)."""
+    cols: list[str] = []
+    for c in requested or ["DEFAULT"]:
+        cols.extend(defaults if c.upper() == "DEFAULT" else [c])
+    cols.extend(always)
+    out: list[str] = []
+    seen: set[str] = set()
+    for c in cols:
+        name = namer(c) if namer else c
+        if name not in seen:
+            seen.add(name)
+            out.append(c)
+    return out
 
 
 def _sort_value(getter: Getter, col: str, record: Mapping[str, Any]) -> tuple[int, float, str]:

@@ -30,7 +30,7 @@ def listing(
             assert t.experiment is not None
             return listings.experiments(conn, actor, t, query, xsi_type or None, t.experiment["id"])
         if addr.kind == A.CHILDREN:
-            return listings.children(conn, t, addr.child_kind or "scan", query)
+            return listings.children(conn, t, addr.child_kind or "scan", query, xsi_type or None)
         if addr.kind == A.SHARES:
             kind = "experiment" if addr.level == "experiment" else "subject"
             return listings.shares(conn, actor, t, kind, query)

@@ -1,40 +1,40 @@
 """Listings of projects, subjects, experiments, scans and shares as Tables.
 
-Each listing knows its default columns (XNAT's) and a getter that resolves any requested column —
-a plain key, a shortcut or an XPath — from a record's columns and typed fields.
+Each listing is XNAT's: its type (``xsiType``, else its default made more specific by the columns),
+its default columns, the columns every row has, and any column a client names — a plain key, a
+shortcut or an XPath, of the listed object or of the objects joined to it (``domain/listing_columns``,
+``services/listing_joins``). Rows come in the order they were created: XNAT's listing queries have no
+``ORDER BY``, and PostgreSQL answers in the order the rows were stored (``sortBy`` sorts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
 
 from xnatd.db import archive as q
-from xnatd.db import browse as browse_queries
+from xnatd.db import joins as jq
+from xnatd.domain import listing_columns as lc
 from xnatd.domain import types
-from xnatd.domain.table import ListQuery, Table, shape
-from xnatd.services import access, visibility
+from xnatd.domain.table import ListQuery, Table, column_list, shape
+from xnatd.services import access, listing_joins, visibility
 from xnatd.services.context import Actor
+from xnatd.services.listing_joins import Rec, Rows, experiment_base, record, stamp, subject_base
 from xnatd.services.records import field_values
 from xnatd.services.resolve import Target
 
-PROJECT_COLUMNS = ["ID", "secondary_ID", "name", "description", "pi_firstname", "pi_lastname"]
-SUBJECT_COLUMNS = ["ID", "project", "label", "insert_date", "insert_user"]
-EXPERIMENT_COLUMNS = ["ID", "project", "date", "xsiType", "label", "insert_date"]
-SCAN_COLUMNS = ["xnat_imagescandata_id", "ID", "type", "quality", "xsiType", "note", "series_description"]
-RECON_COLUMNS = ["xnat_reconstructedimagedata_id", "ID", "type", "baseScanType", "xsiType"]
+__all__ = ["experiment_base", "make_getter", "stamp"]
 
-
-def stamp(value: Any) -> str:
-    """Timestamps as XNAT's tables print them (Java's Timestamp.toString)."""
-    if value is None:
-        return ""
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+PROJECT, SUBJECT = "xnat:projectData", "xnat:subjectData"
+EXPERIMENT, SUBJECT_ASSESSOR = "xnat:experimentData", "xnat:subjectAssessorData"
 
 
 def make_getter(kind: str) -> Callable[[Mapping[Any, Any], str], str | None]:
+    """A getter for listings of other things (users, resources, files): a plain key of the record's
+    ``_base``, else a registry field or custom variable of its ``_type``."""
+
     def getter(rec: Mapping[Any, Any], col: str) -> str | None:
         base = rec["_base"]
         if col in base:
@@ -61,38 +61,52 @@ def make_getter(kind: str) -> Callable[[Mapping[Any, Any], str], str | None]:
     return getter
 
 
-def make_namer(xsi_type: str, base_keys: set[str]) -> Callable[[str], str]:
-    """The header XNAT gives a requested column: its alias when the field has one, else the
-    lowercased XPath (``xnat:subjectAssessorData/subject_id`` comes back as ``subject_ID``)."""
-    lowered = {k.lower() for k in base_keys}
-
-    def namer(col: str) -> str:
-        if col.lower() in lowered:
-            return col
-        head = col.split("/", 1)[0]
-        owner = head if ":" in head and "/" in col and head.lower() in _KNOWN else xsi_type
-        fl = types.resolve_field(owner, col)
-        if fl is None:
-            return col.lower() if "/" in col else col
-        if fl.shortcut:
-            return fl.shortcut
-        if "/" not in fl.path:
-            return fl.path
-        if fl.path.startswith("demographics/"):
-            return fl.name
-        return col.lower()
-
-    return namer
+def readable_project_ids(conn: Connection, actor: Actor) -> set[str]:
+    return visibility.readable_project_ids(conn, actor)
 
 
-_KNOWN = {t.xsi_type.lower() for t in types.all_types()}
+class _Listing:
+    """One request's plan: the listed type, the columns shown, and the objects they need joined."""
 
+    def __init__(self, default: str, xsi_type: str | None, query: ListQuery) -> None:
+        names = [*query.filters, *(query.columns or [])]
+        self.plan = lc.Plan(default, lc.root_type(default, xsi_type, names))
+        # XNAT ignores a filter on a type or field it does not know, rather than matching nothing.
+        filters = {k: v for k, v in query.filters.items() if self.plan.column(k) is not None}
+        self.query = ListQuery(
+            query.columns, filters, query.sort_by, query.descending, query.offset, query.limit
+        )
+        self.defaults = lc.default_columns(default, self.plan.root)
+        self.always = lc.always(default, self.plan.root)
+        self.shown = column_list(query.columns, self.defaults, self.always, self.plan.header)
+        self.rows = Rows(self.plan, self.shown)
+        self.needed = self.plan.ways([*self.shown, *filters, *query.sort_by])
 
-def _record(kind: str, row: Mapping[Any, Any], xsi_type: str, base: dict[str, Any]) -> dict[str, Any]:
-    return {"_base": base, "_type": xsi_type, "_fields": field_values(kind, row)}
+    @property
+    def root(self) -> str:
+        return self.plan.root
+
+    @property
+    def joins_children(self) -> bool:
+        return bool(self.rows.expanding)
+
+    def table(self, records: Sequence[Rec], title: str, total_known: int | None = None) -> Table:
+        return shape(
+            records,
+            self.query,
+            self.defaults,
+            self.rows.getter,
+            title=title,
+            always=self.always,
+            total_known=total_known,
+            namer=self.plan.header,
+            values=self.rows.values,
+            expand=self.rows.expand,
+        )
 
 
 def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
+    listing = _Listing(PROJECT, None, query)
     roles = q.roles(conn, actor.username) if not actor.is_guest else {}
     aliases = q.all_aliases(conn)
     records = []
@@ -111,71 +125,29 @@ def projects(conn: Connection, actor: Actor, query: ListQuery) -> Table:
             "accessibility": row["accessibility"],
             "insert_date": stamp(row["insert_date"]),
             "insert_user": row["insert_user"],
-            "xsiType": "xnat:projectData",
+            "xsiType": PROJECT,
             "alias": ",".join(aliases.get(row["id"], [])),
         }
-        records.append(_record("project", row, "xnat:projectData", base))
-    return shape(records, query, PROJECT_COLUMNS, make_getter("project"), title="Projects")
-
-
-def readable_project_ids(conn: Connection, actor: Actor) -> set[str]:
-    return visibility.readable_project_ids(conn, actor)
+        records.append(record(base, PROJECT, values))
+    listing_joins.load_own(records, listing.needed)
+    listing_joins.load_resources(
+        conn, "project", records, listing.needed, [r["_base"]["ID"] for r in records]
+    )
+    return listing.table(records, "Projects")
 
 
 def subjects(conn: Connection, actor: Actor, t: Target, query: ListQuery) -> Table:
+    listing = _Listing(SUBJECT, None, query)
     project_id = t.project_id if t.project is not None else None
-    readable = None if project_id or actor.is_admin else readable_project_ids(conn, actor)
+    readable = _readable(conn, actor, project_id is None or bool(listing.needed))
     records = []
     for row, proj, label in q.subjects_of(conn, project_id):
-        if readable is not None and proj not in readable:
+        if project_id is None and readable is not None and proj not in readable:
             continue
-        base = {
-            "ID": row["id"],
-            "project": proj,
-            "label": label,
-            "insert_date": stamp(row["insert_date"]),
-            "insert_user": row["insert_user"],
-            "URI": f"/data/subjects/{row['id']}",
-            "xsiType": "xnat:subjectData",
-            "last_modified": stamp(row["last_modified"]),
-        }
-        records.append(_record("subject", row, "xnat:subjectData", base))
-    namer = make_namer("xnat:subjectData", set(SUBJECT_COLUMNS) | {"URI", "xsiType"})
-    return shape(records, query, SUBJECT_COLUMNS, make_getter("subject"), title="Subjects", namer=namer)
-
-
-EXPERIMENT_BASE_KEYS = [
-    *EXPERIMENT_COLUMNS,
-    "insert_user",
-    "xnat:subjectassessordata/id",
-    "URI",
-    "subject_ID",
-    "session_ID",
-    "time",
-    "subject_label",
-]
-
-
-def experiment_base(
-    row: Mapping[Any, Any], project: str, label: str, subject_label: str = ""
-) -> dict[str, Any]:
-    base = {
-        "ID": row["id"],
-        "project": project,
-        "date": row["date"] or "",
-        "xsiType": row["xsi_type"],
-        "label": label,
-        "insert_date": stamp(row["insert_date"]),
-        "insert_user": row["insert_user"],
-        "xnat:subjectassessordata/id": row["id"],
-        "URI": f"/data/experiments/{row['id']}",
-        "subject_ID": row["subject_id"] or "",
-        "session_ID": row["session_id"] or "",
-        "time": row["time"] or "",
-    }
-    if subject_label:
-        base["subject_label"] = subject_label
-    return base
+        records.append(record(subject_base(row, proj, label), SUBJECT, field_values("subject", row)))
+    ids = listing_joins.ids_of(records, jq.subject_ids(project_id))
+    listing_joins.load_subjects(conn, records, listing.needed, ids, readable)
+    return listing.table(records, "Subjects")
 
 
 def experiments(
@@ -186,93 +158,90 @@ def experiments(
     xsi_type: str | None,
     assessors_of: str | None,
 ) -> Table:
-    kinds = types.subtypes(xsi_type) if xsi_type else None
-    if kinds is None and assessors_of is None:
-        kinds = types.subtypes("xnat:subjectAssessorData") + types.subtypes("xnat:imageAssessorData")
     project_id = t.project_id if t.project is not None else None
     subject_id = t.subject["id"] if t.subject is not None else None
-    defaults = list(EXPERIMENT_COLUMNS)
-    if project_id is not None:
-        defaults.append("xnat:subjectassessordata/id")
-    getter = make_getter("experiment")
-    fast = _sql_pageable(query, project_id, assessors_of) and not q.has_shared_experiments(
-        conn, project_id or ""
+    site = project_id is None and assessors_of is None
+    default = lc.IMAGE_ASSESSOR if assessors_of else EXPERIMENT if site else SUBJECT_ASSESSOR
+    listing = _Listing(default, xsi_type, query)
+    kinds = _kinds(xsi_type, listing.root)
+    fast = (
+        project_id is not None
+        and not listing.query.filters
+        and not query.sort_by
+        and not listing.joins_children
+        and not q.has_shared_experiments(conn, project_id)
     )
     page = ((query.offset or 0), query.limit) if fast and query.paged else None
     rows, total = q.experiments_query(conn, project_id, subject_id, assessors_of, kinds, page)
-    readable = None if project_id or actor.is_admin else readable_project_ids(conn, actor)
-    subject_labels = _subject_labels(conn, query, rows)
+    readable = _readable(conn, actor, project_id is None or bool(listing.needed))
     records = []
     for row, proj, label in rows:
-        if readable is not None and proj not in readable:
+        if project_id is None and readable is not None and proj not in readable:
             continue
-        base = experiment_base(row, proj, label, subject_labels.get((row["subject_id"] or "", proj), ""))
-        records.append(_record("experiment", row, row["xsi_type"], base))
-    namer = make_namer(xsi_type or "xnat:imageSessionData", set(EXPERIMENT_BASE_KEYS))
-    return shape(
-        records,
-        query,
-        defaults,
-        getter,
-        title="Matching experiments",
-        total_known=total if page is not None else None,
-        namer=namer,
-        always=("ID", "xsiType", "URI"),  # XNAT adds the type to every experiment query
-    )
+        records.append(
+            record(experiment_base(row, proj, label), row["xsi_type"], field_values("experiment", row))
+        )
+    ids = listing_joins.ids_of(records, jq.experiment_ids(project_id, subject_id, assessors_of, kinds))
+    listing_joins.load_experiments(conn, records, listing.needed, ids, readable)
+    return listing.table(records, "Matching experiments", total if page is not None else None)
 
 
-def _subject_labels(
-    conn: Connection, query: ListQuery, rows: list[tuple[Any, str, str]]
-) -> dict[tuple[str, str], str]:
-    """Labels of the rows' subjects in the project each row shows under (a subject shared into it
-    has its label there), by (subject ID, project); looked up only when a column, filter or sort
-    names ``subject_label`` (pyxnat's ``repr()`` asks ``/data/experiments?columns=subject_label``)."""
-    asked = [*(query.columns or []), *query.filters, *query.sort_by]
-    if not any(c.lower() == "subject_label" for c in asked):
-        return {}
-    by_project: dict[str, set[str]] = {}
-    for row, proj, _ in rows:
-        if row["subject_id"]:
-            by_project.setdefault(proj, set()).add(row["subject_id"])
-    out: dict[tuple[str, str], str] = {}
-    for proj, found in by_project.items():
-        ids = sorted(found)
-        for start in range(0, len(ids), 500):  # bounded IN lists
-            labels = browse_queries.subject_labels(conn, ids[start : start + 500], proj)
-            out.update({(sid, proj): label for sid, label in labels.items()})
-    return out
+def _readable(conn: Connection, actor: Actor, needed: bool) -> set[str] | None:
+    """The projects whose objects a caller may see in a listing (None: all); worked out only when a
+    site-wide listing or a joined object needs it (a project's listing was checked on the way in)."""
+    return None if actor.is_admin or not needed else readable_project_ids(conn, actor)
 
 
-def _sql_pageable(query: ListQuery, project_id: str | None, assessors_of: str | None) -> bool:
-    """Whether paging can happen in SQL: no filters or sorts that need the typed fields."""
-    return project_id is not None and not query.filters and not query.sort_by and assessors_of is None
+def _kinds(xsi_type: str | None, root: str) -> list[str]:
+    """The concrete types listed: those of ``xsiType`` (each of a comma-separated list), else of the
+    listing's type."""
+    if xsi_type and "," in xsi_type:
+        return [k for name in xsi_type.split(",") if name.strip() for k in types.subtypes(name.strip())]
+    return types.subtypes(root)
 
 
-def children(conn: Connection, t: Target, kind: str, query: ListQuery) -> Table:
+def children(conn: Connection, t: Target, kind: str, query: ListQuery, xsi_type: str | None = None) -> Table:
     assert t.experiment is not None
-    exp_id = t.experiment["id"]
-    records = []
-    for row in q.children(conn, exp_id, kind):
-        values = field_values("scan", row)
-        base = {
-            "ID": row["scan_id"],
-            "type": row["type"] or "",
-            "xsiType": row["xsi_type"],
-            "quality": types.text(values.get("quality")),
-            "note": types.text(values.get("note")),
-            "series_description": types.text(values.get("series_description")),
-            "URI": f"/data/experiments/{exp_id}/{kind}s/{row['scan_id']}",
-        }
-        if kind == "scan":
-            base["xnat_imagescandata_id"] = row["pk"]
-        else:
-            base["xnat_reconstructedimagedata_id"] = row["pk"]
-            base["baseScanType"] = types.text(values.get("baseScanType"))
-        records.append({"_base": base, "_type": row["xsi_type"], "_fields": values})
-    defaults = SCAN_COLUMNS if kind == "scan" else RECON_COLUMNS
-    title = "Scans" if kind == "scan" else "Reconstructions"
-    namer = make_namer("xnat:mrScanData", set(defaults) | {"URI"})
-    return shape(records, query, defaults, make_getter("scan"), title=title, namer=namer)
+    session = t.experiment
+    default = "xnat:imageScanData" if kind == "scan" else "xnat:reconstructedImageData"
+    listing = _Listing(default, xsi_type, query)
+    records = [
+        rec
+        for rec in (
+            listing_joins.child_record(row, session["id"]) for row in q.children(conn, session["id"], kind)
+        )
+        if types.is_a(rec["_type"], listing.root)
+    ]
+    if listing.needed & {(lc.SESSION_OF,), (lc.SESSION_OF, lc.SUBJECT_OF)}:
+        _link_session(conn, t, records, listing.needed)
+    listing_joins.load_own(records, listing.needed)
+    keys = [
+        str(r["_base"][f"xnat_{'imagescan' if kind == 'scan' else 'reconstructedimage'}data_id"])
+        for r in records
+    ]
+    listing_joins.load_resources(conn, kind, records, listing.needed, keys)
+    return listing.table(records, "Scans" if kind == "scan" else "Reconstructions")
+
+
+def _link_session(conn: Connection, t: Target, records: Sequence[Rec], needed: set[lc.Ways]) -> None:
+    """The one session (and its subject) a scan listing's session columns read."""
+    assert t.experiment is not None
+    row = t.experiment
+    project = t.project_id if t.project is not None else row["project_id"]
+    session = record(
+        experiment_base(row, project, t.experiment_label or row["label"]),
+        row["xsi_type"],
+        field_values("experiment", row),
+    )
+    subject_row = t.subject if t.subject is not None else None
+    if (lc.SESSION_OF, lc.SUBJECT_OF) in needed and row["subject_id"]:
+        subject_row = subject_row or jq.subject_by_id(conn, row["subject_id"])
+    if subject_row is not None:
+        label = t.subject_label or subject_row["label"]
+        base = subject_base(subject_row, subject_row["project_id"], label)
+        session["_rel"][lc.SUBJECT_OF] = record(base, SUBJECT, field_values("subject", subject_row))
+    for rec in records:
+        rec["_rel"][lc.SESSION_OF] = session
 
 
 def shares(conn: Connection, actor: Actor, t: Target, kind: str, query: ListQuery) -> Table:
@@ -296,7 +265,7 @@ def shares(conn: Connection, actor: Actor, t: Target, kind: str, query: ListQuer
             "Name": proj["name"],
             "URI": f"/data/projects/{proj['id']}",
         }
-        records.append({"_base": base, "_type": "xnat:projectData", "_fields": {}})
+        records.append({"_base": base, "_type": PROJECT, "_fields": {}})
     return shape(
         records,
         query,

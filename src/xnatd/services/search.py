@@ -1,10 +1,12 @@
 """XNAT's search service (``POST /data/search``): a parsed bundle in, a Table of what matched out.
 
 The bundle's root element decides what a row is (a project, subject, experiment, scan or
-reconstruction of that type); its columns may be fields of the root or of an object above it (a
-session's subject or project); its criteria may test fields of any related object, above (the
-session's subject) or below (a subject's sessions: "has one that matches"). Every field name is
-checked before anything is loaded, so a typo is a 400, not an empty answer.
+reconstruction of that type); its columns may be fields of the root, of an object above it (a
+session's subject or project) or of one object below it, the one XNAT's search joins (a subject's
+latest session of the column's type, that session's last scan: XNAT's ``TestSearchJoins``); its
+criteria may test fields of any related object, above (the session's subject) or below (a subject's
+sessions: "has one that matches"). Every field name is checked before anything is loaded, so a typo
+is a 400, not an empty answer.
 
 Only objects the caller may read are ever loaded (``search_records``), so no criterion, column or
 count can reveal anything of a project they cannot read. SQL narrows what it can (type, readable
@@ -25,6 +27,14 @@ from xnatd.services.context import Actor, Context
 from xnatd.services.search_records import Loader, Rec
 
 RANK = {F.PROJECT: 0, F.SUBJECT: 1, F.EXPERIMENT: 2, F.SCAN: 3, F.RECON: 3}
+# Objects below the root whose fields a search shows, joining one of them to each row.
+JOINED = {
+    (F.SUBJECT, F.EXPERIMENT),
+    (F.SUBJECT, F.SCAN),
+    (F.SUBJECT, F.RECON),
+    (F.EXPERIMENT, F.SCAN),
+    (F.EXPERIMENT, F.RECON),
+}
 QUARANTINE = "quarantine_status"  # XNAT ends every search answer with this column
 Check = Callable[[Loader, Rec], bool]
 
@@ -82,7 +92,8 @@ def _columns(bundle: S.Bundle, root: str, kind: str, kinds: set[str]) -> tuple[C
     out: dict[str, Col] = {}
     for column in bundle.columns:
         element, element_kind = _element(column.ref.element)
-        if RANK[element_kind] > RANK[kind] or (RANK[element_kind] == RANK[kind] and element_kind != kind):
+        below = RANK[element_kind] > RANK[kind] and (kind, element_kind) not in JOINED
+        if below or (RANK[element_kind] == RANK[kind] and element_kind != kind):
             raise InvalidInput(
                 f"A search of {root} rows cannot show fields of {element} (one row per {root}); "
                 f"search {element} instead"
@@ -211,10 +222,42 @@ def value_of(loader: Loader, rec: Rec, display: F.Display) -> object:
 def _row(loader: Loader, rec: Rec, columns: tuple[Col, ...]) -> dict[str, str]:
     row = {}
     for col in columns:
-        targets = _targets(rec, col.element, F.kind_of(col.element) or "")
+        kind = F.kind_of(col.element) or ""
+        if RANK.get(kind, 0) > RANK[rec.kind]:
+            joined = _joined(rec, col.element, kind, columns)
+            targets = [joined] if joined is not None else []
+        else:
+            targets = _targets(rec, col.element, kind)
         row[col.header] = types.text(value_of(loader, targets[0], col.display)) if targets else ""
     row[QUARANTINE] = "active"
     return row
+
+
+def _joined(rec: Rec, element: str, kind: str, columns: tuple[Col, ...]) -> Rec | None:
+    """The one object below ``rec`` whose fields its row shows, as XNAT's search joins it: a
+    subject's latest session of the most specific session type the columns name (by date, a session
+    without one first, as PostgreSQL sorts NULLs in a descending order), and the last scan (or
+    reconstruction) of that session."""
+    if kind == F.EXPERIMENT:
+        return _latest(rec, element)
+    session = rec
+    if rec.kind == F.SUBJECT:
+        named = [c.element for c in columns if F.kind_of(c.element) == F.EXPERIMENT]
+        found = _latest(
+            rec, max(named, key=lambda t: len(types.lineage(t))) if named else "xnat:imageSessionData"
+        )
+        if found is None:
+            return None
+        session = found
+    children = [c for c in session.down.get(kind, []) if types.is_a(c.xsi_type, element)]
+    return children[-1] if children else None
+
+
+def _latest(rec: Rec, element: str) -> Rec | None:
+    found = [e for e in rec.down.get(F.EXPERIMENT, []) if types.is_a(e.xsi_type, element)]
+    if not found:
+        return None
+    return max(found, key=lambda e: (e.fields.get("date") is None, str(e.fields.get("date") or "")))
 
 
 def _sorted(

@@ -62,3 +62,9 @@ def test_matches_wildcards_and_alternatives() -> None:
     assert matches("Subject_01", "subject_*")
     assert matches("MR", "CT,MR")
     assert not matches("MR1", "MR")
+
+
+def test_a_filter_on_a_column_the_records_do_not_have_is_ignored() -> None:
+    """XNAT ignores query parameters it does not know (``?accessible=true``, ``?file_stats=true``)."""
+    q = ListQuery.from_params([("accessible", "true"), ("label", "L0*")])
+    assert [r["ID"] for r in shape(RECORDS, q, ["ID"], getter).rows] == [str(i) for i in range(1, 10)]
