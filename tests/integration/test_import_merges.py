@@ -295,10 +295,16 @@ def test_action_commit_answers_the_bare_uri(http: httpx.Client, project: str, tm
 def test_archive_service_takes_subject_and_label(http: httpx.Client, project: str, tmp_path: Path) -> None:
     """``/data/services/archive`` with ``subject_ID``/``label`` (XNAT's ``PrearcSessionArchiver``)
     archives the session under those names, not the ones the headers gave."""
-    src = _post(http, _series(tmp_path, 2), dest=f"/prearchive/projects/{project}").text.strip()
+    files = _series(tmp_path, 4)
+    src = _post(http, files[:2], dest=f"/prearchive/projects/{project}").text.strip()
     r = http.post("/data/services/archive", data={"src": src, "subject_ID": "SUBJ9", "label": "LAB9"})
     assert r.status_code == 200, r.text
     assert r.text.strip() == f"/data/archive/projects/{project}/subjects/SUBJ9/experiments/LAB9"
+    src = _post(http, files[2:], dest=f"/prearchive/projects/{project}").text.strip()
+    xpaths = {"xnat:subjectAssessorData/subject_ID": "SUBJ8", "xnat:mrSessionData/label": "LAB8"}
+    r = http.post("/data/services/archive", params={"src": src, **xpaths})
+    assert r.status_code == 200, r.text
+    assert r.text.strip() == f"/data/archive/projects/{project}/subjects/SUBJ8/experiments/LAB8"
 
 
 def test_ignore_unparsable_decides_for_dicom_zip(http: httpx.Client, project: str, tmp_path: Path) -> None:

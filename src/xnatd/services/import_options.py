@@ -207,11 +207,23 @@ def archive_options(params: Params) -> ArchiveOptions:
         raise InvalidInput(f"Invalid overwrite value {overwrite!r}: none, append or delete")
     return ArchiveOptions(
         project=_get(params, "project", "PROJECT_ID") or (dest.project if dest else None),
-        subject=_get(params, "subject", "SUBJECT_ID") or (dest.subject if dest else None),
-        label=_get(params, "session", "label", "EXPT_LABEL") or (dest.session if dest else None),
+        subject=_get(params, "subject", "SUBJECT_ID", "xnat:subjectAssessorData/subject_ID")
+        or (dest.subject if dest else None),
+        label=_get(params, "session", "label", "EXPT_LABEL")
+        or _xpath_label(params)
+        or (dest.session if dest else None),
         overwrite=OVERWRITE[overwrite],
         overwrite_files=bool(_flag(params, "overwrite_files")),
     )
+
+
+def _xpath_label(params: Params) -> str | None:
+    """XNAT's ``PrearcSessionArchiver`` also takes the label as an XML path of the session's type
+    (``xnat:mrSessionData/label``) or of any experiment (``xnat:experimentData/label``)."""
+    for key, value in params:
+        if value and re.fullmatch(r"xnat:\w+/label", key, re.IGNORECASE):
+            return value
+    return None
 
 
 def code_options(code: int | None) -> ArchiveOptions:
