@@ -332,3 +332,54 @@ def test_ignore_unparsable_decides_for_dicom_zip(http: httpx.Client, project: st
     assert r.status_code == 200 and "skipped=1" in r.headers["x-xnatd-import"], r.text
     r = http.post("/data/services/import", params={"PROJECT_ID": project}, content=body, headers=ctype)
     assert r.status_code == 200 and "skipped=1" in r.headers["x-xnatd-import"], r.text
+
+
+# --- item 15: XNAT's file-name template --------------------------------------------------------------
+
+
+def _java_hash(values: list[str]) -> str:
+    """Java's ``List.hashCode`` of ASCII strings, ``& 0xffffffffL``, in base 36 (``Long.toString(h, 36)``)."""
+    h = 1
+    for value in values:
+        sh = 0
+        for ch in value:
+            sh = (sh * 31 + ord(ch)) % 2**32
+        h = (h * 31 + sh) % 2**32
+    digits = ""
+    while True:
+        h, rest = divmod(h, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[rest] + digits
+        if h == 0:
+            return digits
+
+
+def test_a_file_sent_without_a_name_gets_xnats_template_name(
+    http: httpx.Client, project: str, tmp_path: Path
+) -> None:
+    """A raw body has no name: XNAT's ``TemplatizedDicomFileNamer`` names it
+    ``{StudyInstanceUID}-{SeriesNumber}-{InstanceNumber}-{hash}.dcm``, the hash a 32-bit value in
+    base 36, and ``no-value-for-InstanceNumber`` for an element without a value (before: a 40-bit
+    SHA-1 prefix, and ``0``)."""
+    files = _series(tmp_path, 2)
+    ds = pydicom.dcmread(files[1])
+    del ds.InstanceNumber
+    ds.save_as(files[1])
+    dest = f"/prearchive/projects/{project}"
+    for f in files:
+        r = http.post(
+            "/data/services/import", params={"dest": dest, "EXPT_LABEL": "NAMES"}, content=f.read_bytes(),
+            headers={"Content-Type": "application/dicom"},
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+    uri = r.text.strip()
+    names = {
+        f["Name"] for f in _rows(http.get(f"{uri}/scans/4/resources/DICOM/files", params={"format": "json"}))
+    }
+    expected = set()
+    for f, instance in zip(
+        files, [str(pydicom.dcmread(files[0]).InstanceNumber), "no-value-for-InstanceNumber"], strict=True
+    ):
+        d = pydicom.dcmread(f)
+        digest = _java_hash([str(d.SOPClassUID), str(d.SOPInstanceUID)])
+        expected.add(f"{d.StudyInstanceUID}-4-{instance}-{digest}.dcm")
+    assert names == expected
