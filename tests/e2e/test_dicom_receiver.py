@@ -395,8 +395,11 @@ def test_routing_expressions_with_replacements(
     files = copy_study(TS[:2], tmp_path / "routed", "ROUTE7")
     args = ["storescu", "-aec", "ROUTED", "127.0.0.1", str(port), *map(str, files)]
     assert subprocess.run(args, capture_output=True, timeout=120).returncode == 0
-    found = wait_for(lambda: [(s["subject"], s["name"]) for s in prearchive(http, "RCVPLAIN")])
-    assert ("RSUBJ", "RROUTE7") in found, found  # type: ignore[operator]
+
+    def routed() -> list[tuple[str, str]]:
+        return [(s["subject"], s["name"]) for s in prearchive(http, "RCVPLAIN") if s["name"] == "RROUTE7"]
+
+    assert wait_for(routed) == [("RSUBJ", "RROUTE7")], routed()
     assert http.delete(f"/xapi/dicomscp/{r.json()['id']}").status_code == 200
 
 
