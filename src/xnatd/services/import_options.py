@@ -83,8 +83,8 @@ class ImportOptions:
     def prearchive_place(self) -> tuple[str, str | None] | None:
         """The (timestamp, folder) a ``dest=/prearchive/projects/P/TS[/FOLDER]`` names, if any."""
         dest = self.dest
-        if dest is None or dest.root != "prearchive" or dest.timestamp is None:
-            return None
+        if dest is None or dest.root != "prearchive" or dest.timestamp is None or self.direct_archive:
+            return None  # (a Direct-Archive import files into its study's staging session)
         return dest.timestamp, dest.session
 
 
