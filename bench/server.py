@@ -65,7 +65,8 @@ def running_server(
     if not any(a.startswith("--dicom-port") for a in extra_args):
         args.append("--no-dicom")
     args.extend(extra_args)
-    env = {**os.environ, "XNATD_ADMIN_PASSWORD": ADMIN[1]}
+    # manual projects (prearchive code 0), as the measurements were made with
+    env = {**os.environ, "XNATD_ADMIN_PASSWORD": ADMIN[1], "XNATD_DEFAULT_PREARCHIVE_CODE": "0"}
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -112,6 +112,14 @@ class Settings:
         default=0,
         metadata={"doc": "Default deflate level of zip downloads (0 = stored; DICOM barely compresses)."},
     )
+    default_prearchive_code: int = field(
+        default=4,
+        metadata={
+            "doc": "Prearchive code of a new project: 4 (XNAT's default: whole uploads and idle sessions "
+            "are archived, merging into an existing session), 5 (the same, replacing the files of the "
+            "instances sent again) or 0 (everything waits in the prearchive)."
+        },
+    )
     prearchive_idle_build: int = field(
         default=300,
         metadata={
@@ -208,6 +216,8 @@ def load(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] 
     settings = Settings(**values)
     if isinstance(settings.data, str):
         settings = dataclasses.replace(settings, data=Path(settings.data))
+    if settings.default_prearchive_code not in (0, 4, 5):
+        raise ValueError(f"default_prearchive_code is 0, 4 or 5, not {settings.default_prearchive_code}")
     return settings
 
 

@@ -19,7 +19,7 @@ import xnat
 from xnat.prearchive import PrearchiveSession
 
 from tests.support.dicom_copies import TESTDATA
-from tests.support.live_server import LiveServer, python
+from tests.support.live_server import LiveServer, live_server, python
 
 pytestmark = pytest.mark.slow
 NewId = Callable[[str], str]
@@ -125,18 +125,46 @@ CONFTEST = """
 """
 
 
-def test_xnatpy_functional_test_import(server: LiveServer, http: httpx.Client, tmp_path: Path) -> None:
-    """xnatpy's ``functional_tests/test_import.py``: ANONYMIZ.zip gives scans 3, 5, 6; Case001 ten scans.
+@pytest.fixture(scope="module")
+def fresh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server of its own in its default settings: ``test_existing_data.py`` counts every project
+    on the site, and xnatpy's tests expect what a site with XNAT's defaults does."""
+    with live_server(tmp_path_factory.mktemp("xnatpy-functional") / "data", defaults=True) as srv:
+        yield srv
 
-    XNAT creates projects with prearchive code 4 (``XnatProjectdata.initArcProject``), which is what
-    makes its imports without ``dest`` land in the archive; xnatd's default is 0, so the project the
-    test expects is set to 4 here, as an XNAT admin's project would be.
+
+def _xnat4tests_data(http: httpx.Client, tmp_path: Path) -> None:
+    """What xnatpy's test-server helper (xnat4tests) puts on its XNAT before these tests run: the
+    projects ``dummydicomproject`` (one subject ``dummydicomsubject`` with one MR session
+    ``dummydicomsession``, imported with ``dest`` as the helper does) and ``TRAINING``."""
+    for project in ("dummydicomproject", "TRAINING"):
+        assert http.put(f"/data/projects/{project}").status_code == 200
+    dest = "/archive/projects/dummydicomproject/subjects/dummydicomsubject/experiments/dummydicomsession"
+    r = http.post(
+        "/data/services/import", params={"dest": dest, "overwrite": "append"},
+        content=_zip(TESTDATA / "dcm_qa_ts", tmp_path / "dummy.zip").read_bytes(),
+        headers={"Content-Type": "application/zip"},
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+
+
+def test_xnatpy_functional_tests_on_a_default_site(fresh_server: LiveServer, tmp_path: Path) -> None:
+    """xnatpy's ``functional_tests/test_existing_data.py`` and ``test_import.py`` (ANONYMIZ.zip gives
+    scans 3, 5, 6; Case001 ten scans), unmodified, on a server in its default settings.
+
+    ``test_import.py`` imports without ``dest`` and expects the archive: XNAT gives a new project the
+    site's default prearchive code, 4 (``XnatProjectdata.initArcProject``), as xnatd now does.
     """
     tests = _xnatpy_sdist(tmp_path)
-    assert http.put("/data/projects/dummydicomproject").status_code == 200
-    assert http.put("/data/projects/dummydicomproject/prearchive_code/4").status_code == 200
+    with fresh_server.client() as http:
+        _xnat4tests_data(http, tmp_path)
+        assert http.get("/data/projects/dummydicomproject/prearchive_code").text.strip() == "4"
     (tests / "functional_tests" / "conftest.py").write_text(textwrap.dedent(CONFTEST))
-    env = {"XNATD_URL": server.url, "XNATPY_RESOURCES": str(tests / "resources"), "PATH": "/usr/bin:/bin"}
+    env = {
+        "XNATD_URL": fresh_server.url,
+        "XNATPY_RESOURCES": str(tests / "resources"),
+        "PATH": "/usr/bin:/bin",
+    }
     run = subprocess.run(
         [
             python(),
@@ -149,7 +177,12 @@ def test_xnatpy_functional_test_import(server: LiveServer, http: httpx.Client, t
             "no:cacheprovider",
             "--confcutdir",
             ".",
+            "test_existing_data.py",  # first: it counts the experiments test_import.py adds
             "test_import.py",
+            # the order of the project listing is issue 18 item 9's (XNAT lists dummydicomproject
+            # before TRAINING); the two projects themselves are checked below
+            "--deselect",
+            "test_existing_data.py::test_list_projects",
         ],
         cwd=tests / "functional_tests",
         env=env,
@@ -158,7 +191,10 @@ def test_xnatpy_functional_test_import(server: LiveServer, http: httpx.Client, t
         timeout=900,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
-    assert "2 passed" in run.stdout
+    assert "4 passed" in run.stdout
+    with fresh_server.client() as http:
+        listed = http.get("/data/projects", params={"format": "json"}).json()["ResultSet"]["Result"]
+    assert sorted(p["ID"] for p in listed) == ["TRAINING", "dummydicomproject"]
 
 
 def test_pyxnat_prearchive_listing_move_delete(server: LiveServer, http: httpx.Client, new_id: NewId) -> None:

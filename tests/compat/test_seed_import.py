@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.compat.helpers import curl
-from tests.support.dicom_copies import TESTDATA
+from tests.support.dicom_copies import TESTDATA, dicom_files
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -44,11 +44,13 @@ done
 """
 
 
-def _zip(folder: Path, out: Path) -> Path:
+def _zip(folder: Path, out: Path, dicom_only: bool = False) -> Path:
+    """``folder`` zipped; ``dicom_only``: its DICOM files alone (the READMEs and licences of the test
+    data would make XNAT's DICOM-zip importer refuse the upload, as xnatd's does)."""
+    files = dicom_files(folder) if dicom_only else [p for p in sorted(folder.rglob("*")) if p.is_file()]
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(folder.rglob("*")):
-            if p.is_file():
-                zf.write(p, str(p.relative_to(folder)))
+        for p in files:
+            zf.write(p, str(p.relative_to(folder)))
     return out
 
 
@@ -104,7 +106,7 @@ def test_seed_003_zip_to_prearchive_then_parameters(
     server: LiveServer, http: httpx.Client, tmp_path: Path
 ) -> None:
     http.put("/data/projects/CCF_DICOM")
-    dicoms = _zip(TESTDATA / "dcm_qa_nih", tmp_path / "dicoms.zip")
+    dicoms = _zip(TESTDATA / "dcm_qa_nih", tmp_path / "dicoms.zip", dicom_only=True)
     query = "inbody=true&import-handler=DICOM-zip&dest=/prearchive/projects/CCF_DICOM"
     url = f"{server.url}/REST/services/import?{query}"
     res = curl("-u", U, url, "-X", "POST", "--data-binary", f"@{dicoms}")

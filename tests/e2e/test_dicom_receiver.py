@@ -344,25 +344,63 @@ def test_receivers_api_and_a_new_receiver(server: LiveServer, http: httpx.Client
     assert all(r["source"] == "settings" for r in listed)
     port = free_port()
     doc = {"aeTitle": "NEWAE", "port": port, "project": "RCVPLAIN", "whitelistEnabled": False}
-    r = http.post("/xapi/dicomscp", json=doc)
-    assert r.status_code == 201, r.text
+    assert http.post("/xapi/dicomscp", json={**doc, "identifier": "noSuchIdentifier"}).status_code == 400
+    r = http.post("/xapi/dicomscp", json={**doc, "identifier": "dicomObjectIdentifier"})
+    assert r.status_code == 200, r.text  # XNAT answers 200, not 201
     rid = r.json()["id"]
     assert http.post("/xapi/dicomscp", json=doc).status_code == 409
     assert http.post("/xapi/dicomscp", json={**doc, "aeTitle": "X" * 17}).status_code == 400
     with server.client(auth=None) as anon:
         assert anon.get("/xapi/dicomscp").status_code == 401
 
-    def echo() -> bool:
-        args = ["echoscu", "-aec", "NEWAE", "127.0.0.1", str(port)]
+    def echo(calling: str = "ECHOSCU") -> bool:
+        args = ["echoscu", "-aet", calling, "-aec", "NEWAE", "127.0.0.1", str(port)]
         return subprocess.run(args, capture_output=True, timeout=30).returncode == 0
 
-    assert wait_for(echo, timeout=15), "the receiver processes pick up a new receiver within seconds"
+    assert echo(), "a new receiver serves as soon as its POST is answered (XNAT cycles its port first)"
     r = http.put(f"/xapi/dicomscp/{rid}", json={"whitelistEnabled": True, "whitelist": ["ONLYME"]})
     assert r.status_code == 200 and r.json()["whitelist"] == ["ONLYME"]
-    assert wait_for(lambda: not echo(), timeout=10)
+    assert not echo() and echo("ONLYME"), "a change applies before its answer"
+    # an address (or network) in the whitelist is the caller's address, whatever its AE title
+    for allowed, expected in (
+        (["127.0.0.1"], True),
+        (["10.0.0.0/8"], False),
+        (["ECHOSCU@127.0.0.0/8"], True),
+    ):
+        assert http.put(f"/xapi/dicomscp/{rid}", json={"whitelist": allowed}).status_code == 200
+        assert echo() is expected, allowed
+    assert not echo("OTHERAE")  # ECHOSCU@127.0.0.0/8 names the AE title too
+    assert http.put(f"/xapi/dicomscp/{rid}", json={"whitelist": ["AE@not-an-address"]}).status_code == 400
     assert http.put(f"/xapi/dicomscp/{rid}/enabled/false").json() is False
+    assert not echo("ONLYME")
     assert http.delete(f"/xapi/dicomscp/{rid}").status_code == 200
     assert http.get(f"/xapi/dicomscp/{rid}").status_code == 404
+
+
+def test_routing_expressions_with_replacements(
+    server: LiveServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    """XNAT's routing expressions with ``t:``/``r:`` (``TestDicomSCPRoutingExpressions``): every
+    study sent to this receiver goes to RCVPLAIN, subject ``RSUBJ``, session ``R`` plus the PatientID
+    (``$1`` names a group of the ``t:`` expression)."""
+    port = free_port()
+    doc = {
+        "aeTitle": "ROUTED", "port": port, "routingExpressionsEnabled": True,
+        "projectRoutingExpression": "(0020,000E):(.*):1 t:.+ r:RCVPLAIN",
+        "subjectRoutingExpression": "(0010,4001):(.*):1 t:.+ r:never\n(0020,000E):(.*):1 t:.+ r:RSUBJ",
+        "sessionRoutingExpression": "(0010,0020):(.*):1 t:^(.*)$ r:R$1",
+    }  # fmt: skip
+    r = http.post("/xapi/dicomscp", json=doc)
+    assert r.status_code == 200, r.text
+    files = copy_study(TS[:2], tmp_path / "routed", "ROUTE7")
+    args = ["storescu", "-aec", "ROUTED", "127.0.0.1", str(port), *map(str, files)]
+    assert subprocess.run(args, capture_output=True, timeout=120).returncode == 0
+
+    def routed() -> list[tuple[str, str]]:
+        return [(s["subject"], s["name"]) for s in prearchive(http, "RCVPLAIN") if s["name"] == "RROUTE7"]
+
+    assert wait_for(routed) == [("RSUBJ", "RROUTE7")], routed()
+    assert http.delete(f"/xapi/dicomscp/{r.json()['id']}").status_code == 200
 
 
 # --- acknowledged means kept: SIGKILL between the Success response and the filing ------------------

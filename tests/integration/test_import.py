@@ -68,9 +68,11 @@ def rows(r: httpx.Response) -> list[dict[str, str]]:
 
 
 def test_zip_to_prearchive_listing_session_and_scans(http: httpx.Client, project: str) -> None:
-    r = post_import(
-        http, zip_of(TS), **{"import-handler": "DICOM-zip", "dest": f"/prearchive/projects/{project}"}
-    )
+    params = {"import-handler": "DICOM-zip", "dest": f"/prearchive/projects/{project}"}
+    r = post_import(http, zip_of(TS), **params)  # XNAT's DICOM-zip importer refuses a zip with a README
+    assert r.status_code == 400 and "unable to read DICOM object" in r.text, r.text
+    assert rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"})) == []
+    r = post_import(http, zip_of(TS), **params, **{"Ignore-Unparsable": "true"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/uri-list")
     uri = r.text.strip()
     assert uri.startswith(f"/data/prearchive/projects/{project}/") and r.text.endswith("\r\n")
@@ -120,7 +122,11 @@ def test_archive_then_overwrite_none_append_delete(http: httpx.Client, project: 
     listed = rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"}))
     assert listed[0]["status"] == "CONFLICT"
     r = http.post("/data/services/archive", params={"src": again, "overwrite": "append"})
-    assert r.status_code == 200, r.text  # every instance already archived: nothing stored twice
+    assert r.status_code == 409 and "Duplicate DICOM" in r.text, r.text  # XNAT: append refuses them
+    r = http.post(
+        "/data/services/archive", params={"src": again, "overwrite": "append", "overwrite_files": "true"}
+    )
+    assert r.status_code == 200, r.text  # each instance sent again replaces its own file, once
     assert len(rows(http.get(f"{exp_uri}/scans/201/resources/DICOM/files", params={"format": "json"}))) == 28
     third = post_import(http, zip_of(CT), dest=dest).text.strip()
     r = http.post("/data/services/archive", params={"src": third, "overwrite": "delete"})

@@ -1,7 +1,8 @@
 """The answer contract of an import (docs/reliability.md, "The answer contract of an import"): a 2xx
 means every file of the request is stored durably and, where the request asked for the archive, is
-there (``dest=/archive``) or will be once the sender goes quiet (``Direct-Archive=true``); a 409 means
-the archive refused the session and the files wait in the prearchive as CONFLICT; nothing answered
+there (``dest=/archive``) or will be once the sender goes quiet (``Direct-Archive=true``); a 400 (409
+from the SI importer) after the upload means the archive refused the session and the files wait in
+the prearchive as CONFLICT; nothing answered
 2xx is ever dropped, however many clients send parts of one study at once, through whichever door.
 
 Runs on SQLite and, with ``XNATD_TEST_BACKEND=postgresql``, on a real PostgreSQL server.
@@ -202,24 +203,24 @@ def test_direct_archive_one_file_per_request_is_archived_once_quiet(
     assert sorted(s["ID"] for s in scans) == ["4", "5", "6", "7"]
 
 
-def test_direct_archive_into_a_taken_label_without_overwrite_is_409_and_kept(
+def test_direct_archive_into_a_taken_label_without_overwrite_is_refused_and_kept(
     server: LiveServer, http: httpx.Client, project: str, tmp_path: Path
 ) -> None:
     """``overwrite=none`` (the default) and the label is taken, or ``append`` into another subject's
-    session: 409, and the files wait in the prearchive as CONFLICT (never a 200 whose files cannot
-    be archived, never dropped)."""
+    session: refused (400, as XNAT's DICOM importers answer a refusal of the archive), and the files
+    wait in the prearchive as CONFLICT (never a 200 whose files cannot be archived, never dropped)."""
     files = _study(tmp_path / "study", "DTAKEN")
     labels = {"PROJECT_ID": project, "SUBJECT_ID": "S", "EXPT_LABEL": "DTAKEN"}
     dest = f"/archive/projects/{project}/subjects/S/experiments/DTAKEN"
     assert _post(server, _zip(files[:10]), "application/zip", {"dest": dest}).status_code == 200
     r = _post(server, _zip(files[10:20]), "application/zip", {"Direct-Archive": "true", **labels})
-    assert r.status_code == 409 and "already exists" in r.text, r.text
+    assert r.status_code == 400 and "already exists" in r.text, r.text
     [(status, digests)] = _prearchived(http, project).values()
     assert status == "CONFLICT" and digests == Counter({_md5(f): 1 for f in files[10:20]})
     # merging is asked, but the label belongs to another subject's session: refused too, and kept
     other = {**labels, "SUBJECT_ID": "OTHER", "overwrite": "append", "Direct-Archive": "true"}
     r = _post(server, _zip(files[20:30]), "application/zip", other)
-    assert r.status_code == 409 and "another subject" in r.text, r.text
+    assert r.status_code == 400 and "another subject" in r.text, r.text
     kept = list(_prearchived(http, project).values())
     assert ("CONFLICT", Counter({_md5(f): 1 for f in files[20:30]})) in kept, kept
     assert _archived(http, project, "DTAKEN") == Counter({_md5(f): 1 for f in files[:10]})
@@ -233,12 +234,12 @@ def test_dest_archive_zips_sent_at_once_with_append_all_merge(
 ) -> None:
     """Issue 17 item 4: four zips to the same ``dest`` with ``overwrite=append`` at once. Before, the
     answers were 200, 409 and 404 (the 404 after storing); now each merges as it would in turn, and
-    each 200 names the experiment that holds its files."""
+    each 200 names the experiment that holds its files. (The parts are disjoint: a file the archive
+    holds already is refused by ``append``, XNAT's rule, tested in test_import_merges.)"""
     files = _study(tmp_path / "study", "DAPP")
     exp = f"/archive/projects/{project}/subjects/S/experiments/DAPP"
     params = {"dest": exp, "overwrite": "append"}
-    parts = [files[i::4] + [f for f in files[:3] if f not in files[i::4]] for i in range(4)]
-    # (the first three files are in every part: stored once)
+    parts = [files[i::4] for i in range(4)]
     answers = _at_once([lambda p=p: _post(server, _zip(p), "application/zip", params) for p in parts])
     assert [r.status_code for r in answers] == [200] * 4, [r.text for r in answers]  # type: ignore[attr-defined]
     assert {r.text.strip() for r in answers} == {f"/data{exp}"}  # type: ignore[attr-defined]
@@ -332,14 +333,15 @@ def test_every_import_mode_at_once_into_one_session(
     tar to ``dest=/archive``, zip and tar with ``Direct-Archive``, one file per request with
     ``Direct-Archive`` and with ``dest=/archive``, and zips into the prearchive then archived with
     ``/data/services/archive``), all with ``overwrite=append`` into one experiment. Every file of every
-    2xx answer ends in the archive with its MD5, once; ``xnatd verify`` is clean."""
+    2xx answer ends in the archive with its MD5, once; ``xnatd verify`` is clean. (The parts are
+    disjoint: ``append`` refuses an instance the archive holds already, XNAT's rule.)"""
     label = "ALLDOORS"
     files = _study(tmp_path / "study", label)
     labels = {"PROJECT_ID": project, "SUBJECT_ID": "S", "EXPT_LABEL": label, "overwrite": "append"}
     dest = {"dest": f"/archive/projects/{project}/subjects/S/experiments/{label}", "overwrite": "append"}
     direct = {**labels, "Direct-Archive": "true"}
     n = 9
-    parts = [files[i::n] + files[(i + 1) % n :: n * 3] for i in range(n)]  # some files sent twice
+    parts = [files[i::n] for i in range(n)]
     acknowledged: set[str] = set()
     lock = threading.Lock()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.support.live_server import ADMIN, XNATD, free_port, stop_process, wait_ready
+from tests.support.live_server import ADMIN, SUITE_ENV, XNATD, free_port, stop_process, wait_ready
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Site:
         self.dicom_port = self.dicom_port or free_port()  # kept: the receivers' settings name it
         args = [str(XNATD), "serve", "--data", str(self.data), "--host", "127.0.0.1", "--port", str(port)]
         args += ["--dicom-port", str(self.dicom_port)]
-        env = {**os.environ, "XNATD_ADMIN_PASSWORD": "admin", **self.env}
+        env = {**os.environ, "XNATD_ADMIN_PASSWORD": "admin", **SUITE_ENV, **self.env}
         env = {k: v.replace("{dicom_port}", str(self.dicom_port)) for k, v in env.items()}
         with self.log.open("ab") as out:
             out.write(f"\n===== start {self.starts} =====\n".encode())

@@ -81,8 +81,15 @@ def backend() -> str:
     return os.environ.get("XNATD_TEST_BACKEND", "sqlite")
 
 
+# The suite's servers make manual projects (prearchive code 0), as most tests expect of a plain
+# ``PUT /data/projects/P``; a test of the site's defaults (XNAT's code 4) passes ``defaults=True``.
+SUITE_ENV = {"XNATD_DEFAULT_PREARCHIVE_CODE": "0"}
+
+
 @contextlib.contextmanager
-def live_server(data: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+def live_server(
+    data: Path, *extra_args: str, env: dict[str, str] | None = None, defaults: bool = False
+) -> Iterator[LiveServer]:
     """Run `xnatd serve` with its data in `data` until the block ends.
 
     With ``XNATD_TEST_BACKEND=postgresql`` the server gets a fresh database on a real PostgreSQL
@@ -103,7 +110,8 @@ def live_server(data: Path, *extra_args: str, env: dict[str, str] | None = None)
     if not any(a.startswith("--dicom-port") for a in extra_args):
         args.append("--no-dicom")
     args.extend(extra_args)
-    full_env = {**os.environ, "XNATD_ADMIN_PASSWORD": "admin", **(env or {})}
+    suite = {} if defaults else SUITE_ENV
+    full_env = {**os.environ, "XNATD_ADMIN_PASSWORD": "admin", **suite, **(env or {})}
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     url = f"http://127.0.0.1:{port}"

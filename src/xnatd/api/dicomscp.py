@@ -2,7 +2,8 @@
 
 ``GET`` lists (settings-defined receivers too, with ``"source": "settings"``), ``POST`` creates,
 ``GET|PUT|DELETE /{id}`` reads, changes (only the fields given) or removes one, ``GET /{id}/enabled`` and
-``PUT /{id}/enabled/{true|false}`` switch it. The receiver processes pick changes up within seconds.
+``PUT /{id}/enabled/{true|false}`` switch it. A change applies before its answer (the receiver processes
+on this host serve the new list).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ async def receivers(request: Request) -> Response:
     actor = await require_actor(request)
     if request.method == "POST":
         doc = await run_in_threadpool(service.create, _ctx(request), actor, await json_body(request))
-        return JSONResponse(doc, status_code=201)
+        return JSONResponse(doc)  # XNAT answers 200, once the receiver listens
     return JSONResponse(await run_in_threadpool(service.documents, _ctx(request), actor))
 
 

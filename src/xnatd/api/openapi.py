@@ -112,9 +112,13 @@ AUTOMATION = {"type": "object", "properties": {"commands": {"type": "array", "it
 FORM = {"type": "object", "properties": {"username": STRING, "password": STRING}}
 IMPORT_PARAMS = [
     "project", "subject", "session", "dest", "import-handler", "overwrite", "overwrite_files",
-    "rename", "AA", "auto-archive", "Direct-Archive", "filename", "format", "inbody",
+    "rename", "AA", "auto-archive", "Direct-Archive", "Ignore-Unparsable", "action", "filename", "format",
+    "inbody",
 ]  # fmt: skip
-SOURCE_PARAMS = ["src", "newProject", "overwrite", "format", "redirect", "project", "subject", "label"]
+SOURCE_PARAMS = [
+    "src", "newProject", "overwrite", "overwrite_files", "format", "redirect", "project", "subject",
+    "subject_ID", "label",
+]  # fmt: skip
 
 
 def _body(media: str, schema: dict[str, Any], required: bool = False) -> dict[str, Any]:

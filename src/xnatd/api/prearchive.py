@@ -147,24 +147,26 @@ async def _session(request: Request, ctx: Context, actor: Actor, key: pre.Key, p
     raise MethodNotAllowed(f"{method} is not supported on {request.url.path}")
 
 
+def _one_uri(uri: str, status: int = 200) -> Response:
+    """XNAT's answer of a prearchive session action: the URI alone, no line end (XNAT's REST tests
+    compare the body of ``action=commit`` with the import's URI)."""
+    return Response(uri, status_code=status, media_type="text/uri-list")
+
+
 async def _action(ctx: Context, actor: Actor, key: pre.Key, params: Params) -> Response:
     action = (param(params, "action") or "").strip().lower()
     if action == "build":
         await run_in_threadpool(pre.build, ctx, actor, key)
-        return uri_response(params, [_uri(key)])
+        return _one_uri(_uri(key))
     if action == "commit":
         done = await run_in_threadpool(_commit, ctx, actor, key, params)
-        return (
-            uri_response(params, [done], 301)
-            if done.startswith("/data/archive")
-            else uri_response(params, [done])
-        )
+        return _one_uri(done, 301 if done.startswith("/data/archive") else 200)
     if action == "move":
         target = param(params, "newProject")
         if not target:
             raise InvalidInput("action=move needs newProject")
         new_uri = await run_in_threadpool(pre.move, ctx, actor, key, target)
-        return uri_response(params, [new_uri], 301)
+        return _one_uri(new_uri, 301)
     raise InvalidInput(f"Unknown or missing action {action!r}: build, commit or move")
 
 

@@ -25,7 +25,14 @@ from sqlalchemy import (
 )
 
 from xnatd.db.archive import now
-from xnatd.db.schema import dicom_instances, files, prearchive_files, prearchive_series, prearchive_sessions
+from xnatd.db.schema import (
+    dicom_instances,
+    files,
+    prearchive_files,
+    prearchive_series,
+    prearchive_sessions,
+    resources,
+)
 
 Row = RowMapping
 S, SER, F = prearchive_sessions, prearchive_series, prearchive_files
@@ -236,6 +243,23 @@ def archived_sops(conn: Connection, experiment_id: str) -> dict[str, int]:
         dicom_instances.c.experiment_id == experiment_id
     )
     return {str(sop): int(pk) for sop, pk in conn.execute(stmt)}
+
+
+def archived_file(conn: Connection, file_pk: int) -> Row | None:
+    """An archived file's row with its resource's ``directory`` (relative to the archive root)."""
+    stmt = (
+        select(files, resources.c.directory)
+        .join(resources, resources.c.pk == files.c.resource_pk)
+        .where(files.c.pk == file_pk)
+    )
+    return conn.execute(stmt).mappings().first()
+
+
+def delete_archived_files(conn: Connection, file_pks: Sequence[int]) -> None:
+    """Archived DICOM files replaced by the same instances sent again: their rows and instances."""
+    if file_pks:
+        conn.execute(delete(dicom_instances).where(dicom_instances.c.file_pk.in_(list(file_pks))))
+        conn.execute(delete(files).where(files.c.pk.in_(list(file_pks))))
 
 
 def insert_archive_files(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[int]:

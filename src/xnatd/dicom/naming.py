@@ -8,7 +8,6 @@ from a zip entry or a header can reach outside its scan folder.
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from xnatd.dicom.header import FileKeys
@@ -31,16 +30,39 @@ def original_name(entry: str | None) -> str | None:
 
 
 def template_name(keys: FileKeys) -> str:
-    """XNAT's default ``dicomFileNameTemplate``; the hash keeps two instances apart."""
-    digest = int.from_bytes(
-        hashlib.sha1(f"{keys.sop_class_uid}{keys.sop_instance_uid}".encode()).digest()[:5], "big"
+    """XNAT's default ``dicomFileNameTemplate``, ``${StudyInstanceUID}-${SeriesNumber}-
+    ${InstanceNumber}-${HashSOPClassUIDWithSOPInstanceUID}.dcm`` (``TemplatizedDicomFileNamer``): an
+    element without a value reads ``no-value-for-{Name}``, and the hash is Java's ``List.hashCode``
+    of the two UIDs, as an unsigned 32-bit number in base 36."""
+    study = _value(keys.study_instance_uid, "StudyInstanceUID")
+    series = _value(keys.series_number, "SeriesNumber")
+    instance = _value(keys.instance_number, "InstanceNumber")
+    digest = _java_list_hash(
+        [_value(keys.sop_class_uid, "SOPClassUID"), _value(keys.sop_instance_uid, "SOPInstanceUID")]
     )
-    # each part bounded (a UID is at most 64 characters, an IS 12) so hostile headers still make
-    # a name well under the file system's 255 bytes
-    series = sanitize_label(keys.series_number, "0")[:16]
-    instance = sanitize_label(keys.instance_number, "0")[:16]
-    study = re.sub(r"[^0-9A-Za-z.]", "_", keys.study_instance_uid[:64]) or "study"
+    # each part bounded (a UID is at most 64 characters, an IS 12) and made one safe path segment,
+    # so hostile headers still make a name well under the file system's 255 bytes
+    study = re.sub(r"[^0-9A-Za-z.-]", "_", study[:64])
+    series = sanitize_label(series, "0")[:32]
+    instance = sanitize_label(instance, "0")[:32]
     return f"{study}-{series}-{instance}-{_base36(digest)}.dcm"
+
+
+def _value(value: str, name: str) -> str:
+    return value.strip() or f"no-value-for-{name}"
+
+
+def _java_list_hash(values: list[str]) -> int:
+    """``java.util.List.hashCode`` of strings (``String.hashCode`` over UTF-16 code units), as the
+    unsigned 32-bit value ``hash & 0xffffffffL``."""
+    h = 1
+    for value in values:
+        code_units = value.encode("utf-16-be")
+        sh = 0
+        for i in range(0, len(code_units), 2):
+            sh = (31 * sh + int.from_bytes(code_units[i : i + 2], "big")) & 0xFFFFFFFF
+        h = (31 * h + sh) & 0xFFFFFFFF
+    return h
 
 
 def choose(entry: str | None, keys: FileKeys, rename: bool) -> str:

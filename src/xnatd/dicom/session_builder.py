@@ -160,6 +160,27 @@ def scan_ids(series: Sequence[SeriesInfo]) -> dict[tuple[str, str], str]:
     return out
 
 
+def modality_code(scan_xsi_type: str) -> str:
+    """XNAT's modality code of a scan type for new scan IDs: the two letters after ``xnat:``
+    (``MR``, ``CT``, ``OT``), ``PT`` for PET; none for other namespaces."""
+    if not scan_xsi_type.startswith("xnat:"):
+        return ""
+    code = scan_xsi_type[5:7].upper()
+    return "PT" if code == "PE" else code
+
+
+def next_scan_id(scan_id: str, code: str, used: set[str]) -> str:
+    """The first ``{number}-{code}{n}`` (n from 1) not in ``used``, for a series whose number an
+    archived scan of another series holds (XNAT: ``1`` becomes ``1-MR1``, ``1-MR1`` becomes
+    ``1-MR2``)."""
+    m = re.fullmatch(rf"(.+)-{re.escape(code)}\d+", scan_id) if code else None
+    stub = m.group(1) if m else scan_id
+    n = 1
+    while f"{stub}-{code}{n}" in used:
+        n += 1
+    return f"{stub}-{code}{n}"
+
+
 def session_values(ds: Dataset) -> dict[str, Any]:
     """Every session-level value the headers give, keyed by registry path (type-checked later)."""
     return _values(ds, SESSION_MAP)

@@ -38,7 +38,8 @@ from xnatd.services.dicom_receivers import Receiver
 from xnatd.services.receiving import Intake, worker_context
 
 log = logging.getLogger("xnatd.dicom")
-RELOAD_SECONDS = 2.0
+RELOAD_SECONDS = 0.2  # how often the supervisor looks for changed receivers (a cheap query)
+RESPAWN_SECONDS = 2.0
 
 
 class Closable(Protocol):
@@ -65,18 +66,31 @@ def _die_with_parent() -> None:
 class _Receivers:
     """The effective receivers, re-read at most once a second (new associations see changes)."""
 
-    def __init__(self, load: Callable[[], list[Receiver]]) -> None:
+    def __init__(
+        self, load: Callable[[], list[Receiver]], version: Callable[[], tuple[int, str]] | None = None
+    ) -> None:
         self._load = load
+        self._version = version
+        self._seen: tuple[int, str] | None = None
         self._at = 0.0
         self._list: list[Receiver] = []
         self._lock = threading.Lock()
 
     def get(self) -> list[Receiver]:
         with self._lock:
-            if time.monotonic() - self._at > RECEIVER_CACHE_SECONDS:
+            if time.monotonic() - self._at > RECEIVER_CACHE_SECONDS or self._changed():
                 self._list = self._load()
                 self._at = time.monotonic()
             return self._list
+
+    def _changed(self) -> bool:
+        """Whether the stored receivers changed since the last load (a cheap query): a change
+        answered over HTTP applies to the very next association."""
+        if self._version is None:
+            return False
+        now = self._version()
+        changed, self._seen = now != self._seen, now
+        return changed
 
 
 def worker_main(settings: Settings, channel: socket.socket, parent: int, inherited: list[Closable]) -> None:
@@ -92,7 +106,7 @@ def worker_main(settings: Settings, channel: socket.socket, parent: int, inherit
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     ctx = worker_context(settings)
-    receivers = _Receivers(lambda: dicom_receivers.effective(ctx))
+    receivers = _Receivers(lambda: dicom_receivers.effective(ctx), lambda: dicom_receivers.version(ctx))
     intake = Intake(
         ctx,
         lambda port, called: dicom_receivers.find(receivers.get(), port, called),
@@ -157,6 +171,7 @@ class Supervisor:
         self.selector = selectors.DefaultSelector()
         self.stopping = threading.Event()
         self._version: tuple[int, str] | None = None
+        self._unbound = False
         self._next = 0
 
     def run(self) -> None:
@@ -181,23 +196,29 @@ class Supervisor:
             self._shutdown()
 
     def _loop(self) -> None:
-        last_reload = time.monotonic()
+        last_respawn = time.monotonic()
         while not self.stopping.is_set():
-            for key, _mask in self.selector.select(timeout=0.5):
+            for key, _mask in self.selector.select(timeout=RELOAD_SECONDS):
                 key.data(key.fileobj)
-            if time.monotonic() - last_reload > RELOAD_SECONDS:
-                last_reload = time.monotonic()
+            with contextlib.suppress(Exception):  # a database hiccup: keep what we have
+                self._sync_listeners()
+            if time.monotonic() - last_respawn > RESPAWN_SECONDS:
+                last_respawn = time.monotonic()
                 self._respawn_dead()
-                with contextlib.suppress(Exception):  # a database hiccup: keep what we have
-                    self._sync_listeners()
 
     # --- listening -------------------------------------------------------------------------------
 
     def _sync_listeners(self) -> None:
         version = dicom_receivers.version(self.ctx)
-        if version == self._version and self.listeners:
+        if version == self._version and not self._unbound:
             return
-        self._version = version
+        self._unbound = self._open_listeners()  # a port it could not bind is tried again
+        if version != self._version:
+            self._version = version
+            dicom_receivers.mark_applied(self.ctx, version)  # ``/xapi/dicomscp`` answers after this
+
+    def _open_listeners(self) -> bool:
+        """Listen on the ports of the enabled receivers, and only those; whether a port is missing."""
         wanted = dicom_receivers.listening(self.ctx)
         for port in set(self.listeners) - wanted:
             sock = self.listeners.pop(port)
@@ -215,6 +236,7 @@ class Supervisor:
             self.selector.register(sock, selectors.EVENT_READ, self._accept)
             if self._version is not None and self.workers:
                 log.info("DICOM receiver: listening on port %d", port)
+        return bool(wanted - set(self.listeners))
 
     def _accept(self, listener: socket.socket) -> None:
         try:
@@ -289,6 +311,8 @@ class Supervisor:
                 log.exception("prearchive rebuilder failed")
 
     def _shutdown(self) -> None:
+        with contextlib.suppress(OSError):
+            dicom_receivers.mark_applied(self.ctx, None)
         for sock in self.listeners.values():
             sock.close()
         for worker in self.workers:

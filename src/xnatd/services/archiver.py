@@ -228,11 +228,12 @@ def _archive(
     for f in files:
         by_series.setdefault(f["series_pk"], []).append(f)
     sdir = session_dir(conn, exp)
+    targets = _scan_targets(conn, exp, series, opts, created)
     resources = [
-        _scan_resource(ctx, conn, exp, sdir, s, opts, moves, len(by_series.get(s["pk"], [])), created)
+        _scan_resource(ctx, conn, exp, sdir, s, targets[s["pk"]], len(by_series.get(s["pk"], [])))
         for s in series
     ]
-    archived = {} if created else pq.archived_sops(conn, exp["id"])  # after replaced scans went
+    archived = {} if created else pq.archived_sops(conn, exp["id"])
     base = pre.folder_of(ctx, row)
     out_files: list[dict[str, Any]] = []
     out_sops: list[dict[str, Any]] = []
@@ -241,6 +242,7 @@ def _archive(
         folder = archive_path(ctx, res["directory"])  # checked once; names are single segments
         src_dir = base / "SCANS" / s["scan_dir"] / "DICOM"
         rows = by_series.get(s["pk"], [])
+        _replace_archived(ctx, conn, [f["sop_uid"] for f in rows], archived, opts, moves)
         whole = _whole_folder(src_dir, folder, rows, archived)
         if whole:
             moves.move_folder(src_dir, folder)
@@ -248,10 +250,10 @@ def _archive(
         for f in rows:
             if f["sop_uid"] in archived:
                 left.append(src_dir / f["name"])
-                continue  # already in the archive: not stored twice
+                continue  # filed by this archive already: not stored twice
             name = f["name"]
             if not whole:
-                name = _free_name(conn, res, folder, name, opts.overwrite_files, moves)
+                name = _free_name(folder, name)
                 moves.move(src_dir / f["name"], folder / name)
             archived[f["sop_uid"]] = 0
             out_files.append({
@@ -263,6 +265,33 @@ def _archive(
     pq.insert_instances(conn, [{**r, "file_pk": pk} for r, pk in zip(out_sops, pks, strict=True)])
     q.update_object(conn, "experiment", exp["id"])
     return Archived(pid, subject_label, label, exp["id"]), left
+
+
+def _replace_archived(
+    ctx: Context,
+    conn: Connection,
+    sops: list[str],
+    archived: dict[str, int],
+    opts: ArchiveOptions,
+    moves: Moves,
+) -> None:
+    """Instances of a series the experiment holds already (XNAT's catalog merge): ``overwrite=append``
+    refuses them, as XNAT does ("Duplicate DICOM file uploaded"), so no file is silently dropped or
+    replaced; ``overwrite_files=true`` or ``overwrite=delete`` replaces each one's file by the one
+    sent, and nothing else (the other files of its scan stay)."""
+    again = [sop for sop in sops if archived.get(sop)]
+    if not again:
+        return
+    if opts.overwrite != "delete" and not opts.overwrite_files:
+        raise Conflict(
+            f"Duplicate DICOM file uploaded: {len(again)} instances are archived already (e.g. {again[0]}); "
+            "overwrite_files=true or overwrite=delete replaces them"
+        )
+    for sop in again:
+        old = pq.archived_file(conn, archived.pop(sop))
+        if old is not None:
+            moves.put_aside(archive_path(ctx, old["directory"]) / old["path"])
+            pq.delete_archived_files(conn, [int(old["pk"])])
 
 
 def _subject(ctx: Context, conn: Connection, actor: Actor, pid: str, label: str) -> str:
@@ -322,30 +351,57 @@ def _experiment(
     return exp, False
 
 
+ScanTarget = tuple[str, Any]  # (the scan ID a series gets, the existing scan it merges into or None)
+
+
+def _scan_targets(
+    conn: Connection, exp: Any, series: Sequence[Any], opts: ArchiveOptions, new_session: bool
+) -> dict[int, ScanTarget]:
+    """The scan each series goes to, by XNAT's rules (``PrearcSessionArchiver.correctScanID``): the
+    existing scan with its SeriesInstanceUID; else the scan of its number, unless that one holds
+    another series, then a new ``{number}-{modality}{n}`` (``1-MR1``). A series whose UID an
+    existing scan of another number holds, while its own number is free, is refused unless
+    ``overwrite=delete``."""
+    if new_session:
+        return {s["pk"]: (s["scan_id"], None) for s in series}
+    existing = q.children(conn, exp["id"], "scan")
+    by_id = {e["scan_id"]: e for e in existing}
+    by_uid = {_uid(e): e for e in existing if _uid(e)}
+    used = set(by_id) | {s["scan_id"] for s in series}
+    out: dict[int, ScanTarget] = {}
+    for s in series:
+        sid, same_uid = s["scan_id"], by_uid.get(s["uid"])
+        if same_uid is not None:
+            if same_uid["scan_id"] != sid and sid not in by_id and opts.overwrite != "delete":
+                raise Conflict(
+                    f"Session already contains a scan with the same UID, but a different number "
+                    f"({same_uid['scan_id']})."
+                )
+            out[s["pk"]] = (same_uid["scan_id"], same_uid)
+            continue
+        match = by_id.get(sid)
+        if match is None or not _uid(match):
+            out[s["pk"]] = (sid, match)
+            continue
+        new_id = sb.next_scan_id(sid, sb.modality_code(s["xsi_type"]), used)
+        used.add(new_id)
+        out[s["pk"]] = (new_id, None)
+    return out
+
+
+def _uid(scan: Any) -> str:
+    return str((scan["fields"] or {}).get("UID") or "")
+
+
 def _scan_resource(
-    ctx: Context,
-    conn: Connection,
-    exp: Any,
-    sdir: str,
-    s: Any,
-    opts: ArchiveOptions,
-    moves: Moves,
-    nfiles: int,
-    new_session: bool,
+    ctx: Context, conn: Connection, exp: Any, sdir: str, s: Any, target: ScanTarget, nfiles: int
 ) -> Any:
-    """The DICOM resource of the scan a series becomes (created, merged or replaced)."""
-    sid = s["scan_id"]
-    existing = None if new_session else q.child(conn, exp["id"], "scan", sid)
-    if existing is not None and opts.overwrite == "append":
-        if (existing["fields"] or {}).get("UID") not in (None, s["uid"]):
-            raise Conflict(f"Scan {sid} exists with another series UID; retry with overwrite=delete")
+    """The DICOM resource of the scan a series goes to: an existing scan's (merged: its files stay,
+    the series' files join them) or a new scan's."""
+    sid, existing = target
+    if existing is not None:
         pk = int(existing["pk"])
     else:
-        if existing is not None:  # overwrite=delete: the colliding scan is replaced
-            for res in q.resources_of(conn, [f"scan:{existing['pk']}"]):
-                moves.put_aside(archive_path(ctx, res["directory"]))
-                q.delete_resource(conn, res["pk"])
-            q.delete_child(conn, existing["pk"])
         fields = {**dict(s["fields"] or {}), "frames": nfiles}
         pk = q.insert_child(
             conn, experiment_id=exp["id"], kind="scan", scan_id=sid, xsi_type=s["xsi_type"],
@@ -388,19 +444,12 @@ def _give_back(src_dir: Path, folder: Path, rows: list[Any]) -> None:
         os.unlink(folder / name)
 
 
-def _free_name(conn: Connection, res: Any, folder: Path, name: str, overwrite: bool, moves: Moves) -> str:
-    """``name`` if it is free in the resource folder; with ``overwrite_files`` the file there is
-    replaced, otherwise a numbered variant is used, so a different instance never hides an archived one.
-    A folder of that name (a user's upload) is never replaced: its files would go with it."""
+def _free_name(folder: Path, name: str) -> str:
+    """``name`` if it is free in the resource folder, else a numbered variant: a file is never
+    replaced because another instance has its name (only the same instance sent again replaces its
+    own file, ``_replace_archived``), and a folder of that name (a user's upload) neither."""
     safe_label(name, "file name")  # one path segment: ``folder / name`` stays in ``folder``
-    path = folder / name
-    if not os.path.lexists(path):
-        return name
-    if overwrite and not (path.is_dir() and not path.is_symlink()):
-        old = q.file_row(conn, res["pk"], name)
-        if old is not None:
-            q.delete_files(conn, [old["pk"]])
-        moves.put_aside(path)
+    if not os.path.lexists(folder / name):
         return name
     stem, dot, ext = name.rpartition(".") if "." in name else (name, "", "")
     n = 2

@@ -10,10 +10,14 @@ database). A stored receiver with the AE title and port of a settings one replac
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from xnatd.config import Settings
@@ -44,11 +48,28 @@ IGNORED = {"id", "identifier", "fileNamer", "customProcessing", "anonymizationEn
 
 @dataclass(frozen=True)
 class Rule:
-    """One routing expression line: ``(gggg,eeee):regex[:group]``; the first matching line wins."""
+    """One routing expression line: ``(gggg,eeee):regex[:group][ t:FIND r:REPLACEMENT]``; the first
+    matching line wins. With ``t:``/``r:`` every match of FIND in the value found is replaced by
+    REPLACEMENT (``$1`` names FIND's groups): ``(0020,000E):(.*):1 t:.+ r:P1`` routes all to P1."""
 
     tag: int
     pattern: re.Pattern[str]
     group: int
+    find: re.Pattern[str] | None = None
+    replacement: str = ""
+
+    def value(self, text: str) -> str | None:
+        match = self.pattern.search(text)
+        if match is None or not match.group(self.group):
+            return None
+        found = match.group(self.group)
+        if self.find is not None:
+            found = self.find.sub(self.replacement, found)
+        return found.strip() or None
+
+
+IDENTIFIERS = ("dicomObjectIdentifier",)  # XNAT's DicomObjectIdentifier beans here: the default one
+_REPLACE = re.compile(r"^(?P<main>.*?)(?:\s+t:(?P<find>.*?)\s+r:(?P<repl>.*))?$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -68,14 +89,12 @@ class Receiver:
     rules: dict[str, tuple[Rule, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def allows(self, calling_ae: str, peer_host: str) -> bool:
-        """The whitelist check: entries are ``AE`` or ``AE@host``; ``*`` matches any AE title."""
+        """The whitelist check (XNAT's): an entry is an AE title, an IP address or network
+        (``192.168.1.7``, ``10.0.0.0/8``: the caller's address, whatever its AE title), or
+        ``AE@address`` (both); ``*`` matches any AE title."""
         if not self.whitelist_enabled:
             return True
-        for entry in self.whitelist:
-            ae, _, host = entry.strip().partition("@")
-            if ae.strip() in ("*", calling_ae.strip()) and (not host or host.strip() == peer_host):
-                return True
-        return False
+        return any(_matches(entry, calling_ae.strip(), peer_host) for entry in self.whitelist)
 
     def document(self) -> dict[str, Any]:
         """The receiver as ``/xapi/dicomscp`` shows it (XNAT's field names, plus ``project``)."""
@@ -88,12 +107,61 @@ class Receiver:
         return doc
 
 
+def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def _matches(entry: str, calling_ae: str, peer_host: str) -> bool:
+    ae, at, host = entry.strip().partition("@")
+    if not at:
+        network = _network(ae)
+        if network is not None:
+            return _in(peer_host, network)
+        return ae.strip() in ("*", calling_ae)
+    network = _network(host)
+    return ae.strip() in ("*", calling_ae) and network is not None and _in(peer_host, network)
+
+
+def _in(peer_host: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    try:
+        address = ipaddress.ip_address(peer_host.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address in network
+
+
+def _check_whitelist(entries: Sequence[str]) -> None:
+    """XNAT's checks (``DicomSCPManager``): ``AE@address`` needs an IP address or network; a single
+    entry is an address or network, or else an AE title."""
+    for entry in entries:
+        ae, at, host = entry.partition("@")
+        if at and _network(host) is None:
+            raise InvalidInput(f"Invalid Ip Address in whitelist: {host}")
+        if (at or _network(ae) is None) and ae != "*" and not _AE.match(ae):
+            raise InvalidInput(f"Invalid item in whitelist: {entry}")
+
+
 def parse_rules(text: str, what: str) -> tuple[Rule, ...]:
     rules = []
     for raw in text.splitlines():
         line = raw.strip()
         if not line:
             continue
+        parts = _REPLACE.match(line)
+        assert parts is not None  # the pattern matches any text
+        find = None
+        if parts.group("find") is not None:
+            try:
+                find = re.compile(parts.group("find"))
+            except re.error as exc:
+                raise InvalidInput(f"{what} routing expression {line!r}: t: {exc}") from None
+        replacement = re.sub(r"\$(\d+)", r"\\g<\1>", parts.group("repl") or "")
+        line = parts.group("main").strip()
         tag_text, sep, rest = line.partition(":")
         tag = _TAG.match(tag_text.strip())
         if not sep or tag is None:
@@ -108,7 +176,7 @@ def parse_rules(text: str, what: str) -> tuple[Rule, ...]:
             number = 1 if pattern.groups else 0
         if number > pattern.groups:
             raise InvalidInput(f"{what} routing expression {line!r}: no group {number}")
-        rules.append(Rule(int(tag.group(1) + tag.group(2), 16), pattern, number))
+        rules.append(Rule(int(tag.group(1) + tag.group(2), 16), pattern, number, find, replacement))
     return tuple(rules)
 
 
@@ -135,6 +203,8 @@ def from_values(values: Mapping[str, Any], rid: int | None = None) -> Receiver:
     whitelist = values.get("whitelist") or ()
     if isinstance(whitelist, str):
         whitelist = [w for w in re.split(r"[\s,]+", whitelist) if w]
+    whitelist = [str(w).strip() for w in whitelist if str(w).strip()]
+    _check_whitelist(whitelist)
     receiver = Receiver(
         ae_title=ae,
         port=port,
@@ -142,7 +212,7 @@ def from_values(values: Mapping[str, Any], rid: int | None = None) -> Receiver:
         enabled=bool(values.get("enabled", True)),
         direct_archive=bool(values.get("direct_archive", False)),
         whitelist_enabled=bool(values.get("whitelist_enabled", False)),
-        whitelist=tuple(str(w).strip() for w in whitelist),
+        whitelist=tuple(whitelist),
         routing_enabled=bool(values.get("routing_enabled", False)),
         project=str(values.get("project") or ""),
         project_routing=str(values.get("project_routing") or ""),
@@ -172,6 +242,12 @@ def _api_values(doc: Any) -> dict[str, Any]:
     unknown = set(doc) - set(FIELDS) - IGNORED
     if unknown:
         raise InvalidInput(f"Unknown receiver field(s): {', '.join(sorted(unknown))}")
+    identifier = doc.get("identifier")
+    if identifier not in (None, "", *IDENTIFIERS):
+        # XNAT's DicomScpUnknownDOIException: only its DicomObjectIdentifier beans may be named
+        raise InvalidInput(
+            f"Unknown DICOM object identifier {identifier!r}: this site has {', '.join(IDENTIFIERS)}"
+        )
     return {FIELDS[k]: v for k, v in doc.items() if k in FIELDS}
 
 
@@ -200,6 +276,54 @@ def listening(ctx: Context) -> set[int]:
 def version(ctx: Context) -> tuple[int, str]:
     with ctx.db.read() as conn:
         return rq.version(conn)
+
+
+# --- a change applies before its answer ---------------------------------------------------------------
+
+APPLY_WAIT = 10.0  # seconds a change waits at most for the receiver processes to apply it
+
+
+def applied_path(settings: Settings) -> Path:
+    """Where the receivers' supervisor on this host notes the version of the list it serves."""
+    return settings.data / "spool" / "receivers-applied.json"
+
+
+def mark_applied(ctx: Context, served: tuple[int, str] | None) -> None:
+    """The supervisor: the listeners of ``served`` are open (None: it stops, nothing is served)."""
+    path = applied_path(ctx.settings)
+    if served is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.{os.getpid()}")
+    part.write_text(json.dumps({"pid": os.getpid(), "version": list(served)}))
+    os.replace(part, path)
+
+
+def wait_applied(ctx: Context) -> None:
+    """After a change: wait until the supervisor on this host serves the current list (XNAT cycles
+    the receivers' ports before it answers), so a sender may associate as soon as the answer
+    comes. No supervisor here (``--no-dicom``, another host), or one that died: no wait."""
+    deadline = time.monotonic() + APPLY_WAIT
+    while time.monotonic() < deadline:
+        try:
+            noted = json.loads(applied_path(ctx.settings).read_text())
+            pid, served = int(noted["pid"]), tuple(noted["version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if served == version(ctx) or not _alive(pid):
+            return
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def find(receivers: Sequence[Receiver], port: int, called_ae: str) -> Receiver | None:
@@ -239,6 +363,7 @@ def create(ctx: Context, actor: Actor, doc: Any) -> dict[str, Any]:
         if any(r["ae_title"] == receiver.ae_title and r["port"] == receiver.port for r in rq.all_rows(conn)):
             raise Conflict(f"A receiver {receiver.ae_title}:{receiver.port} exists already")
         rid = rq.insert_row(conn, _row_values(receiver))
+    wait_applied(ctx)
     return replace(receiver, id=rid).document()
 
 
@@ -256,6 +381,7 @@ def update(ctx: Context, actor: Actor, rid: int, doc: Any) -> dict[str, Any]:
         if any(r["id"] != rid for r in clash):
             raise Conflict(f"A receiver {receiver.ae_title}:{receiver.port} exists already")
         rq.update_row(conn, rid, _row_values(receiver))
+    wait_applied(ctx)
     return receiver.document()
 
 
@@ -268,3 +394,4 @@ def delete(ctx: Context, actor: Actor, rid: int) -> None:
     with ctx.db.write() as conn:
         if not rq.delete_row(conn, rid):
             raise NotFound(f"No DICOM receiver with ID {rid}")
+    wait_applied(ctx)

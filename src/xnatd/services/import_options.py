@@ -27,6 +27,8 @@ _DEST = re.compile(
     r"(?:/projects/(?P<project>[^/]+)(?:/(?P<a>[^/]+)(?:/(?P<b>[^/]+)(?:/(?P<c>[^/]+)(?:/(?P<d>[^/]+))?)?)?)?)?$"
 )
 
+_PLACE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$")  # a prearchive timestamp or folder name
+
 
 @dataclass(frozen=True)
 class Destination:
@@ -42,6 +44,7 @@ class Destination:
 @dataclass(frozen=True)
 class ImportOptions:
     handler: str = DICOM_ZIP
+    handler_given: bool = False  # ``import-handler`` named it (else: the request's content decided)
     labels: Overrides = field(default_factory=Overrides)
     dest: Destination | None = None
     overwrite: str = "none"  # none | append | delete
@@ -50,6 +53,7 @@ class ImportOptions:
     auto_archive: bool | None = None  # AA / auto-archive; None: the project's prearchive code decides
     direct_archive: bool = False
     commit: bool = False
+    ignore_unparsable: bool | None = None  # ``Ignore-Unparsable``; None: not given
     source: str = ""
     visit: str = ""
     protocol: str = ""
@@ -59,6 +63,29 @@ class ImportOptions:
     def to_archive(self) -> bool:
         """Archive at once: ``dest=/archive/...``, ``Direct-Archive=true``."""
         return self.direct_archive or (self.dest is not None and self.dest.root == "archive")
+
+    @property
+    def dicom_zip(self) -> bool:
+        """XNAT's ``DicomZipImporter`` asked for by name (``import-handler=DICOM-zip``): it refuses an
+        upload with a file that is not DICOM, archives only when told to (``dest=/archive``, ``AA``),
+        never by the project's prearchive code, and keeps a prearchive session to one study. An
+        upload that names no handler is imported as XNAT's session importer does (files that are not
+        DICOM skipped, archived by the project's code), which is what xnatpy's tests expect."""
+        return self.handler == DICOM_ZIP and self.handler_given
+
+    @property
+    def refuses_unparsable(self) -> bool:
+        """XNAT: ``Ignore-Unparsable`` defaults to false, or to true with ``action=commit``."""
+        ignore = self.commit if self.ignore_unparsable is None else self.ignore_unparsable
+        return self.dicom_zip and not ignore
+
+    @property
+    def prearchive_place(self) -> tuple[str, str | None] | None:
+        """The (timestamp, folder) a ``dest=/prearchive/projects/P/TS[/FOLDER]`` names, if any."""
+        dest = self.dest
+        if dest is None or dest.root != "prearchive" or dest.timestamp is None or self.direct_archive:
+            return None  # (a Direct-Archive import files into its study's staging session)
+        return dest.timestamp, dest.session
 
 
 def _get(params: Params, *names: str) -> str | None:
@@ -83,7 +110,7 @@ def parse_destination(dest: str) -> Destination:
         raise InvalidInput(f"Parameter dest format error: {dest}")
     root, project, a, b, c, d = m.group("root", "project", "a", "b", "c", "d")
     if root == "prearchive":
-        if c is not None or d is not None:
+        if c is not None or d is not None or any(p is not None and not _PLACE.match(p) for p in (a, b)):
             raise InvalidInput(f"Parameter dest format error: {dest}")
         return Destination(root, None if project == UNASSIGNED else project, timestamp=a, session=b)
     if (a is not None and a != "subjects") or (c is not None and c != "experiments"):
@@ -117,7 +144,8 @@ def parse(params: Params, content_type: str | None) -> ImportOptions:
             _get(params, "SUBJECT_ID", "subject") or (dest.subject if dest else None), "subject"
         ),
         session=check_length(
-            _get(params, "EXPT_LABEL", "session", "label") or (dest.session if dest else None),
+            _get(params, "EXPT_LABEL", "session", "label")
+            or (dest.session if dest and dest.root == "archive" else None),
             "session",
         ),
     )
@@ -126,6 +154,7 @@ def parse(params: Params, content_type: str | None) -> ImportOptions:
         raise InvalidInput(f"Invalid overwrite value {overwrite!r}: none, append or delete")
     return ImportOptions(
         handler=handler,
+        handler_given=bool(raw_handler),
         labels=labels,
         dest=dest,
         overwrite=OVERWRITE[overwrite],
@@ -134,6 +163,7 @@ def parse(params: Params, content_type: str | None) -> ImportOptions:
         auto_archive=_flag(params, "AA", "auto-archive"),
         direct_archive=bool(_flag(params, "Direct-Archive")),
         commit=(_get(params, "action") or "").strip().lower() == "commit",
+        ignore_unparsable=_flag(params, "Ignore-Unparsable"),
         source=_get(params, "SOURCE") or "",
         visit=_get(params, "VISIT") or "",
         protocol=_get(params, "PROTOCOL") or "",
@@ -177,16 +207,29 @@ def archive_options(params: Params) -> ArchiveOptions:
         raise InvalidInput(f"Invalid overwrite value {overwrite!r}: none, append or delete")
     return ArchiveOptions(
         project=_get(params, "project", "PROJECT_ID") or (dest.project if dest else None),
-        subject=_get(params, "subject", "SUBJECT_ID") or (dest.subject if dest else None),
-        label=_get(params, "session", "label", "EXPT_LABEL") or (dest.session if dest else None),
+        subject=_get(params, "subject", "SUBJECT_ID", "xnat:subjectAssessorData/subject_ID")
+        or (dest.subject if dest else None),
+        label=_get(params, "session", "label", "EXPT_LABEL")
+        or _xpath_label(params)
+        or (dest.session if dest else None),
         overwrite=OVERWRITE[overwrite],
         overwrite_files=bool(_flag(params, "overwrite_files")),
     )
 
 
+def _xpath_label(params: Params) -> str | None:
+    """XNAT's ``PrearcSessionArchiver`` also takes the label as an XML path of the session's type
+    (``xnat:mrSessionData/label``) or of any experiment (``xnat:experimentData/label``)."""
+    for key, value in params:
+        if value and re.fullmatch(r"xnat:\w+/label", key, re.IGNORECASE):
+            return value
+    return None
+
+
 def code_options(code: int | None) -> ArchiveOptions:
-    """Auto-archive by the project's prearchive code: 4 merges into an existing session, 5 replaces."""
-    return ArchiveOptions(overwrite="delete" if code == 5 else "append")
+    """Auto-archive by the project's prearchive code (XNAT's ``FinishImageUpload``): 4 merges into an
+    existing session, 5 merges too and replaces the files of the instances sent again."""
+    return ArchiveOptions(overwrite="append", overwrite_files=code == 5)
 
 
 # --- who files into a prearchive session (``prearchive_sessions.intake``) -----------------------------
@@ -200,6 +243,8 @@ def archives_itself(opts: ImportOptions, autoarchive: int | None) -> bool:
         return True
     if autoarchive is None or autoarchive < 4 or (opts.dest is not None and opts.dest.root == "prearchive"):
         return False
+    if opts.dicom_zip and opts.auto_archive is not True:
+        return False  # XNAT's DicomZipImporter archives when told to, never by the project's code
     return opts.handler != GRADUAL or opts.commit
 
 

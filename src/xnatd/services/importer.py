@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from xnatd.db import prearchive as pq
-from xnatd.errors import InvalidInput, XnatdError
+from xnatd.errors import Conflict, InvalidInput, XnatdError
 from xnatd.services import access, archiver, auth, gradual, helper_pool, ingest, unpacking
 from xnatd.services import import_options as io
 from xnatd.services import prearchive as pre
@@ -159,11 +159,22 @@ def import_staged(
                     if progress:
                         progress(1)
             discard(staged)  # unpacked: gone before the filesystem sync, which need not write it
+        _refuse_unparsable(batch.report, opts)
         refs = batch.finish()
     except BaseException:
         batch.abort()
         raise
     return finish(ctx, actor, refs, batch.report, opts, single_file=kind is None)
+
+
+def _refuse_unparsable(report: ingest.Report, opts: io.ImportOptions) -> None:
+    """XNAT's DicomZipImporter refuses an upload with a file that is not DICOM unless told to
+    ignore them (``Ignore-Unparsable=true``, or ``action=commit``): the whole upload, before its
+    commit, so nothing of it stays."""
+    if report.not_dicom and opts.refuses_unparsable:
+        raise InvalidInput(
+            f"unable to read DICOM object {report.not_dicom[0]} (Ignore-Unparsable=true skips such files)"
+        )
 
 
 def _single_file(opts: io.ImportOptions, content_type: str | None) -> bool:
@@ -238,6 +249,9 @@ def finish(
         ref, first = failures[0]
         done = f"; done: {', '.join(result.uris)}" if result.uris else ""
         first.message = f"{first.message} ({ref.uri}; {len(failures)} of {len(refs)} sessions failed{done})"
+        if isinstance(first, Conflict) and opts.handler != io.SI:
+            # XNAT's DICOM importers answer a refusal of the archive 400 (its session importer 409)
+            raise InvalidInput(first.message) from first
         raise first
     return result
 
@@ -265,10 +279,10 @@ def _settle(
         return ref.uri
     if _settles_nothing(opts):
         return ref.uri  # one file of a stream: the idle builder builds the session when it ends
-    prearchive_dest = opts.dest is not None and opts.dest.root == "prearchive"
-    if opts.commit or prearchive_dest or opts.handler == io.SI:
-        pre.build_filed(ctx, ref.pk)
-    return ref.uri  # else still RECEIVING: the idle builder takes it from here
+    # a whole upload (zip, tar, SI) is complete when its request ends: built, READY (as XNAT's session
+    # importer leaves it, and what xnatpy lists); one file of a stream waits for the idle builder
+    pre.build_filed(ctx, ref.pk)
+    return ref.uri
 
 
 def _dest_options(opts: io.ImportOptions) -> io.ArchiveOptions:

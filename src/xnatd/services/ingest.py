@@ -15,6 +15,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +39,7 @@ from xnatd.services.ingest_sessions import (
     SessionRef,
     Slot,
     SlotKey,
+    drop_if_empty,
     index_all,
     intake_of,
     open_slot,
@@ -69,6 +71,7 @@ class Report:
     stored: int = 0
     duplicates: int = 0
     skipped: list[str] = field(default_factory=list)
+    not_dicom: list[str] = field(default_factory=list)  # of the skipped: unreadable as DICOM
 
     def summary(self) -> str:
         text = f"stored={self.stored}; duplicates={self.duplicates}; skipped={len(self.skipped)}"
@@ -153,6 +156,7 @@ class IngestBatch:
 
     def _skip(self, entry: str, exc: NotDicom) -> None:
         self.report.skipped.append(entry)
+        self.report.not_dicom.append(entry)
         log.info("import: skipped %s: %s", entry, exc)
 
     def plan_all(self, files: Iterable[tuple[str, FileKeys, int, Dataset_]]) -> list[Planned | None]:
@@ -345,6 +349,8 @@ class IngestBatch:
             self.report.stored -= len(dupes)
             slot.pending.clear()
         self._flushed.clear()  # a batch may be finished more than once (the receiver's are)
+        for slot in slots:
+            slot.started = False  # its files are indexed: no later abort removes the session
         return [s.ref for s in self._slots.values()]
 
     def _commit(self, slots: list[Slot]) -> list[tuple[dict[tuple[str, str], int], list[Path]]]:
@@ -397,7 +403,8 @@ class IngestBatch:
         remember(remembered, self._slots)
 
     def abort(self) -> None:
-        """Remove every file the batch placed, or planned, but did not index."""
+        """Remove every file the batch placed, or planned, but did not index, and the sessions it
+        started that hold no file."""
         for path in self._unplaced.values():
             path.unlink(missing_ok=True)
         self._unplaced.clear()
@@ -405,6 +412,10 @@ class IngestBatch:
             for _values, path, _skey in slot.pending:
                 path.unlink(missing_ok=True)
             slot.pending.clear()
+            if slot.started:
+                slot.started = False
+                with suppress(Exception):  # the abort's own cause is the error to report
+                    drop_if_empty(self.ctx, slot)
 
 
 # the widths of the prearchive columns header values go to (PostgreSQL refuses longer ones)

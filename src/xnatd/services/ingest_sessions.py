@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import os
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from xnatd.dicom import header
 from xnatd.dicom import session_builder as sb
 from xnatd.dicom.header import FileKeys
 from xnatd.dicom.identify import Identity
-from xnatd.errors import Conflict
+from xnatd.errors import Conflict, InvalidInput
 from xnatd.services import access
 from xnatd.services import import_options as io
 from xnatd.services.context import Actor, Context
@@ -86,6 +87,7 @@ class Slot:
     pending: list[Pending] = field(default_factory=list)
     remembered: bool = False  # found through an earlier batch's ``Remembered``, not looked up
     origin: Origin | None = None  # to find or start the study's next session, should this one go
+    started: bool = False  # this batch started the session (an aborted batch removes it if empty)
 
     def again(self) -> Slot:
         """This session for a later batch: what it knows of the session (its place and series), none
@@ -124,24 +126,44 @@ def open_slot(how: Opening, ident: Identity, keys: FileKeys, dataset: Any, code:
     files of the same study end up in one session.
     """
     origin = (ident, keys)
+    place = how.opts.prearchive_place
     with how.ctx.db.read() as conn:
         if code is None and ident.project is not None:
             row, _ = load_project(conn, how.actor, ident.project, access.EDIT)
             code = int(row["prearchive_code"] or 0)
         autoarchive = _autoarchive(how.opts, ident, code)
         intake = io.intake(how.opts, ident.project, autoarchive)
-        found = _open(conn, ident, keys, intake)
+        found = _open(conn, ident, keys, intake, place, how.opts)
         if found is not None:
             return _existing(conn, found, how.root, origin)
     with how.ctx.db.write() as conn:
-        pq.lock_study(conn, ident.project, keys.study_instance_uid, ident.session)
-        found = _open(conn, ident, keys, intake)
+        if place is None:
+            pq.lock_study(conn, ident.project, keys.study_instance_uid, ident.session)
+        else:
+            pq.lock_study(conn, ident.project, place[0], place[1] or ident.session)
+        found = _open(conn, ident, keys, intake, place, how.opts)
         if found is not None:
             return _existing(conn, found, how.root, origin)
-        pk, directory, stamp = _create(conn, how.opts, ident, keys, dataset(), autoarchive, intake)
+        pk, directory, stamp, name = _create(conn, how.opts, ident, keys, dataset(), autoarchive, intake)
     folder = how.root / directory
     folder.mkdir(parents=True, exist_ok=True)
-    return Slot(SessionRef(pk, ident.project, stamp, ident.session, intake), folder, {}, set(), origin=origin)
+    ref = SessionRef(pk, ident.project, stamp, name, intake)
+    return Slot(ref, folder, {}, set(), origin=origin, started=True)
+
+
+def drop_if_empty(ctx: Context, slot: Slot) -> None:
+    """After an aborted batch: the session it started goes again if no file of it was indexed (by
+    this batch or another that joined it), so a refused upload leaves no empty session behind. A
+    file another batch placed there and has not indexed yet stays: that batch's commit files it into
+    the study's next session (``SessionGone``)."""
+    with ctx.db.write() as conn:
+        row = pq.session_locked(conn, slot.ref.pk)
+        if row is None or row["status"] != "RECEIVING" or pq.file_counts(conn, slot.ref.pk):
+            return
+        pq.delete_session(conn, slot.ref.pk)
+    for current, _dirs, _files in os.walk(slot.folder, topdown=False):
+        with suppress(OSError):  # not empty: another import's file is in it
+            os.rmdir(current)
 
 
 def intake_of(opts: ImportOptions, ident: Identity, code: int | None) -> str | None:
@@ -155,10 +177,41 @@ def _autoarchive(opts: ImportOptions, ident: Identity, code: int | None) -> int 
     return code if aa is None else (4 if aa else 0)
 
 
-def _open(conn: Connection, ident: Identity, keys: FileKeys, intake: str | None) -> Any:
+def _open(
+    conn: Connection,
+    ident: Identity,
+    keys: FileKeys,
+    intake: str | None,
+    place: Place | None = None,
+    opts: ImportOptions | None = None,
+) -> Any:
     if intake == io.REQUEST:
         return None  # never shared: each such request starts its own
+    if place is not None:
+        return _at_place(conn, ident, keys, place, opts)
     return pq.open_session(conn, ident.project, keys.study_instance_uid, ident.session, intake)
+
+
+Place = tuple[str, str | None]  # (timestamp, folder) a prearchive ``dest`` names
+
+
+def _at_place(
+    conn: Connection, ident: Identity, keys: FileKeys, place: Place, opts: ImportOptions | None
+) -> Any:
+    """The open session at the timestamp and folder ``dest=/prearchive/projects/P/TS/FOLDER`` names
+    (XNAT's ``PREARC_TIMESTAMP`` and ``PREARC_SESSION_FOLDER``), None if there is none yet. XNAT's
+    session importer merges another study into it; its DICOM importers keep a session to one study,
+    so a file of another study is refused (400), and so is the whole upload."""
+    timestamp, folder = place
+    row = pq.session_at(conn, ident.project, timestamp, folder or ident.session)
+    if row is None or row["status"] not in pq.OPEN:
+        return None
+    if row["tag"] != keys.study_instance_uid and (opts is None or opts.handler != io.SI):
+        raise InvalidInput(
+            f"Prearchive session {timestamp}/{row['folder']} holds study {row['tag']}; a file of study "
+            f"{keys.study_instance_uid} cannot join it (import-handler=SI merges studies)"
+        )
+    return row
 
 
 def _existing(conn: Connection, row: Any, root: Path, origin: Origin) -> Slot:
@@ -178,19 +231,16 @@ def _create(
     ds: Any,
     autoarchive: int | None,
     intake: str | None,
-) -> tuple[int, str, str]:
-    now = _dt.datetime.now()
-    while True:
-        stamp = now.strftime("%Y%m%d_%H%M%S%f")[:-3]
-        directory = f"{ident.project or UNASSIGNED_DIR}/{stamp}/{ident.session}"
-        if not pq.directory_taken(conn, directory):
-            break
-        now += _dt.timedelta(milliseconds=1)
+) -> tuple[int, str, str, str]:
+    """A new session: (pk, its directory, timestamp, folder). At the place a prearchive ``dest``
+    names if any (a folder taken by a session being archived, moved or deleted gets XNAT's ``_1``,
+    ``_2`` suffix), else under a timestamp of its own."""
+    stamp, name, directory = _new_place(conn, ident, opts.prearchive_place)
     pk = pq.insert_session(
         conn,
         project=ident.project,
         timestamp=stamp,
-        folder=ident.session,
+        folder=name,
         name=ident.session,
         subject=ident.subject,
         tag=keys.study_instance_uid,
@@ -206,7 +256,25 @@ def _create(
         directory=directory,
         intake=intake,
     )
-    return pk, directory, stamp
+    return pk, directory, stamp, name
+
+
+def _new_place(conn: Connection, ident: Identity, place: Place | None) -> tuple[str, str, str]:
+    root = ident.project or UNASSIGNED_DIR
+    if place is not None:
+        stamp, folder = place[0], place[1] or ident.session
+        name, n = folder, 0
+        while pq.directory_taken(conn, f"{root}/{stamp}/{name}"):
+            n += 1
+            name = f"{folder}_{n}"
+        return stamp, name, f"{root}/{stamp}/{name}"
+    now = _dt.datetime.now()
+    while True:
+        stamp = now.strftime("%Y%m%d_%H%M%S%f")[:-3]
+        directory = f"{root}/{stamp}/{ident.session}"
+        if not pq.directory_taken(conn, directory):
+            return stamp, ident.session, directory
+        now += _dt.timedelta(milliseconds=1)
 
 
 def remember(remembered: Remembered, slots: dict[SlotKey, Slot]) -> None:

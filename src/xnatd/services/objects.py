@@ -176,6 +176,8 @@ def _put_project(
         cols = {k: v for k, v in cols.items() if v is not None}  # an empty value: the column's default
         cols.setdefault("name", addr.project)
         cols.setdefault("secondary_id", addr.project)
+        # XNAT's initArcProject: the site's default prearchive code (defaultPrearchiveCode, 4)
+        cols.setdefault("prearchive_code", ctx.settings.default_prearchive_code)
         q.insert_project(
             conn,
             id=addr.project,

@@ -43,11 +43,13 @@ def build_idle(ctx: Context) -> int:
             how = staged_options(row["intake"])
             if how is not None:  # claimed for its archive at once: no later file joins it
                 row = pre.build_row(conn, row, status="ARCHIVING")
+            elif row["project"] is not None and (row["autoarchive"] or 0) >= 4:
+                # auto-archive merges into a session of its label already archived (XNAT appends),
+                # so the label being taken is no CONFLICT here; the archive itself may refuse it
+                row = pre.build_row(conn, row, status="ARCHIVING")
+                how = code_options(row["autoarchive"])
             else:
                 row = pre.build_row(conn, row)
-                if row["project"] is not None and (row["autoarchive"] or 0) >= 4 and row["status"] == "READY":
-                    pq.set_status(conn, pk, "ARCHIVING")
-                    how = code_options(row["autoarchive"])
         built += 1
         if how is not None:
             _auto_archive(ctx, row, how)

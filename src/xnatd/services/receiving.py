@@ -403,7 +403,7 @@ class _Values:
 
 def _first(rules: tuple[Rule, ...], values: _Values) -> str | None:
     for rule in rules:
-        match = rule.pattern.search(values.get(rule.tag))
-        if match is not None and match.group(rule.group):
-            return match.group(rule.group).strip() or None
+        found = rule.value(values.get(rule.tag))
+        if found is not None:
+            return found
     return None
