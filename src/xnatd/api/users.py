@@ -1,4 +1,4 @@
-"""The users API: `/xapi/users[/{name}|/profile]`, `/data/users`, `/xapi/access/projects`."""
+"""The users API: `/xapi/users[/{name}|/profile[/{name}]|/profiles]`, `/data/users`, `/xapi/access/projects`."""
 
 from __future__ import annotations
 
@@ -61,6 +61,18 @@ async def user_one(request: Request) -> Response:
     else:
         doc = await run_in_threadpool(users.get, _ctx(request), actor, name)
     return JSONResponse(doc)
+
+
+async def user_profiles(request: Request) -> Response:
+    """``GET /xapi/users/profiles``: every user's JSON object."""
+    actor = await require_actor(request)
+    return JSONResponse(await run_in_threadpool(users.profiles, _ctx(request), actor))
+
+
+async def user_profile(request: Request) -> Response:
+    """``GET /xapi/users/profile/{name}``: one user's JSON object (XNAT's short profile)."""
+    actor = await require_actor(request)
+    return JSONResponse(await run_in_threadpool(users.get, _ctx(request), actor, request.path_params["name"]))
 
 
 async def data_users(request: Request) -> Response:
