@@ -1,4 +1,5 @@
-"""The users API: `/xapi/users[/{name}|/profile[/{name}]|/profiles]`, `/data/users`, `/xapi/access/projects`."""
+"""The users API: `/xapi/users[/{name}|/profile[/{name}]|/profiles]`, `/data/users`,
+`/xapi/access/projects`."""
 
 from __future__ import annotations
 

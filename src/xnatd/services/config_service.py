@@ -144,7 +144,7 @@ def contents(ctx: Context, actor: Actor, where: Where, version: int | None) -> s
     return str(rows[0]["contents"])
 
 
-def _record(row: Mapping[str, Any], project: str | None, meta: bool) -> dict[str, str]:
+def _record(row: Mapping[Any, Any], project: str | None, meta: bool) -> dict[str, str]:
     return {
         "tool": row["tool"],
         "path": row["path"],
@@ -188,7 +188,8 @@ def put(ctx: Context, actor: Actor, where: Where, change: Change) -> bool:
     _check_names(where)
     if change.contents is None and change.status is None:
         raise InvalidInput(
-            "You must specify either the status querystring parameter or a configuration object in the request body."
+            "You must specify either the status querystring parameter or a configuration object "
+            "in the request body."
         )
     if change.contents is not None and not change.contents.strip():
         raise InvalidInput("No contents provided")
@@ -216,7 +217,7 @@ def put(ctx: Context, actor: Actor, where: Where, change: Change) -> bool:
 
 
 def _store(
-    conn: Connection, actor: Actor, where: Where, previous: Mapping[str, Any] | None, change: Change
+    conn: Connection, actor: Actor, where: Where, previous: Mapping[Any, Any] | None, change: Change
 ) -> None:
     """XNAT's ``replaceConfig``: a new version, unless the document is (and stays) unversioned."""
     if (
