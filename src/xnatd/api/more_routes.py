@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from xnatd.api import config, dicomscp, site_config, users
+from xnatd.api import config, dicomscp, site_config, users, workflows
 
 ALL = ["GET", "HEAD", "PUT", "POST", "DELETE"]
 
@@ -21,12 +21,23 @@ def data_routes(root: str) -> list[Route]:
     out = [
         Route(f"{root}/config", config.config, methods=ALL),
         Route(f"{root}/config/{{rest:path}}", config.config, methods=ALL),
+        Route(f"{root}/workflows", workflows.workflows, methods=ALL),
+        Route(f"{root}/workflows/{{id}}", workflows.workflows, methods=ALL),
+        Route(f"{root}/services/workflows", workflows.pipeline_status, methods=["GET"]),
+        Route(f"{root}/services/workflows/{{rest:path}}", workflows.pipeline_status, methods=["GET"]),
     ]
     for prefix in ("", "/archive"):
+        project = f"{root}{prefix}/projects/{{project}}"
         out += [
-            Route(f"{root}{prefix}/projects/{{project}}/config", config.config, methods=ALL),
-            Route(f"{root}{prefix}/projects/{{project}}/config/{{rest:path}}", config.config, methods=ALL),
-        ]
+            Route(f"{project}/config", config.config, methods=ALL),
+            Route(f"{project}/config/{{rest:path}}", config.config, methods=ALL),
+            Route(f"{project}/subjects/{{subject}}/experiments/{{experiment}}/workflows",
+                  workflows.experiment_workflows, methods=["GET"]),
+            Route(f"{project}/experiments/{{experiment}}/workflows", workflows.experiment_workflows,
+                  methods=["GET"]),
+            Route(f"{root}{prefix}/experiments/{{experiment}}/workflows", workflows.experiment_workflows,
+                  methods=["GET"]),
+        ]  # fmt: skip
     return out
 
 

@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("object_id", sa.String(length=255), nullable=False),
         sa.Column("external_id", sa.String(length=255), nullable=False),
         sa.Column("project_id", sa.String(length=255), nullable=True),
+        sa.Column("job_id", sa.Integer(), nullable=True),
         sa.Column("scan_id", sa.String(length=255), nullable=True),
         sa.Column("pipeline_name", sa.Text(), nullable=False),
         sa.Column("launch_time", sa.DateTime(), nullable=False),
@@ -68,6 +69,9 @@ def upgrade() -> None:
         sa.Column("last_modified", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["project_id"], ["projects.id"], name=op.f("fk_workflows_project_id_projects"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], name=op.f("fk_workflows_job_id_jobs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workflows")),
     )
