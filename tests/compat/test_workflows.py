@@ -97,8 +97,9 @@ def test_a_pipeline_creates_finds_and_updates_its_workflow(
     )
     # a <wrk:Workflow> document, as XNAT's pipeline engine writes one
     doc = (
-        f'<wrk:Workflow xmlns:wrk="http://nrg.wustl.edu/workflow" data_type="xnat:ctSessionData" ID="{exp_id}"'
-        f' ExternalID="{project}" launch_time="2025-03-05T00:00:00" pipeline_name="qc" status="Queued"/>'
+        f'<wrk:Workflow xmlns:wrk="http://nrg.wustl.edu/workflow" data_type="xnat:ctSessionData"'
+        f' ID="{exp_id}" ExternalID="{project}" launch_time="2025-03-05T00:00:00"'
+        ' pipeline_name="qc" status="Queued"/>'
     )
     posted = http.put("/data/workflows", content=doc, headers={"Content-Type": "text/xml"})
     assert posted.status_code == 200 and posted.text.strip() != wid, describe(posted)
