@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from xnatd.api import config, dicomscp, site_config, users, workflows
+from xnatd.api import config, dicomscp, site_config, stored_searches, users, workflows
 
 ALL = ["GET", "HEAD", "PUT", "POST", "DELETE"]
 
@@ -25,6 +25,11 @@ def data_routes(root: str) -> list[Route]:
         Route(f"{root}/workflows/{{id}}", workflows.workflows, methods=ALL),
         Route(f"{root}/services/workflows", workflows.pipeline_status, methods=["GET"]),
         Route(f"{root}/services/workflows/{{rest:path}}", workflows.pipeline_status, methods=["GET"]),
+        Route(f"{root}/search/saved", stored_searches.saved_list, methods=["GET"]),
+        Route(
+            f"{root}/search/saved/{{id}}", stored_searches.saved_one, methods=["GET", "PUT", "POST", "DELETE"]
+        ),
+        Route(f"{root}/search/saved/{{id}}/results", stored_searches.saved_results, methods=["GET"]),
     ]
     for prefix in ("", "/archive"):
         project = f"{root}{prefix}/projects/{{project}}"
