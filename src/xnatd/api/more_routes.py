@@ -9,38 +9,52 @@ would shadow (``/xapi/siteConfig/{key}`` after ``/xapi/siteConfig/buildInfo``).
 
 from __future__ import annotations
 
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
-from xnatd.api import config, dicomscp, site_config, stored_searches, users, workflows
+from xnatd.api import config, data_services, dicomscp, site_config, stored_searches, users, workflows
 
-ALL = ["GET", "HEAD", "PUT", "POST", "DELETE"]
+CONFIG = ["GET", "PUT", "DELETE"]
+WORKFLOWS = ["GET", "PUT", "POST"]
+
+
+class Exact(Route):
+    """A route that is the last word on its path: a method it does not take answers 405 here,
+    instead of falling through to the archive tree's catch-all behind it (which takes every
+    method and would answer 404 for a path it does not know)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        return (Match.FULL, child) if match is Match.PARTIAL else (match, child)
 
 
 def data_routes(root: str) -> list[Route]:
     """Routes under ``/data`` (or ``/REST``), placed before the archive tree's catch-all."""
     out = [
-        Route(f"{root}/config", config.config, methods=ALL),
-        Route(f"{root}/config/{{rest:path}}", config.config, methods=ALL),
-        Route(f"{root}/workflows", workflows.workflows, methods=ALL),
-        Route(f"{root}/workflows/{{id}}", workflows.workflows, methods=ALL),
-        Route(f"{root}/services/workflows", workflows.pipeline_status, methods=["GET"]),
-        Route(f"{root}/services/workflows/{{rest:path}}", workflows.pipeline_status, methods=["GET"]),
-        Route(f"{root}/search/saved", stored_searches.saved_list, methods=["GET"]),
-        Route(
+        Exact(f"{root}/config", config.config, methods=["GET"]),
+        Exact(f"{root}/config/{{rest:path}}", config.config, methods=CONFIG),
+        Exact(f"{root}/workflows", workflows.workflows, methods=WORKFLOWS),
+        Exact(f"{root}/workflows/{{id}}", workflows.workflows, methods=WORKFLOWS),
+        Exact(f"{root}/services/workflows", workflows.pipeline_status, methods=["GET"]),
+        Exact(f"{root}/services/workflows/{{rest:path}}", workflows.pipeline_status, methods=["GET"]),
+        Exact(f"{root}/services/dicomdump", data_services.dicomdump, methods=["GET"]),
+        Exact(f"{root}/services/refresh/catalog", data_services.refresh_catalog, methods=["POST"]),
+        Exact(f"{root}/search/saved", stored_searches.saved_list, methods=["GET"]),
+        Exact(
             f"{root}/search/saved/{{id}}", stored_searches.saved_one, methods=["GET", "PUT", "POST", "DELETE"]
         ),
-        Route(f"{root}/search/saved/{{id}}/results", stored_searches.saved_results, methods=["GET"]),
+        Exact(f"{root}/search/saved/{{id}}/results", stored_searches.saved_results, methods=["GET"]),
     ]
     for prefix in ("", "/archive"):
         project = f"{root}{prefix}/projects/{{project}}"
         out += [
-            Route(f"{project}/config", config.config, methods=ALL),
-            Route(f"{project}/config/{{rest:path}}", config.config, methods=ALL),
-            Route(f"{project}/subjects/{{subject}}/experiments/{{experiment}}/workflows",
+            Exact(f"{project}/config", config.config, methods=["GET"]),
+            Exact(f"{project}/config/{{rest:path}}", config.config, methods=CONFIG),
+            Exact(f"{project}/subjects/{{subject}}/experiments/{{experiment}}/workflows",
                   workflows.experiment_workflows, methods=["GET"]),
-            Route(f"{project}/experiments/{{experiment}}/workflows", workflows.experiment_workflows,
+            Exact(f"{project}/experiments/{{experiment}}/workflows", workflows.experiment_workflows,
                   methods=["GET"]),
-            Route(f"{root}{prefix}/experiments/{{experiment}}/workflows", workflows.experiment_workflows,
+            Exact(f"{root}{prefix}/experiments/{{experiment}}/workflows", workflows.experiment_workflows,
                   methods=["GET"]),
         ]  # fmt: skip
     return out
