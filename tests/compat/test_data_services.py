@@ -69,10 +69,8 @@ def test_dicom_dump_of_archive_and_prearchive_sources(
         http.get(f"/data{session_src}/scans/201/resources/DICOM/files", params={"format": "json"})
     )
     one = scan_files[0]["Name"]
-    by_file = rows(http.get("/data/services/dicomdump", params={
-        "src": f"/archive/projects/{project}/subjects/S1/experiments/E1/scans/201/resources/DICOM/files/{one}",
-        "field": "SeriesNumber",
-    }))  # fmt: skip
+    file_src = f"/archive/projects/{project}/subjects/S1/experiments/E1/scans/201/resources/DICOM/files/{one}"
+    by_file = rows(http.get("/data/services/dicomdump", params={"src": file_src, "field": "SeriesNumber"}))
     assert [r["value"] for r in by_file] == ["201"]
     # the prearchive: a session, and one of its scans
     uri = _import(http, f"/prearchive/projects/{project}")

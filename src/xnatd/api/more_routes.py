@@ -30,7 +30,7 @@ class Exact(Route):
 
 def data_routes(root: str) -> list[Route]:
     """Routes under ``/data`` (or ``/REST``), placed before the archive tree's catch-all."""
-    out = [
+    out: list[Route] = [
         Exact(f"{root}/config", config.config, methods=["GET"]),
         Exact(f"{root}/config/{{rest:path}}", config.config, methods=CONFIG),
         Exact(f"{root}/workflows", workflows.workflows, methods=WORKFLOWS),
