@@ -113,6 +113,14 @@ def test_sharing_rights_and_element_searches(http: httpx.Client, server: LiveSer
         assert copy.status_code == 200 and copy.text == f"{public}_1"
         assert o.delete(f"/data/search/saved/{public}").status_code == 200
         assert o.get(f"/data/search/saved/{public}").status_code == 404
+    # a search tagged with a project is listed only when asked for (XNAT's project searches)
+    tagged = new_id("tagged")
+    body = bundle.format(secure="false").replace('secure="false"', f'secure="false" tag="{project}"')
+    assert http.put(f"/data/search/saved/{tagged}", content=body).status_code == 200
+    assert tagged not in [r["id"] for r in rows(http.get("/data/search/saved", params={"format": "json"}))]
+    for tag in ("true", project):
+        listed = rows(http.get("/data/search/saved", params={"format": "json", "includeTag": tag}))
+        assert tagged in [r["id"] for r in listed], tag
     # XNAT's @element search: the element's listing
     listing = rows(http.get("/data/search/saved/@xnat:subjectData/results", params={"format": "json"}))
     assert any(r.get("subject_label") == "S1" for r in listing)

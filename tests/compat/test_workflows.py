@@ -110,6 +110,12 @@ def test_a_pipeline_creates_finds_and_updates_its_workflow(
     )
     (latest,) = rows(status)
     assert latest["wrk_workflowData_id"] == wid and latest["pipeline_name"] == "freesurfer/recon-all.xml"
+    # the listing filters by plain columns or by the attributes' XPaths
+    done = {"format": "json", "id": exp_id, "wrk:workflowData/status": "Complete"}
+    complete = {
+        r["pipeline_name"]: r["wrk_workflowData_id"] for r in rows(http.get("/data/workflows", params=done))
+    }
+    assert complete == {"Transferred": complete["Transferred"], "freesurfer/recon-all.xml": wid}
     newest = http.get("/data/services/workflows/qc", params={"experiment": exp_id})
     assert ET.fromstring(newest.content).get("status") == "Queued"
     # refusals: missing attributes, an unknown object, bad dates and documents

@@ -1,18 +1,21 @@
-"""``/data/services/dicomdump`` (XNAT's DICOM dump) and ``/data/services/refresh/catalog`` (its catalog
-refresh), as xnatpy's ``services.dicom_dump`` and ``services.refresh_catalog`` call them."""
+"""``/data/services/dicomdump`` (XNAT's DICOM dump), ``/data/services/refresh/catalog`` (its catalog
+refresh), as xnatpy's ``services.dicom_dump`` and ``services.refresh_catalog`` call them, and
+``/data/archive/scanners`` and ``/data/archive/scan_types`` (xnatpy's ``scanners``, ``scan_types``)."""
 
 from __future__ import annotations
 
+from html import escape
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from xnatd.api import bodies, render
 from xnatd.api.archive import fmt, param, query_params
 from xnatd.api.auth import require_actor
+from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput
-from xnatd.services import catalog_refresh, dicom_dump
+from xnatd.services import archive_summaries, catalog_refresh, dicom_dump, upload_status
 from xnatd.services.context import Context
 from xnatd.services.resources import flag
 from xnatd.services.threads import run_in_threadpool
@@ -52,3 +55,64 @@ async def refresh_catalog(request: Request) -> Response:
     ops = catalog_refresh.operations(names)
     await run_in_threadpool(catalog_refresh.refresh, _ctx(request), actor, resources, ops)
     return Response(status_code=200)
+
+
+def _listing_query(params: list[tuple[str, str]]) -> ListQuery:
+    """The listing's own parameters: ``table`` names the data type, it filters no column."""
+    return ListQuery.from_params([(k, v) for k, v in params if k != "table"])
+
+
+async def scanners(request: Request) -> Response:
+    """``GET /data/archive/scanners[?table=xnat_ctSessionData]``: the scanners of a session type."""
+    actor = await require_actor(request)
+    params = query_params(request)
+    table = await run_in_threadpool(
+        archive_summaries.scanners, _ctx(request), actor, param(params, "table"),
+        request.path_params.get("project"), _listing_query(params),
+    )  # fmt: skip
+    return render.table_response(table, fmt(params))
+
+
+async def scan_types(request: Request) -> Response:
+    """``GET /data/archive/scan_types[?table=xnat_ctScanData]`` (and per project): scan types with
+    their series descriptions."""
+    actor = await require_actor(request)
+    params = query_params(request)
+    table = await run_in_threadpool(
+        archive_summaries.scan_types, _ctx(request), actor, param(params, "table"),
+        request.path_params.get("project"), _listing_query(params),
+    )  # fmt: skip
+    return render.table_response(table, fmt(params))
+
+
+async def status(request: Request) -> Response:
+    """``/data/status/{transaction}``: XNAT's status queue of an operation. GET lists the messages
+    (text by default, ``format=json`` as XNAT's ``{"msgs": [[{"status", "msg"}]]}``), POST adds one
+    (form ``status``, ``message``), DELETE empties it."""
+    actor = await require_actor(request)
+    ctx, tid, params = _ctx(request), request.path_params["transaction"], query_params(request)
+    if request.method == "POST":
+        form = await bodies.small_body(request, 64 * 1024, "The form")
+        params += parse_qsl(form.decode("utf-8", "replace"), keep_blank_values=True)
+        await run_in_threadpool(
+            upload_status.post, ctx, actor, tid, param(params, "status"), param(params, "message")
+        )
+        return Response(status_code=200)
+    if request.method == "DELETE":
+        await run_in_threadpool(upload_status.clear, ctx, actor, tid)
+        return Response(status_code=200)
+    found = await run_in_threadpool(upload_status.messages, ctx, actor, tid)
+    kind = fmt(params) or "txt"
+    if kind == "json":
+        return JSONResponse({"msgs": [found]})
+    if kind == "html":
+        cells = "".join(
+            f"<tr><td class='s{m['status']}'>{m['status']}</td><td>{escape(m['msg'])}</td></tr>\n"
+            for m in found
+        )
+        return Response(
+            f"<html><body><table>{cells}</table></body></html>",
+            media_type="text/html",
+            headers=render.UNTRUSTED,
+        )
+    return render.text("".join(f"{m['status']}: {m['msg']}\n" for m in found))

@@ -12,10 +12,22 @@ from __future__ import annotations
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
-from xnatd.api import config, data_services, dicomscp, site_config, stored_searches, users, workflows
+from xnatd.api import (
+    config,
+    data_services,
+    datatypes,
+    dicomscp,
+    prearchive,
+    site_config,
+    stored_searches,
+    user_cache,
+    users,
+    workflows,
+)  # fmt: skip
 
 CONFIG = ["GET", "PUT", "DELETE"]
 WORKFLOWS = ["GET", "PUT", "POST"]
+CACHE = ["GET", "PUT", "POST", "DELETE"]
 
 
 class Exact(Route):
@@ -31,6 +43,7 @@ class Exact(Route):
 def data_routes(root: str) -> list[Route]:
     """Routes under ``/data`` (or ``/REST``), placed before the archive tree's catch-all."""
     out: list[Route] = [
+        Exact(f"{root}/prearchive", prearchive.prearchive_endpoint, methods=["GET"]),
         Exact(f"{root}/config", config.config, methods=["GET"]),
         Exact(f"{root}/config/{{rest:path}}", config.config, methods=CONFIG),
         Exact(f"{root}/workflows", workflows.workflows, methods=WORKFLOWS),
@@ -39,6 +52,13 @@ def data_routes(root: str) -> list[Route]:
         Exact(f"{root}/services/workflows/{{rest:path}}", workflows.pipeline_status, methods=["GET"]),
         Exact(f"{root}/services/dicomdump", data_services.dicomdump, methods=["GET"]),
         Exact(f"{root}/services/refresh/catalog", data_services.refresh_catalog, methods=["POST"]),
+        Exact(f"{root}/status/{{transaction}}", data_services.status, methods=["GET", "POST", "DELETE"]),
+        Exact(f"{root}/user/cache/resources", user_cache.resources, methods=["GET"]),
+        Exact(f"{root}/user/cache/resources/{{name}}", user_cache.resource, methods=CACHE),
+        Exact(f"{root}/user/cache/resources/{{name}}/files", user_cache.resource, methods=CACHE),
+        Exact(
+            f"{root}/user/cache/resources/{{name}}/files/{{path:path}}", user_cache.cached_file, methods=CACHE
+        ),
         Exact(f"{root}/search/saved", stored_searches.saved_list, methods=["GET"]),
         Exact(
             f"{root}/search/saved/{{id}}", stored_searches.saved_one, methods=["GET", "PUT", "POST", "DELETE"]
@@ -48,6 +68,10 @@ def data_routes(root: str) -> list[Route]:
     for prefix in ("", "/archive"):
         project = f"{root}{prefix}/projects/{{project}}"
         out += [
+            Exact(f"{root}{prefix}/scanners", data_services.scanners, methods=["GET"]),
+            Exact(f"{root}{prefix}/scan_types", data_services.scan_types, methods=["GET"]),
+            Exact(f"{project}/scanners", data_services.scanners, methods=["GET"]),
+            Exact(f"{project}/scan_types", data_services.scan_types, methods=["GET"]),
             Exact(f"{project}/config", config.config, methods=["GET"]),
             Exact(f"{project}/config/{{rest:path}}", config.config, methods=CONFIG),
             Exact(f"{project}/subjects/{{subject}}/experiments/{{experiment}}/workflows",
@@ -63,6 +87,10 @@ def data_routes(root: str) -> list[Route]:
 def xapi_before() -> list[Route]:
     return [
         Route("/xapi/users/profiles", users.user_profiles, methods=["GET"]),
+        Route("/xapi/schemas/datatypes", datatypes.data_types, methods=["GET"]),
+        Route("/xapi/schemas/datatypes/searchable", datatypes.searchable, methods=["GET"]),
+        Route("/xapi/schemas/datatypes/names/{data_type}", datatypes.names, methods=["GET"]),
+        Route("/xapi/schemas/{namespace}/{schema}", datatypes.schema_in_folder, methods=["GET"]),
         Route("/xapi/users/profile/{name}", users.user_profile, methods=["GET"]),
         Route("/xapi/dicomscp/identifiers", dicomscp.identifiers, methods=["GET", "PUT"]),
         Route("/xapi/dicomscp/identifiers/{bean}", dicomscp.identifier, methods=["GET", "PUT"]),

@@ -28,7 +28,7 @@ async def saved_list(request: Request) -> Response:
     actor = await require_actor(request)
     params = query_params(request)
     include_tag, everything = param(params, "includeTag"), flag(params, "all")
-    query = ListQuery.from_params(params)
+    query = ListQuery.from_params([(k, v) for k, v in params if k not in ("includeTag", "user")])
     table = await run_in_threadpool(service.listing, _ctx(request), actor, query, include_tag, everything)
     return render.table_response(table, fmt(params))
 

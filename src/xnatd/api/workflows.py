@@ -54,7 +54,10 @@ async def workflows(request: Request) -> Response:
             return _item(await run_in_threadpool(service.get, ctx, actor, wid), params)
         if given.get("pipeline_name") and given.get("ID") and given.get("launch_time"):
             return _item(await run_in_threadpool(service.find, ctx, actor, given), params)
-        table = await run_in_threadpool(service.listing, ctx, actor, ListQuery.from_params(params))
+        # the listing's filters: plain columns, or the attributes as XPaths (``wrk:workflowData/status``)
+        plain = [(k, v) for k, v in params if "/" not in k]
+        query = ListQuery.from_params(plain + [(service.list_key(a), v) for a, v in given.items()])
+        table = await run_in_threadpool(service.listing, ctx, actor, query)
         return render.table_response(table, fmt(params))
     if request.method not in ("PUT", "POST"):
         raise MethodNotAllowed(f"{request.method} is not supported on {request.url.path}")

@@ -26,7 +26,7 @@ from xnatd.domain.address import Address
 from xnatd.domain.items import Item, items_document
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.errors import Forbidden, InvalidInput, NotFound
-from xnatd.services import access
+from xnatd.services import access, visibility
 from xnatd.services.context import Actor, Context
 from xnatd.services.resolve import resolve
 
@@ -120,12 +120,8 @@ def _may_read(conn: Connection, actor: Actor, row: Mapping[Any, Any]) -> bool:
 
 
 def _readable_projects(conn: Connection, actor: Actor) -> list[str] | None:
-    if actor.is_admin:
-        return None
-    roles = q.roles(conn, actor.username) if not actor.is_guest else {}
-    return [
-        p["id"] for p in q.all_projects(conn) if access.allowed(actor, p, roles.get(p["id"]), access.READ)
-    ]
+    readable = visibility.viewer(conn, actor).readable
+    return None if readable is None else sorted(readable)
 
 
 def _owner_project(conn: Connection, actor: Actor, object_id: str) -> str:
@@ -183,10 +179,15 @@ def table(records: Sequence[Mapping[str, Any]], query: ListQuery, title: str = "
     return shape(rows, query, LIST_COLUMNS, lambda r, c: r.get(c), title=title, always=())
 
 
+def list_key(attr: str) -> str:
+    """The listing column of an attribute (XNAT's table names most of them in lower case)."""
+    return attr if attr in ("data_type", "scan_id", "pipeline_name", "status") else attr.lower()
+
+
 def _list_row(attrs: Mapping[str, Any]) -> dict[str, str]:
     row = {"wrk_workflowData_id": str(attrs["wrk_workflowData_id"])}
     for attr in ATTRS:
-        key = attr if attr in ("data_type", "scan_id", "pipeline_name", "status") else attr.lower()
+        key = list_key(attr)
         value = attrs.get(attr)
         row[key] = _stamp(value) if isinstance(value, _dt.datetime) else ("" if value is None else str(value))
     return row

@@ -1,5 +1,5 @@
-"""Migration 0008 creates the site configuration, configuration service, workflow and stored search
-tables exactly as their db modules declare them."""
+"""Migration 0008 creates the site configuration, configuration service, workflow, stored search and
+status message tables exactly as their db modules declare them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from xnatd.db import config_store, site_config, stored_searches, workflows
+from xnatd.db import config_store, site_config, stored_searches, upload_status, workflows
 from xnatd.db.engine import Database
 from xnatd.db.schema import metadata
 
@@ -20,6 +20,7 @@ TABLES = {
         workflows.workflows,
         stored_searches.stored_searches,
         stored_searches.stored_search_users,
+        upload_status.status_messages,
     )
 }
 

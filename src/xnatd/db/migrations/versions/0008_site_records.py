@@ -1,4 +1,5 @@
-"""site_records: site configuration values, the configuration service, workflows and stored searches
+"""site_records: site configuration values, the configuration service, workflows, stored searches and
+status messages
 
 Revision ID: 0008
 Revises: 0007
@@ -103,8 +104,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("search_id", "username", name=op.f("pk_stored_search_users")),
     )
 
+    op.create_table(
+        "status_messages",
+        sa.Column("pk", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("username", sa.String(length=255), nullable=False),
+        sa.Column("transaction_id", sa.String(length=255), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("created", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("pk", name=op.f("pk_status_messages")),
+    )
+    op.create_index("ix_status_messages_user_transaction", "status_messages", ["username", "transaction_id"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_status_messages_user_transaction", table_name="status_messages")
+    op.drop_table("status_messages")
     op.drop_table("stored_search_users")
     op.drop_table("stored_searches")
     op.drop_index("ix_workflows_project", table_name="workflows")
