@@ -176,3 +176,87 @@ def test_user_cache_and_an_import_from_it(
     assert sorted(s["ID"] for s in scans) == ["100", "201"]
     assert http.delete(base).status_code == 200
     assert http.get(base).status_code == 404
+
+
+def test_direct_archive_sessions(http: httpx.Client, server: LiveServer, project: str, new_id: NewId) -> None:
+    def stage(label: str) -> str:
+        r = http.post(
+            "/data/services/import",
+            params={"Direct-Archive": "true", "PROJECT_ID": project, "SUBJECT_ID": "S1", "EXPT_LABEL": label},
+            content=_zip_of("dcm_qa_ct_philips"),
+            headers={"Content-Type": "application/zip"},
+        )
+        assert r.status_code == 200, describe(r)
+        return r.text.strip()
+
+    stage("DA1")
+    listed = http.post("/xapi/direct-archive", json={"page": 1, "size": 50})
+    assert listed.status_code == 200, describe(listed)
+    (mine,) = [s for s in listed.json() if s["project"] == project and s["name"] == "DA1"]
+    assert mine["status"] == "RECEIVING" and mine["subject"] == "S1" and mine["tag"]
+    assert isinstance(mine["uploadDate"], int) and mine["url"].startswith(f"/prearchive/projects/{project}/")
+    one = f"/xapi/direct-archive/{project}/{mine['tag']}/DA1"
+    assert http.get(one).json()["id"] == mine["id"]
+    stranger = _user(http, new_id)
+    with httpx.Client(base_url=server.url, auth=stranger) as s:
+        assert all(x["project"] != project for x in s.post("/xapi/direct-archive", json={}).json())
+        assert s.get(one).status_code == 404 and s.post(one).status_code == 404
+    # archived now, without waiting for the sender to go quiet
+    assert http.post(one).status_code == 200
+    assert http.get(f"/data/projects/{project}/experiments/DA1").status_code == 200
+    assert http.get(one).status_code == 404
+    # another one, dropped with its files
+    stage("DA2")
+    (other,) = [s for s in http.post("/xapi/direct-archive", json={}).json() if s["name"] == "DA2"]
+    assert http.delete(f"/xapi/direct-archive/{other['id']}").status_code == 200
+    assert all(s["name"] != "DA2" for s in http.post("/xapi/direct-archive", json={}).json())
+    assert http.delete(f"/xapi/direct-archive/{other['id']}").status_code == 404
+    assert http.post("/xapi/direct-archive", json={"page": 0}).status_code == 400
+
+
+SUBJECT_XML = (
+    '<xnat:Subject xmlns:xnat="http://nrg.wustl.edu/xnat" label="{label}" project="{project}">'
+    '<xnat:demographics xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xsi:type="xnat:demographicData"><xnat:gender>female</xnat:gender></xnat:demographics></xnat:Subject>'
+)
+SESSION_XML = (
+    '<xnat:MRSession xmlns:xnat="http://nrg.wustl.edu/xnat" label="{label}" project="{project}">'
+    "<xnat:subject_ID>{subject}</xnat:subject_ID></xnat:MRSession>"
+)
+
+
+def test_xml_posted_to_collections_and_uploaded(http: httpx.Client, project: str) -> None:
+    subjects = f"/data/projects/{project}/subjects"
+    xml = {"Content-Type": "text/xml"}
+    created = http.post(subjects, content=SUBJECT_XML.format(label="SX1", project=project), headers=xml)
+    assert created.status_code == 201, describe(created)
+    fields = http.get(f"{subjects}/SX1", params={"format": "json"}).json()["items"][0]
+    assert fields["data_fields"]["label"] == "SX1" and created.text.strip() == fields["data_fields"]["ID"]
+    again = http.post(subjects, content=SUBJECT_XML.format(label="SX1", project=project), headers=xml)
+    assert again.status_code == 200 and again.text.strip() == created.text.strip()
+    session = SESSION_XML.format(label="EX1", project=project, subject="SX1")
+    made = http.post(f"/data/projects/{project}/experiments", content=session, headers=xml)
+    assert made.status_code == 201, describe(made)
+    assert http.get(f"{subjects}/SX1/experiments/EX1").status_code == 200
+    under = SESSION_XML.format(label="EX2", project=project, subject="ignored")
+    assert http.post(f"{subjects}/SX1/experiments", content=under, headers=xml).status_code == 201
+    # XNAT's XML upload: the document says where it goes
+    upload = http.post(
+        "/xapi/archive/upload/xml", files={"xml": ("s.xml", SUBJECT_XML.format(label="SX2", project=project))}
+    )
+    assert upload.status_code == 200 and upload.text.startswith(f"/data/projects/{project}/subjects/"), (
+        describe(upload)
+    )
+    assert http.get(upload.text).status_code == 200
+    up_session = SESSION_XML.format(label="EX3", project=project, subject="SX2")
+    assert http.post("/xapi/archive/upload/xml", content=up_session, headers=xml).status_code == 200
+    assert http.get(f"{subjects}/SX2/experiments/EX3").status_code == 200
+    # refusals: no label, another project, a subject posted among experiments, no body
+    no_label = SUBJECT_XML.format(label="", project=project)
+    assert http.post(subjects, content=no_label, headers=xml).status_code == 400
+    elsewhere = SUBJECT_XML.format(label="SX9", project="OTHER")
+    assert http.post(subjects, content=elsewhere, headers=xml).status_code == 400
+    wrong = SUBJECT_XML.format(label="SX9", project=project)
+    assert http.post(f"/data/projects/{project}/experiments", content=wrong, headers=xml).status_code == 400
+    assert http.post(subjects).status_code == 400
+    assert http.post("/xapi/archive/upload/xml", content=b"<nope", headers=xml).status_code == 400

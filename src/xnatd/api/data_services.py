@@ -15,7 +15,7 @@ from xnatd.api.archive import fmt, param, query_params
 from xnatd.api.auth import require_actor
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput
-from xnatd.services import archive_summaries, catalog_refresh, dicom_dump, upload_status
+from xnatd.services import archive_summaries, catalog_refresh, dicom_dump, upload_status, xml_upload
 from xnatd.services.context import Context
 from xnatd.services.resources import flag
 from xnatd.services.threads import run_in_threadpool
@@ -116,3 +116,17 @@ async def status(request: Request) -> Response:
             headers=render.UNTRUSTED,
         )
     return render.text("".join(f"{m['status']}: {m['msg']}\n" for m in found))
+
+
+async def upload_xml(request: Request) -> Response:
+    """``POST /xapi/archive/upload/xml``: XNAT's XML upload: a subject's or experiment's document (raw
+    or as a multipart file) stored where it says; answers the object's URI."""
+    actor = await require_actor(request)
+    params = query_params(request)
+    body = await bodies.one_document(request, 16 << 20, "The XML document")
+    if not body:
+        raise InvalidInput("Send the XML document as the body or as a multipart file")
+    uri = await run_in_threadpool(
+        xml_upload.upload, _ctx(request), actor, params, body, param(params, "project")
+    )
+    return render.text(uri)

@@ -17,6 +17,7 @@ from xnatd.api import (
     data_services,
     datatypes,
     dicomscp,
+    direct_archive,
     prearchive,
     site_config,
     stored_searches,
@@ -103,6 +104,10 @@ def xapi_after() -> list[Route]:
         Route("/xapi/siteConfig/uptime", site_config.uptime, methods=["GET"]),
         Route("/xapi/siteConfig/uptime/display", site_config.uptime_display, methods=["GET"]),
         Route("/xapi/siteConfig/{key}", site_config.site_config_key, methods=["GET", "POST"]),
+        Route("/xapi/direct-archive", direct_archive.sessions, methods=["GET", "POST"]),
+        Route("/xapi/direct-archive/{id}", direct_archive.delete, methods=["DELETE"]),
+        Route("/xapi/direct-archive/{project}/{tag}/{name}", direct_archive.session, methods=["GET", "POST"]),
+        Route("/xapi/archive/upload/xml", data_services.upload_xml, methods=["POST"]),
         Route("/xapi/plugins", site_config.plugins, methods=["GET"]),
         Route("/xapi/plugins/{plugin}", site_config.plugin, methods=["GET"]),
     ]
