@@ -260,3 +260,8 @@ def test_xml_posted_to_collections_and_uploaded(http: httpx.Client, project: str
     assert http.post(f"/data/projects/{project}/experiments", content=wrong, headers=xml).status_code == 400
     assert http.post(subjects).status_code == 400
     assert http.post("/xapi/archive/upload/xml", content=b"<nope", headers=xml).status_code == 400
+
+
+def test_xnatpy_plugins_and_uptime(xsession: Any) -> None:
+    assert xsession.plugins.data == {}  # GET /xapi/plugins/: none installed
+    assert set(xsession.xnat_uptime) == {"days", "hours", "minutes", "seconds"}
