@@ -169,6 +169,36 @@ def test_a_custom_command_gets_its_template_filled_as_single_arguments(
     assert listed["dcm2niix"]["builtin"] and listed[name]["command"] == argv
 
 
+def test_each_job_is_a_workflow_of_its_session_whose_status_follows_the_job(
+    http: httpx.Client, tool: Path
+) -> None:
+    """XNAT writes a workflow for each pipeline run; xnatd for each job (issue 18 item 4)."""
+    name = uid("wf")
+    register(http, name, [sys.executable, str(tool), "--in", "{input}", "--out", "{output}"])
+    good = make_session(http)
+    add_scan(http, good, "3", GE / "mr_0004")
+    add_scan(http, good, "5", GE / "mr_0005")
+    jobs = launch(http, f"{good}/scans/ALL", command=name)
+    bad = make_session(http, xsi="xnat:petSessionData")
+    failing = launch(http, add_scan(http, bad, "1", PET_HEADER_ONLY, xsi="xnat:petScanData"))
+    wait_jobs(http, [j["id"] for j in (*jobs, *failing)])
+
+    def workflows(exp: str) -> list[dict[str, str]]:
+        r = http.get(f"{exp}/workflows", params={"format": "json"})
+        assert r.status_code == 200, r.text
+        return list(r.json()["ResultSet"]["Result"])
+
+    done = workflows(good)
+    assert sorted((w["pipeline_name"], w["scan_id"], w["status"]) for w in done) == [
+        (name, "3", "Complete"), (name, "5", "Complete"),
+    ]  # fmt: skip
+    assert sorted(w["jobid"] for w in done) == sorted(str(j["id"]) for j in jobs)
+    (failed,) = workflows(bad)
+    assert (failed["pipeline_name"], failed["status"]) == ("dcm2niix", "Failed")
+    one = http.get(f"/data/workflows/{failed['wrk_workflowData_id']}", params={"format": "json"})
+    assert one.json()["items"][0]["data_fields"]["status"] == "Failed"
+
+
 def test_a_value_that_would_become_an_option_is_refused(http: httpx.Client, tool: Path) -> None:
     name = uid("opt")
     register(http, name, [sys.executable, str(tool), "--in", "{input}", "--out", "{output}", "{scan_type}"])

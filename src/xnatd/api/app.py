@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xnatd import errors
-from xnatd.api import archive, dicomscp, jobs, openapi, prearchive, site, users
+from xnatd.api import archive, dicomscp, jobs, more_routes, openapi, prearchive, site, users
 from xnatd.api import search as search_api
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
@@ -52,7 +52,7 @@ class ContextPath:
 def routes() -> list[Route]:
     # Starlette tries routes in order: the API's come first, the import service first of all (a
     # stream of one-file requests is the busiest caller); the pages, all under /app, come last
-    out = [Route("/", site.root, methods=["GET", "HEAD"])]
+    out = [Route("/", site.root, methods=["GET", "HEAD"]), *more_routes.root_routes()]
     for root in ("/data", "/REST"):
         out += [
             Route(f"{root}/services/import", prearchive.services_import, methods=ALL),
@@ -68,9 +68,11 @@ def routes() -> list[Route]:
             Route(f"{root}/services/archive", prearchive.services_archive, methods=ALL),
             Route(f"{root}/services/prearchive/{{op}}", prearchive.services_prearchive, methods=ALL),
             Route(f"{root}/prearchive/{{rest:path}}", prearchive.prearchive_endpoint, methods=ALL),
+            *more_routes.data_routes(root),
             Route(f"{root}/{{rest:path}}", archive.endpoint, methods=ALL),
         ]
     out += [
+        *more_routes.xapi_before(),
         Route("/xapi/siteConfig/buildInfo", site.build_info, methods=["GET"]),
         Route("/xapi/siteConfig/buildInfo/{key}", site.build_info, methods=["GET"]),
         Route("/xapi/users", users.user_list, methods=["GET", "POST"]),
@@ -94,6 +96,7 @@ def routes() -> list[Route]:
         Route("/xapi/jobs/{job_id}/cancel", jobs.job_cancel, methods=["POST"]),
         Route("/xapi/openapi.json", openapi.document, methods=["GET"]),
         Route("/xapi/v2/api-docs", openapi.document, methods=["GET"]),  # where XNAT serves its Swagger
+        *more_routes.xapi_after(),
     ]
     return out + ui_routes.routes()
 

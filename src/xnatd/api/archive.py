@@ -17,7 +17,7 @@ from xnatd.api.streaming import read_ahead
 from xnatd.domain import address as A
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotAcceptable, NotFound
-from xnatd.services import deletion, files, listing_service, objects, resources, sharing
+from xnatd.services import deletion, files, listing_service, objects, resources, sharing, xml_upload
 from xnatd.services.context import Actor, Context
 from xnatd.services.threads import run_in_threadpool
 
@@ -210,6 +210,18 @@ async def post_projects(
     return Response(url, media_type="text/plain", headers={"Location": url})
 
 
+async def post_collection(
+    request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
+) -> Response:
+    """``POST`` of a subject's or experiment's XML document to its collection: created (201) or
+    changed (200) where the document's label says, answering its ID."""
+    xml = await _xml_body(request, [*params, ("req_format", "xml")])
+    if xml is None:
+        raise InvalidInput("Post the object's XML document to create it in this collection")
+    result = await run_in_threadpool(xml_upload.post_to_collection, ctx, actor, addr, params, xml)
+    return render.text(result.body, 201 if result.created else 200)
+
+
 async def put_resource(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
@@ -289,6 +301,8 @@ ROUTES: dict[tuple[str, str], Handler] = {
     **{(k, "PUT"): put_object for k in OBJECTS},
     **{(k, "DELETE"): delete_object for k in OBJECTS},
     (A.PROJECTS, "PUT"): post_projects,
+    (A.SUBJECTS, "PUT"): post_collection,
+    (A.EXPERIMENTS, "PUT"): post_collection,
     (A.RESOURCE, "GET"): get_resource,
     (A.RESOURCE, "PUT"): put_resource,
     (A.RESOURCE, "DELETE"): delete_resource,

@@ -16,7 +16,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from xnatd.errors import InvalidInput
+from xnatd.errors import InvalidInput, TooLarge
 from xnatd.services.files import UploadPart
 
 
@@ -37,6 +37,36 @@ async def raw_chunks(request: Request) -> AsyncIterator[bytes]:
                 yield chunk
     except ClientDisconnect:
         raise InvalidInput("The client disconnected before the body was complete") from None
+
+
+async def small_body(request: Request, limit: int, what: str = "The body") -> bytes:
+    """A body small enough to hold (a form, a JSON or XML document): read whole, refused past ``limit``."""
+    body = b""
+    async for chunk in raw_chunks(request):
+        body += chunk
+        if len(body) > limit:
+            raise TooLarge(f"{what} is larger than {limit} bytes")
+    return body
+
+
+async def one_document(request: Request, limit: int, what: str = "The document") -> bytes | None:
+    """A small document sent as the raw body or as the one file of a multipart body (a script, a
+    search bundle, a settings file); None when there is no body at all."""
+    if not has_body(request):
+        return None
+    if not is_multipart(request):
+        return await small_body(request, limit, what)
+    found: bytes | None = None
+    async for part in multipart_parts(request):  # file parts only: form fields are skipped
+        data = b""
+        async for chunk in part.chunks:
+            data += chunk
+            if len(data) > limit:
+                raise TooLarge(f"{what} is larger than {limit} bytes")
+        if found is not None:
+            raise InvalidInput(f"{what} is limited to a single file")
+        found = data
+    return found
 
 
 async def raw_part(request: Request, filename: str | None) -> AsyncIterator[UploadPart]:

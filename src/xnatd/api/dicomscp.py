@@ -9,7 +9,7 @@ on this host serve the new list).
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from xnatd.api.auth import require_actor
 from xnatd.api.users import json_body
@@ -67,3 +67,22 @@ async def enabled(request: Request) -> Response:
             raise InvalidInput(f"enabled must be true or false, not {flag}")
         doc = await run_in_threadpool(service.set_enabled, _ctx(request), actor, rid, flag.lower() == "true")
     return JSONResponse(doc["enabled"])
+
+
+async def identifiers(request: Request) -> Response:
+    """``GET|PUT /xapi/dicomscp/identifiers``: XNAT's DICOM object identifiers, ID to name (PUT: reload)."""
+    actor = await require_actor(request)
+    if request.method == "PUT":
+        service.reset_identifiers(actor)
+        return Response(status_code=200)
+    return JSONResponse(service.identifiers(actor))
+
+
+async def identifier(request: Request) -> Response:
+    """``GET|PUT /xapi/dicomscp/identifiers/{bean}``: one identifier's implementation class (PUT: reload)."""
+    actor = await require_actor(request)
+    bean = request.path_params["bean"]
+    if request.method == "PUT":
+        service.reset_identifiers(actor, bean)
+        return Response(status_code=200)
+    return PlainTextResponse(service.identifier_class(actor, bean))

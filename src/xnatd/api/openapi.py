@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from xnatd import __version__
 from xnatd.api import openapi_archive as arc
+from xnatd.api import openapi_more
 from xnatd.domain import address as A
 from xnatd.services import projects as project_settings
 
@@ -271,6 +272,9 @@ PAGES = {  # the web pages (``ui/``): GET shows, POST submits the page's form (C
 }
 for _path, _summary_text in PAGES.items():
     ROUTE_DOCS[_path] = {m: {"summary": _summary_text} for m in ("get", "post")}
+ROUTE_DOCS.update(openapi_more.ROUTE_DOCS)
+PATH_PARAMS.update(openapi_more.PATH_PARAMS)
+REST_EXAMPLES.update(openapi_more.REST_EXAMPLES)
 PUBLIC_PAGES = ("/app/login", "/app/static/{name}")
 POST_ONLY = "Answers 405: this service takes POST only."
 

@@ -1,6 +1,6 @@
 """DICOM import, the prearchive and the archive service over HTTP.
 
-``POST /data/services/import``, ``/data/prearchive/projects[/P[/TS/FOLDER[/scans...]]]``,
+``POST /data/services/import``, ``/data/prearchive[/projects[/P[/TS/FOLDER[/scans...]]]]``,
 ``/data/services/prearchive/{move,delete,rebuild}`` and ``/data/services/archive``. Handlers parse
 the request, call one service and render; URIs come back as XNAT sends them (``text/uri-list``,
 one per line, or plain text with ``format=txt``).
@@ -13,13 +13,13 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from xnatd.api import bodies, render
+from xnatd.api import bodies, render, user_cache
 from xnatd.api.archive import fmt, param, query_params
 from xnatd.api.auth import credentials, require_actor
 from xnatd.api.streaming import read_ahead
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotFound, XnatdError
-from xnatd.services import archiver, importer
+from xnatd.services import archiver, importer, prearchive_status
 from xnatd.services import import_options as io
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
@@ -76,6 +76,9 @@ async def services_import(request: Request) -> Response:
         sent = param(params, "filename")
         name = sent if opts.handler == io.GRADUAL else sent or RAW_NAMES.get(io.media_type(ctype), "upload")
         parts = bodies.raw_part(request, name)
+    elif param(params, "src"):  # a file uploaded to the caller's cache before (XNAT's user cache)
+        actor = actor or await require_actor(request)
+        parts = user_cache.cached_part(ctx, actor, param(params, "src") or "")
     else:
         raise InvalidInput("Unable to identify upload format.")
     if actor is None:
@@ -106,7 +109,7 @@ def _small_dicom(request: Request, params: Params, ctype: str | None) -> io.Impo
 async def prearchive_endpoint(request: Request) -> Response:
     actor = await require_actor(request)
     ctx: Context = request.app.state.ctx
-    parts = [p for p in request.path_params["rest"].split("/") if p]
+    parts = [p for p in request.path_params.get("rest", "").split("/") if p] or ["projects"]
     params = await _params_with_form(request)
     if not parts or parts[0] != "projects" or len(parts) == 3:
         raise NotFound(f"Unknown address: {request.url.path}")
@@ -167,7 +170,15 @@ async def _action(ctx: Context, actor: Actor, key: pre.Key, params: Params) -> R
             raise InvalidInput("action=move needs newProject")
         new_uri = await run_in_threadpool(pre.move, ctx, actor, key, target)
         return _one_uri(new_uri, 301)
-    raise InvalidInput(f"Unknown or missing action {action!r}: build, commit or move")
+    if action == "reset-status":
+        await run_in_threadpool(prearchive_status.reset, ctx, actor, key, param(params, "tag"))
+        return _one_uri(_uri(key))
+    if action == "set-status":
+        await run_in_threadpool(prearchive_status.set_status, ctx, actor, key, param(params, "status"))
+        return _one_uri(_uri(key))
+    raise InvalidInput(
+        f"Unknown or missing action {action!r}: build, commit, move, reset-status or set-status"
+    )
 
 
 def _commit(ctx: Context, actor: Actor, key: pre.Key, params: Params) -> str:

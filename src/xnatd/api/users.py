@@ -1,4 +1,5 @@
-"""The users API: `/xapi/users[/{name}[/roles]|/profile|/active]`, `/data/users`, `/xapi/access/projects`."""
+"""The users API: `/xapi/users[/{name}[/roles]|/profile[/{name}]|/profiles|/active]`, `/data/users`,
+`/xapi/access/projects`."""
 
 from __future__ import annotations
 
@@ -74,6 +75,18 @@ async def active_users(request: Request) -> Response:
     """Users with open login sessions and how many each has (site administrators only)."""
     actor = await require_actor(request)
     return JSONResponse(await run_in_threadpool(users.active, _ctx(request), actor))
+
+
+async def user_profiles(request: Request) -> Response:
+    """``GET /xapi/users/profiles``: every user's JSON object."""
+    actor = await require_actor(request)
+    return JSONResponse(await run_in_threadpool(users.profiles, _ctx(request), actor))
+
+
+async def user_profile(request: Request) -> Response:
+    """``GET /xapi/users/profile/{name}``: one user's JSON object (XNAT's short profile)."""
+    actor = await require_actor(request)
+    return JSONResponse(await run_in_threadpool(users.get, _ctx(request), actor, request.path_params["name"]))
 
 
 async def data_users(request: Request) -> Response:

@@ -70,6 +70,7 @@ class Column:
     element: str | None = None
     key: str = ""
     custom: str | None = None
+    provenance: str | None = None  # a processing step's field (``provenance/processStep/program``)
     raw: bool = False
 
     @property
@@ -240,6 +241,9 @@ def _below(text: str, name: str, element: str, ways: Ways, only: str | None, res
     custom = types.custom_field_key(element, rest)
     if custom is not None:
         return Column(text, name, ways, only, custom=custom)
+    process = types.provenance_field(element, rest)
+    if process is not None:
+        return Column(text, name, ways, only, provenance=process)
     step = _child_list(element, rest)
     if step is not None:
         way, child_type, tail = step

@@ -29,7 +29,7 @@ from xnatd.db import prearchive as pq
 from xnatd.dicom import session_builder as sb
 from xnatd.domain import labels
 from xnatd.errors import Conflict, Forbidden, InvalidInput, XnatdError
-from xnatd.services import access, jobs, objects
+from xnatd.services import access, jobs, objects, workflows
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import UNASSIGNED, ArchiveOptions
@@ -264,6 +264,7 @@ def _archive(
     pks = pq.insert_archive_files(conn, out_files)
     pq.insert_instances(conn, [{**r, "file_pk": pk} for r, pk in zip(out_sops, pks, strict=True)])
     q.update_object(conn, "experiment", exp["id"])
+    workflows.record(conn, actor, exp, workflows.TRANSFERRED, "Complete")  # XNAT's history entry
     return Archived(pid, subject_label, label, exp["id"]), left
 
 

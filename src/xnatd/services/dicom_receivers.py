@@ -23,6 +23,7 @@ from typing import Any
 from xnatd.config import Settings
 from xnatd.db import dicom_receivers as rq
 from xnatd.errors import Conflict, Forbidden, InvalidInput, NotFound
+from xnatd.services import access
 from xnatd.services.context import Actor, Context
 
 _AE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # 16 characters of the default repertoire, no backslash
@@ -43,6 +44,10 @@ FIELDS = {
     "subjectRoutingExpression": "subject_routing",
     "sessionRoutingExpression": "session_routing",
 }
+# XNAT's DICOM object identifiers (bean ID -> readable name), the default first: xnatd has one, which
+# applies XNAT's classic rules (comment fields, StudyDescription, PatientName...; dicom/identify.py)
+IDENTIFIERS = {"dicomObjectIdentifier": "Default DICOM object identifier (ClassicDicomObjectIdentifier)"}
+IDENTIFIER_CLASSES = {"dicomObjectIdentifier": "org.nrg.dcm.id.ClassicDicomObjectIdentifier"}
 IGNORED = {"id", "identifier", "fileNamer", "customProcessing", "anonymizationEnabled", "source", "readOnly"}
 
 
@@ -68,7 +73,6 @@ class Rule:
         return found.strip() or None
 
 
-IDENTIFIERS = ("dicomObjectIdentifier",)  # XNAT's DicomObjectIdentifier beans here: the default one
 _REPLACE = re.compile(r"^(?P<main>.*?)(?:\s+t:(?P<find>.*?)\s+r:(?P<repl>.*))?$", re.DOTALL)
 
 
@@ -395,3 +399,28 @@ def delete(ctx: Context, actor: Actor, rid: int) -> None:
         if not rq.delete_row(conn, rid):
             raise NotFound(f"No DICOM receiver with ID {rid}")
     wait_applied(ctx)
+
+
+def identifiers(actor: Actor) -> dict[str, str]:
+    """``/xapi/dicomscp/identifiers``: every identifier's readable name, by bean ID, the default first."""
+    access.require_user(actor)
+    return dict(IDENTIFIERS)
+
+
+def identifier_class(actor: Actor, bean_id: str) -> str:
+    """``/xapi/dicomscp/identifiers/{id}``: the identifier's implementation (``default``: the default's)."""
+    access.require_user(actor)
+    key = next(iter(IDENTIFIERS)) if bean_id == "default" else bean_id
+    if key not in IDENTIFIER_CLASSES:
+        raise NotFound(f"Couldn't find DICOM object identifier with ID {bean_id}")
+    return IDENTIFIER_CLASSES[key]
+
+
+def reset_identifiers(actor: Actor, bean_id: str | None = None) -> None:
+    """``PUT /xapi/dicomscp/identifiers[/{id}]``: XNAT reloads the identifiers' configuration; xnatd's
+    identifier has none, so this only checks the caller and the ID."""
+    access.require_user(actor)
+    if not actor.is_admin:
+        raise Forbidden("Only site administrators may reset DICOM object identifiers")
+    if bean_id is not None:
+        identifier_class(actor, bean_id)

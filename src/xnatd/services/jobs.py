@@ -20,7 +20,7 @@ from xnatd.db import jobs as qj
 from xnatd.domain import address as A
 from xnatd.domain import jobs as J
 from xnatd.errors import Conflict, Forbidden, InvalidInput, NotFound, XnatdError
-from xnatd.services import access
+from xnatd.services import access, workflows
 from xnatd.services.context import SYSTEM, Actor, Context
 from xnatd.services.job_commands import lookup
 from xnatd.services.job_runs import cancel_run, read_log
@@ -150,7 +150,7 @@ def _insert(
     ctx: Context, conn: Connection, actor: Actor, command: J.Command, scan: Scan, overwrite: bool
 ) -> int:
     spec = {**command.to_json(), "overwrite": overwrite}
-    return qj.insert_job(
+    job_id = qj.insert_job(
         conn,
         command=command.name,
         status=J.QUEUED,
@@ -167,6 +167,9 @@ def _insert(
         worker="",
         run_dir="",
     )
+    # XNAT's record of a pipeline run; its status is read from the job's (services/workflows.py)
+    workflows.record(conn, actor, scan.experiment, command.name, "Queued", job_id, str(scan.row["scan_id"]))
+    return job_id
 
 
 def _notify() -> None:

@@ -435,6 +435,9 @@ def _value(target: Mapping[str, Any], column: Column) -> str | None:
     fields = target["_fields"]
     if column.custom is not None:
         return types.text(fields.get(column.custom))
+    if column.provenance is not None:  # the first processing step (XNAT: a row per step)
+        steps = fields.get(types.PROVENANCE) or [{}]
+        return types.text(steps[0].get(column.provenance))
     base = target["_base"]
     found = base.get(column.key, _MISSING)
     if found is not _MISSING:

@@ -154,6 +154,14 @@ def names(ctx: Context, actor: Actor) -> list[str]:
         return [r["username"] for r in qu.all_users(conn)]
 
 
+def profiles(ctx: Context, actor: Actor) -> list[dict[str, Any]]:
+    """``/xapi/users/profiles``: every user's JSON object, for the same callers as the list of names
+    (site administrators: XNAT's ``restrictUserListAccessToAdmins`` default)."""
+    _require_admin(actor)
+    with ctx.db.read() as conn:
+        return [document(r) for r in qu.all_users(conn)]
+
+
 def table(ctx: Context, actor: Actor, query: ListQuery) -> Table:
     """``/data/users``: every user may list logins and names (to pick project members); only
     administrators see e-mail addresses and whether accounts are enabled."""

@@ -1,0 +1,30 @@
+"""Site-wide summaries of archived sessions and scans (XNAT's scanner and scan type listings)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from xnatd.db.schema import experiments, scans
+
+
+def session_fields(conn: Connection, xsi_type: str, projects: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The typed fields of every session of one type (in some projects; None: all)."""
+    stmt = select(experiments.c.fields).where(experiments.c.xsi_type == xsi_type)
+    if projects is not None:
+        stmt = stmt.where(experiments.c.project_id.in_(list(projects)))
+    return [dict(f or {}) for f in conn.execute(stmt).scalars()]
+
+
+def scan_types(conn: Connection, xsi_type: str, projects: Sequence[str] | None) -> list[tuple[str, str]]:
+    """(type, series description) of every scan of one type (in some projects; None: all)."""
+    stmt = (
+        select(scans.c.type, scans.c.fields)
+        .join(experiments, experiments.c.id == scans.c.experiment_id)
+        .where(scans.c.xsi_type == xsi_type, scans.c.kind == "scan")
+    )
+    if projects is not None:
+        stmt = stmt.where(experiments.c.project_id.in_(list(projects)))
+    return [(t or "", str((f or {}).get("series_description") or "")) for t, f in conn.execute(stmt).all()]
