@@ -122,7 +122,11 @@ def object_item(level: str, xsi_type: str) -> PathItem:
 
 def resource_items(prefix: str, owner: str) -> Iterator[tuple[str, PathItem]]:
     """``resources``, a resource, its files and one file, below any object (``owner`` names it)."""
-    files_get = [*listing_params(FILE_FORMATS), query("all", {"type": "boolean"})]
+    files_get = [
+        *listing_params(FILE_FORMATS),
+        query("all", {"type": "boolean"}),
+        query("recursive", {"type": "boolean"}, "false: a folder's own files, not its sub-folders'."),
+    ]
     upload = [
         query(name, schema)
         for name, schema in (
@@ -135,7 +139,8 @@ def resource_items(prefix: str, owner: str) -> Iterator[tuple[str, PathItem]]:
         )
     ]
     res = f"{prefix}/resources/{{resource}}"
-    yield f"{prefix}/resources", {"get": _op(f"Resources of the {owner}.", listing_params())}
+    stats = query("file_stats", {"type": "boolean"}, "Accepted; every row has file_count and file_size.")
+    yield f"{prefix}/resources", {"get": _op(f"Resources of the {owner}.", [*listing_params(), stats])}
     yield (
         res,
         {
