@@ -103,3 +103,99 @@ def test_an_experiments_changed_xsitype_is_ignored_as_xnat_does(http: httpx.Clie
     _ok(http.put(qc, params={"xsiType": "xnat:qcAssessmentData", "note": "still manual"}))
     listed = rows(http.get(f"{exp}/assessors", params={"format": "json"}))
     assert [a["xsiType"] for a in listed] == ["xnat:qcManualAssessorData"]
+
+
+# --- fixScanTypes ---------------------------------------------------------------------------------
+
+
+def _scan(http: httpx.Client, exp: str, scan_id: str, description: str | None, **fields: str) -> None:
+    params = {"xsiType": "xnat:mrScanData"} | {f"xnat:mrScanData/{k}": v for k, v in fields.items()}
+    if description is not None:
+        params["xnat:mrScanData/series_description"] = description
+    _ok(http.put(f"{exp}/scans/{scan_id}", params=params))
+
+
+def _types(http: httpx.Client, exp: str) -> dict[str, str]:
+    return {s["ID"]: s.get("type", "") for s in rows(http.get(f"{exp}/scans", params={"format": "json"}))}
+
+
+def test_fix_scan_types_fills_empty_types_as_xnat_does(http: httpx.Client, project: str) -> None:
+    """XNAT's TestArchive.testFixScanTypes: scans with no type take the type the project's other scans
+    of that series description have (compared without case, spaces, ``_``, ``-``, ``*``), else the
+    description, else ``unknown``; a type already set stays; only when asked."""
+    mr2 = _session(http, project, "MR2")
+    _scan(http, mr2, "1", "localizer", type="MAPPED")
+    mr1 = _session(http, project, "MR1")
+    for scan_id, description in (
+        ("1", "localizer"),
+        ("2", "localizer"),
+        ("3", "Local_Izer"),
+        ("4", "t1 mprage"),
+    ):
+        _scan(http, mr1, scan_id, description)
+    _scan(http, mr1, "5", None)
+    _ok(http.put(mr1, params={"note": "plain"}))
+    assert set(_types(http, mr1).values()) == {""}, "a plain PUT leaves scan types alone"
+    r = http.put(mr1, params={"fixScanTypes": "true"})
+    assert r.status_code == 200, describe(r)
+    assert _types(http, mr1) == {
+        "1": "MAPPED",
+        "2": "MAPPED",
+        "3": "MAPPED",
+        "4": "t1 mprage",
+        "5": "unknown",
+    }
+    _ok(http.put(f"{mr1}/scans/1", params={"type": "MINE"}))
+    _scan(http, mr1, "6", "LOCALIZER")
+    _ok(http.put(mr1, params={"action": "fixScanTypes"}))
+    types = _types(http, mr1)
+    assert types["1"] == "MINE" and types["6"] == "MAPPED", "the first type given to the description"
+
+
+def test_fix_scan_types_tells_types_apart_by_image_type_and_frames(http: httpx.Client, project: str) -> None:
+    """With several types for one description, XNAT's MR mapping picks the one of the same image
+    type, then of the same number of frames."""
+    old = _session(http, project, "OLD")
+    _scan(http, old, "1", "dwi", type="DTI", **{"parameters/imageType": "ORIGINAL\\PRIMARY\\DIFFUSION"})
+    _scan(http, old, "2", "dwi", type="ADC", **{"parameters/imageType": "DERIVED\\PRIMARY\\ADC"})
+    _scan(http, old, "3", "bold", type="BOLD_SHORT", frames="10")
+    _scan(http, old, "4", "bold", type="BOLD_LONG", frames="300")
+    new = _session(http, project, "NEW")
+    _scan(http, new, "1", "DWI", **{"parameters/imageType": "derived\\primary\\adc"})
+    _scan(http, new, "2", "BOLD", frames="300")
+    _ok(http.put(new, params={"fixScanTypes": "true"}))
+    assert _types(http, new) == {"1": "ADC", "2": "BOLD_LONG"}
+
+
+def test_scan_type_mapping_can_be_switched_off_per_project(http: httpx.Client, project: str) -> None:
+    """XNAT's ``PUT /data/projects/P/scan_type_mapping/false`` (its configuration document
+    ``project/scanTypeMapping``): the description alone names the type."""
+    mr2 = _session(http, project, "MR2")
+    _scan(http, mr2, "1", "localizer", type="MAPPED")
+    assert http.get(f"/data/projects/{project}/scan_type_mapping").text == "true"
+    _ok(http.put(f"/data/projects/{project}/scan_type_mapping/false"))
+    assert http.get(f"/data/projects/{project}/scan_type_mapping").text == "false"
+    doc = http.get(f"/data/projects/{project}/config/project/scanTypeMapping", params={"contents": "true"})
+    assert doc.text == "false", describe(doc)
+    mr1 = _session(http, project, "MR1")
+    _scan(http, mr1, "1", "localizer")
+    _ok(http.put(mr1, params={"fixScanTypes": "true"}))
+    assert _types(http, mr1) == {"1": "localizer"}
+
+
+# --- prearchive codes -----------------------------------------------------------------------------
+
+
+def test_prearchive_code_takes_any_integer_as_xnat_does(http: httpx.Client, project: str) -> None:
+    """XNAT's TestProjectURIs.testPrearchiveConfig puts 4, 0 and 11 and expects 200 each: XNAT stores
+    any integer (and true/false as 1/0); anything else is 400 with XNAT's text."""
+    code = f"/data/projects/{project}/prearchive_code"
+    for value, stored in (("4", "4"), ("0", "0"), ("11", "11"), ("true", "1"), ("false", "0")):
+        r = http.put(f"{code}/{value}")
+        assert r.status_code == 200, describe(r)
+        assert http.get(code).text.strip() == stored
+    for bad in ("abc", "4.5", "99999999999"):
+        r = http.put(f"{code}/{bad}")
+        assert r.status_code == 400, describe(r)
+        assert r.text == f"The submitted code {bad} is invalid: must be an integer.", describe(r)
+    assert http.get(code).text.strip() == "0"

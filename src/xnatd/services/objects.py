@@ -14,7 +14,7 @@ from xnatd.db import archive as q
 from xnatd.domain import labels, types
 from xnatd.domain.address import Address
 from xnatd.errors import Conflict, Forbidden, InvalidInput, MissingContent, NotFound
-from xnatd.services import access, protocols, records, visibility
+from xnatd.services import access, protocols, records, scan_types, visibility
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import build_item
 from xnatd.services.resolve import Target, require_through_share, resolve, role_of
@@ -328,7 +328,8 @@ def _put_experiment(
         xsi_type = row["xsi_type"]
         _, values = _fields_from(xsi_type, params, xml, xsi_type)
         values.pop("label", None)
-        if _changing(conn, actor, t, row, bool(values) or bool(xml), f"Experiment {key}"):
+        fix = scan_types.asked(params)
+        if _changing(conn, actor, t, row, bool(values) or bool(xml) or fix, f"Experiment {key}"):
             cols, rest = records.split_columns(
                 "experiment", _merge(records.field_values("experiment", row), values)
             )
@@ -336,6 +337,8 @@ def _put_experiment(
                 cols.pop(k, None)
             q.update_object(conn, "experiment", row["id"], fields=rest, **cols)
             _put_xml_scans(conn, row["id"], xml)
+            if fix:
+                scan_types.fill(conn, row["project_id"], row)
         _rename(conn, "experiment", t, row, label_here, params)
         return PutResult(False, row["id"])
     return _create_experiment(ctx, conn, actor, addr, t, params, xml, key, requested)
@@ -386,6 +389,8 @@ def _create_experiment(
     if not inserted:  # a concurrent PUT created it a moment ago: this one is now an update
         return _put_experiment(ctx, conn, actor, addr, t, params, xml)
     _put_xml_scans(conn, new_id, xml)
+    if scan_types.asked(params):
+        scan_types.fill(conn, t.project_id, {"id": new_id, "xsi_type": xsi_type})
     return PutResult(True, new_id)
 
 
