@@ -181,6 +181,18 @@ def test_scan_type_mapping_can_be_switched_off_per_project(http: httpx.Client, p
     _scan(http, mr1, "1", "localizer")
     _ok(http.put(mr1, params={"fixScanTypes": "true"}))
     assert _types(http, mr1) == {"1": "localizer"}
+    _ok(http.put(f"/data/projects/{project}/scan_type_mapping/true"))
+    _scan(http, mr1, "2", "localizer")
+    # the site's scanTypeMapping (XNAT's site preference) switches it off everywhere
+    _ok(http.post("/xapi/siteConfig", json={"scanTypeMapping": False}))
+    try:
+        _ok(http.put(mr1, params={"fixScanTypes": "true"}))
+    finally:
+        _ok(http.post("/xapi/siteConfig", json={"scanTypeMapping": True}))
+    assert _types(http, mr1) == {"1": "localizer", "2": "localizer"}
+    _scan(http, mr1, "3", "localizer")
+    _ok(http.put(mr1, params={"fixScanTypes": "true"}))
+    assert _types(http, mr1)["3"] == "MAPPED"
 
 
 # --- prearchive codes -----------------------------------------------------------------------------

@@ -111,6 +111,9 @@ def object_item(level: str, xsi_type: str) -> PathItem:
     if level != "project":
         put_params.insert(0, query("xsiType", {"type": "string", "enum": concrete}, "Type when creating."))
     put_params.append(query("event_reason", {"type": "string"}))
+    if level == "experiment":
+        doc = "An image session's scans with no type get one from XNAT's scan type mapping."
+        put_params.append(query("fixScanTypes", {"type": "boolean"}, doc))
     return {
         "get": _op(f"The {level}'s document.", [query("format", {"type": "string", "enum": ITEM_FORMATS})]),
         "put": _op(
