@@ -71,17 +71,24 @@ layers: install-dev
 
 # Every step runs even when an earlier one failed (a failing SQLite suite must not hide the
 # PostgreSQL one); the summary at the end names each step's result, and make fails if any failed.
+# The two suites run side by side (each is mostly one process waiting on its servers, so two fit on
+# two cores); the PostgreSQL suite's output goes to build/test-results/test-postgresql.log and is
+# printed when both have ended.
+CHECKS := lint typecheck layers
+SUITES := test-sqlite test-postgresql
 test: install-dev install-system
-	@rm -rf $(RESULTS); mkdir -p $(RESULTS); failed=""; \
-	for step in lint typecheck layers test-sqlite test-postgresql; do \
-	  echo "=== make $$step"; \
-	  if $(MAKE) --no-print-directory $$step; then echo passed > $(RESULTS)/$$step.status; \
-	  else echo FAILED > $(RESULTS)/$$step.status; failed="$$failed $$step"; fi; \
-	done; \
-	echo "=== make test summary"; \
-	for step in lint typecheck layers test-sqlite test-postgresql; do \
-	  printf '%-16s %-7s %s\n' $$step "$$(cat $(RESULTS)/$$step.status)" \
-	    "$$(cat $(RESULTS)/$$step.summary 2>/dev/null)"; \
+	@rm -rf $(RESULTS); mkdir -p $(RESULTS); \
+	step() { if $(MAKE) --no-print-directory $$1; then echo passed > $(RESULTS)/$$1.status; \
+	  else echo FAILED > $(RESULTS)/$$1.status; fi; }; \
+	for s in $(CHECKS); do echo "=== make $$s"; step $$s; done; \
+	echo "=== make test-postgresql (in the background: $(RESULTS)/test-postgresql.log)"; \
+	step test-postgresql > $(RESULTS)/test-postgresql.log 2>&1 & pg=$$!; \
+	echo "=== make test-sqlite"; step test-sqlite; wait $$pg; \
+	echo "=== make test-postgresql (its output)"; cat $(RESULTS)/test-postgresql.log; \
+	echo "=== make test summary"; failed=""; \
+	for s in $(CHECKS) $(SUITES); do \
+	  printf '%-16s %-7s %s\n' $$s "$$(cat $(RESULTS)/$$s.status)" "$$(cat $(RESULTS)/$$s.summary 2>/dev/null)"; \
+	  grep -q passed $(RESULTS)/$$s.status || failed="$$failed $$s"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed"; exit 1; fi; echo "make test: all passed"
 

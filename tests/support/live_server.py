@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,29 @@ XNATD = REPO / ".venv" / "bin" / "xnatd"
 ADMIN = ("admin", "admin")
 
 
+# Ports handed out by this process, never handed out twice.
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now, below Linux's ephemeral range (32768-60999).
+
+    Port 0 would answer an ephemeral port, which any outgoing connection (the test's own clients,
+    the other suite running beside this one in `make test`) may take between this check and the
+    server's bind; below that range only another listener can, so pick at random there.
+    """
+    rng = random.SystemRandom()
+    while True:
+        port = rng.randint(20000, 32000)
+        if port in _GIVEN:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
 
 
 @dataclass

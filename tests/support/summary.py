@@ -1,7 +1,7 @@
 """One line from a pytest JUnit XML report, for the summary `make test` prints at its very end.
 
-`make test` runs the SQLite and the PostgreSQL suites one after the other, each even when the other
-failed; their own summary lines scroll far away, so the Makefile prints both again, side by side.
+`make test` runs the SQLite and the PostgreSQL suites side by side, each whatever the other does;
+their own summary lines scroll far away, so the Makefile prints both again, one under the other.
 
     python -m tests.support.summary build/test-results/sqlite.xml
     1063 tests: 1060 passed, 2 failed, 1 error, 0 skipped in 642 s; failed: tests.x::test_a, ...
