@@ -66,7 +66,7 @@ class LiveServer:
         return httpx.Client(base_url=self.url, auth=auth, timeout=120, **kw)  # type: ignore[arg-type]
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 120.0) -> None:
     """Until ``GET /xapi/siteConfig/buildInfo`` answers 200; fail with the log if the process exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
