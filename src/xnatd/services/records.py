@@ -246,7 +246,10 @@ def _type_of_element(tag: str) -> str:
     return f"xnat:{local}"
 
 
-def _xml_value(root: Any, fl: types.Field, ns: str = XNAT_NS) -> str | None:
+def _xml_value(root: Any, fl: types.Field, ns: str = "*") -> str | None:
+    # A field's element is in the namespace of the schema declaring it (``proc:procstatus`` beside
+    # ``xnat:date``; see ``domain.items``); documents are read by local names, as the element check
+    # above reads them.
     parts = fl.path.split("/")
     node = root
     steps = parts[:-1] if fl.attr else parts
