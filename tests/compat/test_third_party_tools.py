@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
+from xml.etree import ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nibabel
 import pytest
+import xnat
+import xnatutils
 import yaxil
 from dax import XnatUtils
 
-from tests.compat.helpers import ADMIN
+from tests.compat.helpers import ADMIN, curl
 from tests.compat.third_party import (
     GE,
     JOB_ID,
@@ -52,6 +56,8 @@ SIEMENS_SCANS = {  # scan ID -> (type, series folder)
     "6": ("EPI PE=LR", "mr_0006"),
 }
 GE_TYPE = "Axial EPI-FMRI (Interleaved I to S)"
+XNAT, PROC = "http://nrg.wustl.edu/xnat", "http://nrg.wustl.edu/proc"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 
 @pytest.fixture(scope="module")
@@ -133,17 +139,28 @@ def test_yaxil_download_and_arcget(lab: Lab, tmp_path: Path) -> None:
 # --- xnatutils -------------------------------------------------------------------------------------
 
 
-def test_xnat_ls_lists_each_level(lab: Lab, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def xnatpy(lab: Lab) -> Iterator[Any]:
+    """One xnatpy session for the xnatutils functions called in-process (``connection=``): each
+    console script run connects anew, which costs seconds, so each command runs as a script once
+    or twice and its other cases go through the same function on this connection."""
+    session = xnat.connect(lab.url, user=ADMIN[0], password=ADMIN[1], loglevel="ERROR")
+    try:
+        yield session
+    finally:
+        session.disconnect()
+
+
+def test_xnat_ls_lists_each_level(lab: Lab, xnatpy: Any, tmp_path: Path) -> None:
     env = lab.env(tmp_path)
-
-    def ls(*args: str) -> list[str]:
-        return ok(run(["xnat-ls", *args], env)).splitlines()
-
-    assert lab.project in ls("-d", "project")
-    assert lab.subject in ls("-d", "subject", "-p", lab.project)
-    assert ls("-d", "session", "-p", lab.project, "-j", lab.subject) == [lab.mr01, lab.mr02]
-    assert ls("-d", "scan", lab.mr01) == sorted(t for t, _ in SIEMENS_SCANS.values())
-    assert ls("-d", "scan", lab.mr02) == [GE_TYPE]
+    listed = ok(run(["xnat-ls", "-d", "session", "-p", lab.project, "-j", lab.subject], env))
+    assert listed.splitlines() == [lab.mr01, lab.mr02]
+    xnatpy.clearcache()
+    assert lab.project in xnatutils.ls(datatype="project", connection=xnatpy)
+    assert lab.subject in xnatutils.ls(datatype="subject", project_id=lab.project, connection=xnatpy)
+    scans = xnatutils.ls([lab.mr01], datatype="scan", connection=xnatpy)
+    assert scans == sorted(t for t, _ in SIEMENS_SCANS.values())
+    assert xnatutils.ls([lab.mr02], datatype="scan", connection=xnatpy) == [GE_TYPE]
     # Guessing the level from the underscores (no ``-d``) fails inside the tool on any server:
     # ``ls()`` treats argparse's list of IDs as one ID (``xnat_id.split``, ``projects[list]``).
     guessed = run(["xnat-ls", lab.mr01], env)
@@ -178,7 +195,6 @@ def test_xnat_put_a_folder_and_get_it_back(lab: Lab, tmp_path: Path) -> None:
     put = ok(run(["xnat-put", session, "fmap", str(folder), "-r", "TEXT"], env))
     assert f"Successfully checked digest for {session}:fmap" in put
     assert _files(lab, session, "fmap", "TEXT") == md5s(folder)
-    assert ok(run(["xnat-ls", "-d", "scan", session], env)).splitlines() == ["fmap"]
 
     ok(run(["xnat-get", session, "--scans", "fmap", "-t", str(tmp_path / "got")], env))
     assert md5s(tmp_path / "got" / session / "fmap-fmap") == md5s(folder)
@@ -224,30 +240,36 @@ def test_xnat_put_creates_the_session_and_xnat_rename(lab: Lab, tmp_path: Path) 
     assert [r["label"] for r in after] == [renamed]
 
 
-def test_xnat_get_dicom_and_convert_to_nifti(lab: Lab, tmp_path: Path) -> None:
+def test_xnat_get_dicom_and_convert_to_nifti(lab: Lab, xnatpy: Any, tmp_path: Path) -> None:
     env = lab.env(tmp_path / "home")
     out = tmp_path / "got"
-    ok(run(["xnat-get", lab.mr01, "--scans", "EPI PE=AP", "-t", str(out)], env))
-    got = out / lab.mr01 / "3-EPI_PE_AP"
-    assert sorted(md5s(got).values()) == dicom_md5s(SIEMENS / "mr_0003")
     ok(run(["xnat-get", lab.mr01, "--scans", "EPI PE=PA", "-t", str(out), "--convert_to", "nifti_gz"], env))
     image: Any = nibabel.load(out / lab.mr01 / "4-EPI_PE_PA.nii.gz")
     assert image.shape == (72, 72, 5, 2)  # two 3x3 mosaics of 72x72 slices, converted by dcm2niix
+    xnatpy.clearcache()
+    xnatutils.get(lab.mr01, str(out), scans="EPI PE=AP", connection=xnatpy)
+    assert sorted(md5s(out / lab.mr01 / "3-EPI_PE_AP").values()) == dicom_md5s(SIEMENS / "mr_0003")
 
 
-def test_xnat_varput_and_varget(lab: Lab, tmp_path: Path) -> None:
+def test_xnat_varput_and_varget(lab: Lab, xnatpy: Any, tmp_path: Path) -> None:
     session, subject = f"{lab.project}_004_MR01", f"{lab.project}_004"
     _session(lab, subject, session)
     env = lab.env(tmp_path / "home")
     ok(run(["xnat-varput", session, "visit", "V1"], env))
-    ok(run(["xnat-varput", subject, "group", "control"], env))
     assert ok(run(["xnat-varget", session, "visit"], env)) == "V1"
-    assert ok(run(["xnat-varget", subject, "group"], env)) == "control"
-    assert ok(run(["xnat-varget", session, "missing", "--default", "none"], env)) == "none"
+    xnatpy.clearcache()
+    xnatutils.varput(subject, "group", "control", connection=xnatpy)
+    assert xnatutils.varget(subject, "group", connection=xnatpy) == "control"
+    assert xnatutils.varget(session, "missing", default="none", connection=xnatpy) == "none"
     with lab.server.client() as http:
-        fields = http.get(f"/data/projects/{lab.project}/experiments/{session}", params={"format": "json"})
-        custom = [c for c in fields.json()["items"][0]["children"] if c["field"] == "fields/field"]
-    assert [(i["data_fields"]["name"], i["data_fields"]["field"]) for i in custom[0]["items"]] == [("visit", "V1")]
+        doc = http.get(f"/data/projects/{lab.project}/experiments/{session}", params={"format": "json"})
+        custom = [c for c in doc.json()["items"][0]["children"] if c["field"] == "fields/field"]
+        assert [(i["data_fields"]["name"], i["data_fields"]["field"]) for i in custom[0]["items"]] == [
+            ("visit", "V1")
+        ]
+        group = "xnat:subjectData/fields/field[name=group]/field"
+        groups = rows(http, f"/data/projects/{lab.project}/subjects", label=subject, columns=f"label,{group}")
+    assert [r[group.lower()] for r in groups] == ["control"]  # XNAT's listings key columns in lower case
 
 
 def test_xnatutils_saves_a_token_in_netrc_and_logs_in_with_it(lab: Lab, tmp_path: Path) -> None:
@@ -420,3 +442,64 @@ def test_xnatinfo_reports_the_project(lab: Lab, pipeline: dict[str, Any]) -> Non
     assert counts[:3] == [PROCTYPE, "1", "1"]  # one run, COMPLETE
     for scan_type, _ in SIEMENS_SCANS.values():
         assert any(row.strip().startswith(scan_type) for row in report.splitlines())
+
+
+# --- what the tools needed of xnatd, through its REST API ------------------------------------------
+
+
+def test_a_new_object_keeps_the_id_its_client_gives(lab: Lab) -> None:
+    """XNAT keeps the ``ID`` a client gives a new subject or experiment (dax names each run by a
+    UUID it picks and finds it again by that ID); the label comes from ``label=``."""
+    guid, subject_id = str(uuid.uuid4()), f"{lab.project}_S_chosen"
+    base = f"/data/projects/{lab.project}/subjects"
+    with lab.server.client() as http:
+        made = http.put(f"{base}/{lab.project}_005", params={"ID": subject_id})
+        assert (made.status_code, made.text) == (201, subject_id)
+        url = f"/data/experiments/{lab.ids[lab.mr01]}/assessors/{guid}"
+        created = http.put(url, params={"xsiType": "proc:genprocdata", "ID": guid, "label": "run-1"})
+        assert (created.status_code, created.text) == (201, guid)
+        doc = http.get(f"/data/experiments/{guid}", params={"format": "json"}).json()["items"][0]
+        assert (doc["data_fields"]["ID"], doc["data_fields"]["label"]) == (guid, "run-1")
+        updated = http.put(url, params={"proc:genprocdata/procstatus": "NEED_TO_RUN"})  # found by its ID
+        assert (updated.status_code, updated.text) == (200, guid)
+        taken = http.put(f"{base}/{lab.subject}/experiments/other", params={"xsiType": "xnat:mrSessionData", "ID": guid})
+        assert taken.status_code == 409 and guid in taken.text
+        bad = http.put(f"{base}/{lab.subject}/experiments/other2", params={"xsiType": "xnat:mrSessionData", "ID": "a/b c"})
+        assert bad.status_code == 417
+        assert rows(http, f"/data/projects/{lab.project}/experiments", label="other,other2") == []
+
+
+def test_documents_qualify_plugin_fields_and_file_assessor_outputs(lab: Lab, tmp_path: Path) -> None:
+    """A ``proc:genProcData`` run in its session's XML: its own fields in the ``proc`` namespace, the
+    inherited ones in ``xnat``, its resources as outputs (``xnat:out/xnat:file``), as XNAT writes it;
+    and a document written so is read back whole when a user PUTs it with curl (``-d @doc.xml``,
+    which sends it as a form)."""
+    guid = str(uuid.uuid4())
+    assessor = f"/data/experiments/{lab.ids[lab.mr02]}/assessors/{guid}"
+    with lab.server.client() as http:
+        params = {"xsiType": "proc:genProcData", "ID": guid, "label": f"qa-{guid[:8]}", "date": "2024-05-06"}
+        params |= {"proc:genProcData/procstatus": "COMPLETE", "proc:genProcData/proctype": "qa_v1"}
+        assert http.put(assessor, params=params).status_code == 201
+        assert http.put(f"{assessor}/resources/STATS").status_code == 200
+        assert http.put(f"{assessor}/out/resources/PDF").status_code == 200
+        session = ET.fromstring(http.get(f"/data/experiments/{lab.ids[lab.mr02]}", params={"format": "xml"}).content)
+        node = next(a for a in session.iter(f"{{{XNAT}}}assessor") if a.get("ID") == guid)
+        assert node.get(f"{{{XSI}}}type") == "proc:genProcData"
+        assert [(c.tag, c.text) for c in node if c.tag.startswith(f"{{{PROC}}}")] == [
+            (f"{{{PROC}}}procstatus", "COMPLETE"),
+            (f"{{{PROC}}}proctype", "qa_v1"),
+        ]
+        assert node.findtext(f"{{{XNAT}}}date") == "2024-05-06"
+        outputs = node.findall(f"{{{XNAT}}}out/{{{XNAT}}}file")
+        assert sorted(f.get("label") for f in outputs) == ["PDF", "STATS"]
+        assert node.find(f"{{{XNAT}}}resources") is None
+
+        own = http.get(assessor, params={"format": "xml"}).content
+        assert own.startswith(b"<?xml") and b"<proc:Processing " in own and b"<proc:procstatus>COMPLETE<" in own
+        copy = f"/data/experiments/{lab.ids[lab.mr02]}/assessors/copy-{guid[:8]}"
+        doc = tmp_path / "copy.xml"
+        doc.write_bytes(own.replace(guid.encode(), f"copy-{guid[:8]}".encode()).replace(b"qa-", b"copy-qa-"))
+        put = curl("-u", ":".join(ADMIN), "-X", "PUT", "--data-binary", f"@{doc}", f"{lab.url}{copy}?inbody=true")
+        assert put.status == 201, str(put)
+        back = http.get(copy, params={"format": "json"}).json()["items"][0]["data_fields"]
+        assert (back["procstatus"], back["proctype"], back["label"]) == ("COMPLETE", "qa_v1", f"copy-qa-{guid[:8]}")
