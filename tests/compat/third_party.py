@@ -23,6 +23,13 @@ from tests.support.testdata import DICOM
 BIN = Path(python()).parent  # the tools' console scripts live beside the project's interpreter
 SIEMENS = DICOM / "dcm_qa_nih" / "20180918Si"  # 4 EPI series (3..6) of 2 mosaic files each
 GE = DICOM / "dcm_qa_nih" / "20180918GE" / "mr_0004"  # one EPI series (4) of 150 slices
+SIEMENS_SCANS = {  # scan ID -> (type, series folder)
+    "3": ("EPI PE=AP", "mr_0003"),
+    "4": ("EPI PE=PA", "mr_0004"),
+    "5": ("EPI PE=RL", "mr_0005"),
+    "6": ("EPI PE=LR", "mr_0006"),
+}
+GE_TYPE = "Axial EPI-FMRI (Interleaved I to S)"
 
 
 def md5_file(path: Path) -> str:
@@ -96,7 +103,9 @@ def make_lab(server: LiveServer) -> Lab:
     return lab
 
 
-def run(argv: list[str], env: dict[str, str], cwd: Path | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], env: dict[str, str], cwd: Path | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     """A tool's console script as a user types it. A new session, so that no terminal is attached and
     password prompts read stdin, as in a batch job."""
     exe = BIN / argv[0] if (BIN / argv[0]).exists() else Path(argv[0])
@@ -111,6 +120,12 @@ def run(argv: list[str], env: dict[str, str], cwd: Path | None = None, stdin: st
         check=False,
         start_new_session=True,
     )
+
+
+def ok(proc: subprocess.CompletedProcess[str]) -> str:
+    """A tool run's output, once it exited 0 (else its output and errors in the failure)."""
+    assert proc.returncode == 0, f"{proc.args} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return str(proc.stdout)
 
 
 def rows(http: httpx.Client, path: str, **params: str) -> list[dict[str, str]]:
@@ -147,6 +162,9 @@ PROCESSOR = textwrap.dedent(
       - path: report.txt
         type: FILE
         resource: REPORT
+      - path: stats
+        type: DIR
+        resource: STATS
     command:
       type: singularity_exec
       container: epiqa
@@ -184,7 +202,9 @@ JOB_TEMPLATE = textwrap.dedent(
     echo "$VERSION" > "$DSTDIR/version.txt"
     for OUT in "${OUTLIST[@]}"; do
         IFS=',' read -r path kind resource <<< "$OUT"
-        mkdir -p "$DSTDIR/$resource" && cp -r "$OUTDIR"/$path "$DSTDIR/$resource/"
+        mkdir -p "$DSTDIR/$resource"
+        if [ "$kind" == "DIR" ]; then cp -r "$OUTDIR/$path"/* "$DSTDIR/$resource/"
+        else cp "$OUTDIR/$path" "$DSTDIR/$resource/"; fi
     done
     touch "$DSTDIR/READY_TO_UPLOAD.txt"
     """
@@ -194,7 +214,8 @@ JOB_ID = "4242"
 
 # Stand-ins for what cannot run here. Slurm: sbatch runs the batch script at once, as a node would
 # (its output where ``#SBATCH -o`` says); squeue shows no job; sacct reports the finished job's use.
-# Singularity: runs the image's one command, ``epiqa IN OUT``, which lists its inputs' MD5s.
+# Singularity: runs the image's one command, ``epiqa IN OUT``, which lists its inputs' MD5s and
+# writes one statistics file per input.
 STAND_INS = {
     "sbatch": f"""\
         #!/bin/bash
@@ -227,6 +248,8 @@ STAND_INS = {
         done
         [ "$1" == "epiqa" ] || { echo "unknown command: $1" >&2; exit 2; }
         (cd "${binds[$2]}" && find . -type f | sort | xargs md5sum) > "${binds[$3]}/report.txt"
+        mkdir -p "${binds[$3]}/stats"
+        for f in "${binds[$2]}"/dicom/*; do stat -c %s "$f" > "${binds[$3]}/stats/$(basename "$f").size"; done
         """,
 }
 
