@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 
 import httpx
@@ -77,3 +79,37 @@ def test_file_attributes_from_upload(http: httpx.Client, res: str) -> None:
     assert set(str(row["file_tags"]).split(",")) >= {"a", "b"}, row
     filtered = rows(http.get(f"{res}/files", params={"format": "json", "file_format": "NIFTI"}))
     assert [x["Name"] for x in filtered] == ["tagged.nii"], filtered
+
+
+def test_recursive_false_lists_a_folders_own_files(http: httpx.Client, res: str) -> None:
+    """``recursive=false`` leaves out the files of sub-folders (XNAT's REST test: ``sub/`` lists 2
+    files, 1 with ``recursive=false``); at the resource's top it lists the top folder's files."""
+
+    def listed(path: str, **params: str) -> list[str]:
+        r = http.get(f"{res}/{path}", params={"format": "json", **params})
+        return sorted(str(x["URI"]).split("/files/", 1)[1] for x in rows(r))
+
+    assert listed("files/sub/") == ["sub/a.txt", "sub/b.txt", "sub/deeper/c.txt"]
+    assert listed("files/sub/", recursive="false") == ["sub/a.txt", "sub/b.txt"]
+    assert listed("files/sub/deeper/", recursive="false") == ["sub/deeper/c.txt"]
+    assert listed("files", recursive="false") == ["top.txt"]
+    assert listed("files", recursive="true") == sorted(FILES)
+    r = http.get(f"{res}/files/sub/", params={"format": "zip", "recursive": "false"})
+    assert r.status_code == 200, describe(r)
+    names = sorted(n.split("/files/", 1)[1] for n in zipfile.ZipFile(io.BytesIO(r.content)).namelist())
+    assert names == ["sub/a.txt", "sub/b.txt"], "the zip holds what the listing lists"
+
+
+def test_file_stats_gives_each_resources_count_and_size(http: httpx.Client, res: str) -> None:
+    """``file_stats=true`` (XNAT's CatalogResourceList): the same rows, each with ``file_count`` and
+    ``file_size``; ``totalRecords`` counts the resources, with or without it."""
+    http.put(f"{res.rsplit('/', 1)[0]}/EMPTY").raise_for_status()
+    parent = res.rsplit("/resources/", 1)[0] + "/resources"
+    for flag in ("true", "false", None):
+        params = {"format": "json"} | ({"file_stats": flag} if flag else {})
+        r = http.get(parent, params=params)
+        listing = {x["label"]: x for x in rows(r)}
+        assert r.json()["ResultSet"]["totalRecords"] == "2", describe(r)
+        size = sum(len(f.encode()) for f in FILES)
+        assert (str(listing["R"]["file_count"]), str(listing["R"]["file_size"])) == ("4", str(size))
+        assert (str(listing["EMPTY"]["file_count"]), str(listing["EMPTY"]["file_size"])) == ("0", "0")

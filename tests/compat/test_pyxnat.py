@@ -260,3 +260,31 @@ def test_array_experiments_row(intf: Any, new_id: NewId) -> None:
     assert row.get("xsiType") == "xnat:petSessionData", row
     by_project = intf.array.experiments(project_id=pid, experiment_type="xnat:imageSessionData").data
     assert [r["ID"] for r in by_project] == [exp.id()], by_project
+
+
+def test_fix_scan_types_and_prearchive_codes(intf: Any, new_id: NewId) -> None:
+    """pyxnat's ``experiment.fix_scan_types()`` and ``trigger()`` (``?fixScanTypes=true``) and
+    ``project.set_prearchive_code`` with a code XNAT's tests use (11)."""
+    pid = new_id("PX")
+    project = intf.select.project(pid)
+    project.create()
+    project.set_prearchive_code("11")  # pyxnat joins it into the URI
+    assert project.prearchive_code() == 11
+    older = project.subject("S1").experiment("OLD")
+    older.create(experiments="xnat:mrSessionData")
+    typed = older.scan("1")
+    typed.create(scans="xnat:mrScanData")
+    typed.attrs.mset({"xnat:mrScanData/series_description": "t1 mprage", "type": "T1"})
+    exp = project.subject("S1").experiment("NEW")
+    exp.create(experiments="xnat:mrSessionData")
+    for scan_id, description in (("1", "T1_MPRAGE"), ("2", "rest bold")):
+        scan = exp.scan(scan_id)
+        scan.create(scans="xnat:mrScanData")
+        scan.attrs.set("xnat:mrScanData/series_description", description)
+    exp.fix_scan_types()
+    assert [exp.scan(s).attrs.get("type") for s in ("1", "2")] == ["T1", "rest bold"]
+    scan = exp.scan("3")
+    scan.create(scans="xnat:mrScanData")
+    scan.attrs.set("xnat:mrScanData/series_description", "t1-mprage")
+    exp.trigger(pipelines=False, fix_types=True, scan_headers=False)
+    assert scan.attrs.get("type") == "T1"

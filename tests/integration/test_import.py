@@ -264,3 +264,29 @@ def test_scan_snapshots_are_made_when_first_fetched(http: httpx.Client, project:
     full = http.get(f"{base}/201_qc.png")
     assert full.status_code == 200 and len(full.content) > len(thumb.content)
     assert http.get(f"{exp_uri}/scans/201/resources/SNAPSHOTS/files/201_qc_t.png").content == thumb.content
+
+
+def test_code_11_archives_and_new_scans_take_the_projects_scan_types(
+    http: httpx.Client, project: str
+) -> None:
+    """Prearchive code 11 (XNAT's TestProjectURIs sets it): XNAT archives an upload when it ends for
+    any code of 4 or more, so an upload with no ``dest`` is archived. The archive types each new scan
+    as XNAT's scan type mapping does: the type the project's scans of that series description have
+    (``ax_asc_35sl`` here, typed by hand on an older session), else the description."""
+    assert http.put(f"/data/projects/{project}/prearchive_code/11").status_code == 200
+    old = f"/data/projects/{project}/subjects/S0/experiments/OLD"
+    assert http.put(old, params={"xsiType": "xnat:mrSessionData"}).status_code == 201
+    typed = {"xsiType": "xnat:mrScanData", "series_description": "AX ASC 35SL", "type": "BOLD_ASC"}
+    assert http.put(f"{old}/scans/1", params=typed).status_code == 200
+    r = post_import(http, zip_of(TS), PROJECT_ID=project, SUBJECT_ID="S", EXPT_LABEL="NEW")
+    assert r.status_code == 200 and "/archive/" in r.text, r.text
+    exp = f"/data/projects/{project}/experiments/NEW"
+    assert {s.get("type") for s in rows(http.get(f"{exp}/scans", params={"format": "json"}))} == {"BOLD_ASC"}
+    assert rows(http.get(f"/data/prearchive/projects/{project}", params={"format": "json"})) == []
+    # where the project has no such scan, the description is the type (as before)
+    other = f"P{uuid.uuid4().hex[:8]}"
+    assert http.put(f"/data/projects/{other}").status_code == 200
+    r = post_import(http, zip_of(TS), dest=f"/archive/projects/{other}/subjects/S/experiments/NEW")
+    assert r.status_code == 200, r.text
+    scans = rows(http.get(f"/data/projects/{other}/experiments/NEW/scans", params={"format": "json"}))
+    assert {s.get("type") for s in scans} == {"ax_asc_35sl"}

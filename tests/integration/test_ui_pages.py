@@ -186,6 +186,11 @@ def test_owner_settings(server: LiveServer, admin: httpx.Client) -> None:
             assert web.post(f"/app/projects/{pid}", data={"csrf": token, **form}).status_code == 303, form
     assert admin.get(f"/data/projects/{pid}/accessibility").text.strip() == "protected"
     assert admin.get(f"/data/projects/{pid}/prearchive_code").text.strip() == "4"
+    # a code set through REST that the page does not name (XNAT's tests set 11) is shown, kept selected
+    assert admin.put(f"/data/projects/{pid}/prearchive_code/11").status_code == 200
+    with browser(server) as web:
+        page = web.get(f"/app/projects/{pid}").text
+    assert '<option value="11" selected>Code 11: archive automatically</option>' in page
     members = admin.get(f"/data/projects/{pid}/users", params={"format": "json"}).json()["ResultSet"][
         "Result"
     ]

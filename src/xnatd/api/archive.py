@@ -107,6 +107,7 @@ async def get_files(
 ) -> Response:
     kind = fmt(params)
     all_levels = resources.flag(params, "all")
+    recursive = (param(params, "recursive") or "").strip().lower() != "false"
     if kind in BUNDLES:
         level = param(params, "compression")
         dl = await run_in_threadpool(
@@ -117,13 +118,14 @@ async def get_files(
             "tar.gz" if kind == "tgz" else kind,
             all_levels,
             _compression(level),
+            recursive,
         )
         headers = render.stored_file_headers(dl.filename, dl.media_type)
         if dl.length is not None:
             headers["Content-Length"] = str(dl.length)
         return StreamingResponse(read_ahead(dl.chunks), media_type=dl.media_type, headers=headers)
     table = await run_in_threadpool(
-        files.list_files, ctx, actor, addr, ListQuery.from_params(params), all_levels
+        files.list_files, ctx, actor, addr, ListQuery.from_params(params), all_levels, recursive
     )
     return render.table_response(table, kind)
 

@@ -43,7 +43,8 @@ PATH_PARAMS: dict[str, tuple[str, str]] = {
     "file": ("Path of a file inside the resource.", "notes.txt"),
     "share_project": ("Project to share into.", "OAPI2"),
     "setting": (
-        "accessibility, prearchive_code, quarantine_code, current_arc or collaborator_sharing.",
+        "accessibility, prearchive_code, quarantine_code, current_arc, collaborator_sharing or "
+        "scan_type_mapping.",
         "accessibility",
     ),
     "value": ("The setting's new value.", "private"),

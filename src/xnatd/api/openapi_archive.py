@@ -111,6 +111,9 @@ def object_item(level: str, xsi_type: str) -> PathItem:
     if level != "project":
         put_params.insert(0, query("xsiType", {"type": "string", "enum": concrete}, "Type when creating."))
     put_params.append(query("event_reason", {"type": "string"}))
+    if level == "experiment":
+        doc = "An image session's scans with no type get one from XNAT's scan type mapping."
+        put_params.append(query("fixScanTypes", {"type": "boolean"}, doc))
     return {
         "get": _op(f"The {level}'s document.", [query("format", {"type": "string", "enum": ITEM_FORMATS})]),
         "put": _op(
@@ -122,7 +125,11 @@ def object_item(level: str, xsi_type: str) -> PathItem:
 
 def resource_items(prefix: str, owner: str) -> Iterator[tuple[str, PathItem]]:
     """``resources``, a resource, its files and one file, below any object (``owner`` names it)."""
-    files_get = [*listing_params(FILE_FORMATS), query("all", {"type": "boolean"})]
+    files_get = [
+        *listing_params(FILE_FORMATS),
+        query("all", {"type": "boolean"}),
+        query("recursive", {"type": "boolean"}, "false: a folder's own files, not its sub-folders'."),
+    ]
     upload = [
         query(name, schema)
         for name, schema in (
@@ -135,7 +142,8 @@ def resource_items(prefix: str, owner: str) -> Iterator[tuple[str, PathItem]]:
         )
     ]
     res = f"{prefix}/resources/{{resource}}"
-    yield f"{prefix}/resources", {"get": _op(f"Resources of the {owner}.", listing_params())}
+    stats = query("file_stats", {"type": "boolean"}, "Accepted; every row has file_count and file_size.")
+    yield f"{prefix}/resources", {"get": _op(f"Resources of the {owner}.", [*listing_params(), stats])}
     yield (
         res,
         {

@@ -28,3 +28,26 @@ def scan_types(conn: Connection, xsi_type: str, projects: Sequence[str] | None) 
     if projects is not None:
         stmt = stmt.where(experiments.c.project_id.in_(list(projects)))
     return [(t or "", str((f or {}).get("series_description") or "")) for t, f in conn.execute(stmt).all()]
+
+
+def scan_type_history(conn: Connection, project_id: str) -> list[tuple[str, str, Any, str | None]]:
+    """(series description, type, frames, MR image type) of a project's typed scans, each distinct
+    combination once, the first typed first: the history XNAT's scan type mapping learns from."""
+    fields = scans.c.fields
+    keys = (
+        fields["series_description"].as_string(),
+        scans.c.type,
+        fields["frames"].as_string(),
+        fields["parameters/imageType"].as_string(),
+    )
+    stmt = (
+        select(*keys)
+        .join(experiments, experiments.c.id == scans.c.experiment_id)
+        .where(experiments.c.project_id == project_id, scans.c.kind == "scan")
+        .where(scans.c.type.is_not(None), scans.c.type != "", keys[0].is_not(None))
+        .order_by(scans.c.pk)
+    )
+    # distinct here, keeping the first of each: PostgreSQL will not group by the JSON lookups (their
+    # keys are bound parameters, so the grouped and the selected expressions differ)
+    seen = dict.fromkeys((str(d), str(t), f, i) for d, t, f, i in conn.execute(stmt).all())
+    return list(seen)

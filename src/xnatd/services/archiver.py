@@ -29,7 +29,7 @@ from xnatd.db import prearchive as pq
 from xnatd.dicom import session_builder as sb
 from xnatd.domain import labels
 from xnatd.errors import Conflict, Forbidden, InvalidInput, XnatdError
-from xnatd.services import access, jobs, objects, workflows
+from xnatd.services import access, jobs, objects, scan_types, workflows
 from xnatd.services import prearchive as pre
 from xnatd.services.context import Actor, Context
 from xnatd.services.import_options import UNASSIGNED, ArchiveOptions
@@ -229,8 +229,10 @@ def _archive(
         by_series.setdefault(f["series_pk"], []).append(f)
     sdir = session_dir(conn, exp)
     targets = _scan_targets(conn, exp, series, opts, created)
+    # new scans are typed by XNAT's scan type mapping, from the project's scans as they were before
+    known = scan_types.history(conn, pid) if any(t[1] is None for t in targets.values()) else {}
     resources = [
-        _scan_resource(ctx, conn, exp, sdir, s, targets[s["pk"]], len(by_series.get(s["pk"], [])))
+        _scan_resource(ctx, conn, exp, sdir, s, targets[s["pk"]], len(by_series.get(s["pk"], [])), known)
         for s in series
     ]
     archived = {} if created else pq.archived_sops(conn, exp["id"])
@@ -395,18 +397,26 @@ def _uid(scan: Any) -> str:
 
 
 def _scan_resource(
-    ctx: Context, conn: Connection, exp: Any, sdir: str, s: Any, target: ScanTarget, nfiles: int
+    ctx: Context,
+    conn: Connection,
+    exp: Any,
+    sdir: str,
+    s: Any,
+    target: ScanTarget,
+    nfiles: int,
+    known: scan_types.History,
 ) -> Any:
     """The DICOM resource of the scan a series goes to: an existing scan's (merged: its files stay,
-    the series' files join them) or a new scan's."""
+    the series' files join them, its type too) or a new scan's (typed by ``known``)."""
     sid, existing = target
     if existing is not None:
         pk = int(existing["pk"])
     else:
         fields = {**dict(s["fields"] or {}), "frames": nfiles}
+        scan_type = scan_types.type_of({"series_description": s["description"], **fields}, known)
         pk = q.insert_child(
             conn, experiment_id=exp["id"], kind="scan", scan_id=sid, xsi_type=s["xsi_type"],
-            type=s["description"] or None, fields=fields,
+            type=scan_type, fields=fields,
         )  # fmt: skip
     owner = Owner(f"scan:{pk}", "scan", f"{sdir}/SCANS/{sid}", "", "", "scans", sid)
     if existing is None:  # a scan made just now has no resource yet

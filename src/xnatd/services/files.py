@@ -99,10 +99,14 @@ def _selected(ctx: Context, actor: Actor, addr: Address) -> list[tuple[Owner, An
         return select_resources(conn, owners(conn, addr, t), addr.resource)
 
 
-def list_files(ctx: Context, actor: Actor, addr: Address, query: ListQuery, all_levels: bool) -> Table:
+def list_files(
+    ctx: Context, actor: Actor, addr: Address, query: ListQuery, all_levels: bool, recursive: bool = True
+) -> Table:
+    """The files of the addressed resources, or of one folder of them (``files/sub/``);
+    ``recursive=False`` leaves out the files of the folder's sub-folders."""
     with ctx.db.read() as conn:
         pairs = _file_scope(conn, ctx, actor, addr, all_levels)
-        rows = q.files_of(conn, [r["pk"] for _, r in pairs], addr.path)
+        rows = _files_in(conn, pairs, addr.path, recursive)
     by_pk = {r["pk"]: (o, r) for o, r in pairs}
     records = []
     for f in rows:
@@ -128,6 +132,19 @@ def list_files(ctx: Context, actor: Actor, addr: Address, query: ListQuery, all_
     table.total = None
     table.column_meta = [{"key": "URI", "serverRoot": ""}]
     return table
+
+
+def _files_in(conn: Any, pairs: list[tuple[Owner, Any]], folder: str | None, recursive: bool) -> list[Any]:
+    rows = q.files_of(conn, [r["pk"] for _, r in pairs], folder)
+    return list(rows) if recursive else [f for f in rows if _in_folder(f["path"], folder)]
+
+
+def _in_folder(path: str, folder: str | None) -> bool:
+    """Whether a file lies in ``folder`` itself (None: the resource's top folder), not below it."""
+    base = (folder or "").strip("/")
+    if path == base:
+        return True
+    return "/" not in (path[len(base) + 1 :] if base else path)
 
 
 def url_path(path: str) -> str:
@@ -205,12 +222,19 @@ def is_folder(ctx: Context, actor: Actor, addr: Address) -> bool:
 
 
 def bundle(
-    ctx: Context, actor: Actor, addr: Address, kind: str, all_levels: bool, level: int | None
+    ctx: Context,
+    actor: Actor,
+    addr: Address,
+    kind: str,
+    all_levels: bool,
+    level: int | None,
+    recursive: bool = True,
 ) -> Download:
-    """A zip or tar(.gz) of the addressed files, with XNAT's entry paths, streamed."""
+    """A zip or tar(.gz) of the addressed files (as listed: ``recursive=False`` leaves out a
+    folder's sub-folders), with XNAT's entry paths, streamed."""
     with ctx.db.read() as conn:
         pairs = _file_scope(conn, ctx, actor, addr, all_levels)
-        rows = q.files_of(conn, [r["pk"] for _, r in pairs], addr.path)
+        rows = _files_in(conn, pairs, addr.path, recursive)
     if not rows:
         raise NotFound("No files to download here.")
     by_pk = {r["pk"]: (o, r) for o, r in pairs}

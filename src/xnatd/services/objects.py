@@ -14,7 +14,7 @@ from xnatd.db import archive as q
 from xnatd.domain import labels, types
 from xnatd.domain.address import Address
 from xnatd.errors import Conflict, Forbidden, InvalidInput, MissingContent, NotFound
-from xnatd.services import access, protocols, records, visibility
+from xnatd.services import access, protocols, records, scan_types, visibility
 from xnatd.services.context import Actor, Context
 from xnatd.services.items import build_item
 from xnatd.services.resolve import Target, require_through_share, resolve, role_of
@@ -33,6 +33,15 @@ STEERING = (
     "allowDataDeletion",
     "primary",
     "label",
+)
+
+
+# XNAT's ScanResource: a scan keeps its type (only the abstract one may be given a modality), and the
+# abstract type itself cannot be stored.
+TYPE_CHANGED = "Specified xsiType differs from existing xsiType"
+ABSTRACT_SCAN = (
+    "Multiple scan modalities can be associated here.  Please retry with the specification of a "
+    "particular modality (i.e. ?xsiType=xnat:mrScanData)."
 )
 
 
@@ -327,13 +336,14 @@ def _put_experiment(
     found = q.in_project(conn, "experiment", t.project_id, key)
     requested = param(params, "xsiType")
     if found is not None:
+        # XNAT sets the request's values on the stored experiment (its ``template``): the type it
+        # has stays, another ``xsiType`` is ignored.
         row, label_here = found
         xsi_type = row["xsi_type"]
-        if requested and types.get(requested).xsi_type != xsi_type:
-            raise Conflict(f"Experiment {key} is a {xsi_type}; its data type cannot change")
         _, values = _fields_from(xsi_type, params, xml, xsi_type)
         values.pop("label", None)
-        if _changing(conn, actor, t, row, bool(values) or bool(xml), f"Experiment {key}"):
+        fix = scan_types.asked(params)
+        if _changing(conn, actor, t, row, bool(values) or bool(xml) or fix, f"Experiment {key}"):
             cols, rest = records.split_columns(
                 "experiment", _merge(records.field_values("experiment", row), values)
             )
@@ -341,6 +351,8 @@ def _put_experiment(
                 cols.pop(k, None)
             q.update_object(conn, "experiment", row["id"], fields=rest, **cols)
             _put_xml_scans(conn, row["id"], xml)
+            if fix:
+                scan_types.fill(conn, row["project_id"], row)
         _rename(conn, "experiment", t, row, label_here, params)
         return PutResult(False, row["id"])
     return _create_experiment(ctx, conn, actor, addr, t, params, xml, key, requested)
@@ -392,6 +404,8 @@ def _create_experiment(
     if not inserted:  # a concurrent PUT created it a moment ago: this one is now an update
         return _put_experiment(ctx, conn, actor, addr, t, params, xml)
     _put_xml_scans(conn, new_id, xml)
+    if scan_types.asked(params):
+        scan_types.fill(conn, t.project_id, {"id": new_id, "xsi_type": xsi_type})
     return PutResult(True, new_id)
 
 
@@ -402,8 +416,8 @@ def _put_xml_scans(conn: Connection, experiment_id: str, xml: bytes | None) -> N
     for xsi_type, scan_id, values in records.parse_xml_scans(xml):
         _check_scan_id(scan_id)
         row = q.child(conn, experiment_id, "scan", scan_id)
-        if row is not None and row["xsi_type"] != xsi_type:
-            raise Conflict(f"Scan {scan_id} is a {row['xsi_type']}; its data type cannot change")
+        if row is not None:
+            xsi_type = _kept_scan_type(row["xsi_type"], xsi_type)
         old = records.field_values("scan", row) if row is not None else {}
         cols, rest = records.split_columns("scan", _merge(old, values))
         if row is None:
@@ -417,7 +431,17 @@ def _put_xml_scans(conn: Connection, experiment_id: str, xml: bytes | None) -> N
                 fields=rest,
             )
         else:
-            q.update_child(conn, row["pk"], type=cols.get("type"), fields=rest)
+            q.update_child(conn, row["pk"], xsi_type=xsi_type, type=cols.get("type"), fields=rest)
+
+
+def _kept_scan_type(stored: str, wanted: str | None) -> str:
+    """The type a PUT leaves an existing scan: its own; a scan stored as the abstract
+    ``xnat:imageScanData`` may be given a concrete one (XNAT allows that fix, and no other change)."""
+    if not wanted or types.get(wanted).xsi_type == stored:
+        return stored
+    if stored == "xnat:imageScanData":
+        return types.get(wanted).xsi_type
+    raise Conflict(TYPE_CHANGED)
 
 
 def _experiment_parents(
@@ -446,13 +470,15 @@ def _put_child(conn: Connection, addr: Address, t: Target, params: Params, xml: 
     row = q.child(conn, t.experiment["id"], kind, addr.child)
     requested = param(params, "xsiType")
     base = "xnat:imageScanData" if kind == "scan" else "xnat:reconstructedImageData"
+    if requested and types.get(requested).abstract:
+        raise InvalidInput(ABSTRACT_SCAN)
     if row is not None:
-        if requested and types.get(requested).xsi_type != row["xsi_type"]:
-            raise Conflict(f"Scan {addr.child} is a {row['xsi_type']}; its data type cannot change")
-        _, values = _fields_from(row["xsi_type"], params, xml, base)
+        xsi_type = _kept_scan_type(row["xsi_type"], requested)
+        sent_type, values = _fields_from(xsi_type, params, xml, base)
+        xsi_type = _kept_scan_type(xsi_type, sent_type if xml else None)
         merged = _merge(records.field_values("scan", row), values)
         cols, rest = records.split_columns("scan", merged)
-        q.update_child(conn, row["pk"], type=cols.get("type"), fields=rest)
+        q.update_child(conn, row["pk"], xsi_type=xsi_type, type=cols.get("type"), fields=rest)
         return PutResult(False, addr.child)
     if not requested and not xml:
         if kind == "scan":
@@ -461,11 +487,9 @@ def _put_child(conn: Connection, addr: Address, t: Target, params: Params, xml: 
     xsi_type = types.get(requested).xsi_type if requested else base
     if not types.is_a(xsi_type, base):
         raise InvalidInput(f"Data type {requested} is not a kind of {base}")
-    if types.get(xsi_type).abstract:
-        raise InvalidInput(
-            f"Data type {xsi_type} is abstract; give a concrete scan type such as xnat:mrScanData"
-        )
     xsi_type, values = _fields_from(xsi_type, params, xml, base)
+    if types.get(xsi_type).abstract:
+        raise InvalidInput(ABSTRACT_SCAN)
     cols, rest = records.split_columns("scan", values)
     q.insert_child(
         conn,

@@ -3,25 +3,32 @@ project's users (``/data/projects/P/users[/{group}/{user}]``)."""
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import Connection
 
 from xnatd.db import archive as q
 from xnatd.db import users as qu
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.errors import Conflict, InvalidInput, NotFound
-from xnatd.services import access
+from xnatd.services import access, config_service, scan_types
 from xnatd.services.context import Actor, Context
 from xnatd.services.listings import make_getter
 from xnatd.services.resolve import load_project
 
 SETTINGS = {
     "accessibility": ("accessibility", ("private", "protected", "public")),
-    "prearchive_code": ("prearchive_code", ("0", "4", "5")),
+    # any integer, as XNAT stores it: 0 keeps uploads in the prearchive, 4 or more archives them when
+    # they end, 5 alone replacing files sent again (XNAT's FinishImageUpload); XNAT's test sets 11
+    "prearchive_code": ("prearchive_code", None),
     "current_arc": ("current_arc", None),
     "quarantine_code": (None, ("0", "1")),
     # may the project's collaborators share its data into other projects (see access.may_share_out)
     "collaborator_sharing": ("collaborator_sharing", ("true", "false")),
+    # XNAT's scan type mapping, kept as the project's configuration document (services/scan_types.py)
+    "scan_type_mapping": (None, None),
 }
+SCAN_TYPE_MAPPING = "scan_type_mapping"
 BOOLEAN_SETTINGS = frozenset({"collaborator_sharing"})
 GROUPS = {"owners": "owner", "members": "member", "collaborators": "collaborator"}
 DISPLAY = {"owner": "Owners", "member": "Members", "collaborator": "Collaborators"}
@@ -32,6 +39,8 @@ def get_setting(ctx: Context, actor: Actor, project: str, name: str) -> str:
     column, _ = _setting(name)
     with ctx.db.read() as conn:
         row, _role = load_project(conn, actor, project, access.READ)
+        if name == SCAN_TYPE_MAPPING:
+            return "true" if scan_types.mapping_on(conn, row["id"]) else "false"
     if column in BOOLEAN_SETTINGS:
         return "true" if row[column] else "false"
     return "0" if column is None else str(row[column])
@@ -43,14 +52,40 @@ def set_setting(ctx: Context, actor: Actor, project: str, name: str, value: str)
         raise InvalidInput(f"Invalid {name} {value!r}: one of {', '.join(allowed)}")
     if column == "current_arc" and not value.replace("_", "").isalnum():
         raise InvalidInput(f"Invalid archive folder name {value!r}")
+    if name == SCAN_TYPE_MAPPING:
+        _set_scan_type_mapping(ctx, actor, project, value)
+        return
+    stored: str | int | bool = value
+    if column == "prearchive_code":
+        stored = _arc_code(value)
     with ctx.db.write() as conn:
         row, _role = load_project(conn, actor, project, access.OWN)
         if column in BOOLEAN_SETTINGS:
             q.update_project(conn, row["id"], **{column: value == "true"})
         elif column is not None:
-            q.update_project(
-                conn, row["id"], **{column: int(value) if column == "prearchive_code" else value}
-            )
+            q.update_project(conn, row["id"], **{column: stored})
+
+
+def _arc_code(value: str) -> int:
+    """A prearchive code as XNAT's ``translateArcProjectCode`` reads it: an integer, or true (1) or
+    false (0)."""
+    words = {"true": 1, "false": 0}
+    text = value.strip()
+    if text in words:
+        return words[text]
+    if re.fullmatch(r"[+-]?\d{1,10}", text) and -(2**31) <= int(text) < 2**31:
+        return int(text)
+    raise InvalidInput(f"The submitted code {value} is invalid: must be an integer.")
+
+
+def _set_scan_type_mapping(ctx: Context, actor: Actor, project: str, value: str) -> None:
+    """XNAT's ``scan_type_mapping/{value}`` stores the project's configuration document
+    ``project/scanTypeMapping`` (Commons' ``BooleanUtils.toBoolean``: true, on, yes, y, t)."""
+    with ctx.db.read() as conn:
+        row, _role = load_project(conn, actor, project, access.OWN)
+    on = value.strip().lower() in ("true", "on", "yes", "y", "t")
+    where = config_service.Where(str(row["id"]), scan_types.TOOL, scan_types.PATH)
+    config_service.put(ctx, actor, where, config_service.Change("true" if on else "false", None, None))
 
 
 def _setting(name: str) -> tuple[str | None, tuple[str, ...] | None]:
