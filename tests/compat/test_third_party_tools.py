@@ -2,9 +2,10 @@
 
 * yaxil 0.17.0: its library (``auth2``, ``subjects``, ``experiments``, ``scans`` — the child-column
   listings of item 1 —, ``scansearch``, ``download``) and its ``ArcGet.py`` downloader;
-* xnatutils 0.10.0: ``xnat-ls``, ``xnat-put``, ``xnat-get``, ``xnat-varput``/``xnat-varget`` and
-  ``xnat-rename``, as subprocesses with the credentials in XNAT_HOST/XNAT_USER/XNAT_PASS or in the
-  token ``~/.netrc`` they save.
+* xnatutils 0.10.0: ``xnat-ls``, ``xnat-put``, ``xnat-get`` and ``xnat-varput`` as subprocesses, with
+  the credentials in XNAT_HOST/XNAT_USER/XNAT_PASS or in the token ``~/.netrc`` they save; their other
+  cases, ``varget`` and ``rename`` through the same functions in-process (each script run connects
+  anew, which costs seconds).
 
 dax, the pipeline framework, is in test_third_party_dax.py. Real DICOM from shared/testdata is imported
 first (``third_party.make_lab``). What a tool cannot do against any XNAT (its own bugs) is asserted as
@@ -134,22 +135,22 @@ def xnatpy(lab: Lab) -> Iterator[Any]:
         session.disconnect()
 
 
-def test_xnat_ls_lists_each_level(lab: Lab, xnatpy: Any, tmp_path: Path) -> None:
-    env = lab.env(tmp_path)
-    listed = ok(run(["xnat-ls", "-d", "session", "-p", lab.project, "-j", lab.subject], env))
-    assert listed.splitlines() == [lab.mr01, lab.mr02]
+def test_xnat_ls_lists_each_level(lab: Lab, xnatpy: Any) -> None:
+    # (The console script itself runs in the netrc test below.)
     xnatpy.clearcache()
     assert lab.project in xnatutils.ls(datatype="project", connection=xnatpy)
     assert lab.subject in xnatutils.ls(datatype="subject", project_id=lab.project, connection=xnatpy)
+    sessions = xnatutils.ls(
+        datatype="session", project_id=lab.project, subject_id=lab.subject, connection=xnatpy
+    )
+    assert sessions == [lab.mr01, lab.mr02]
     scans = xnatutils.ls([lab.mr01], datatype="scan", connection=xnatpy)
     assert scans == sorted(t for t, _ in SIEMENS_SCANS.values())
     assert xnatutils.ls([lab.mr02], datatype="scan", connection=xnatpy) == [GE_TYPE]
-    # Guessing the level from the underscores (no ``-d``) fails inside the tool on any server:
-    # ``ls()`` treats argparse's list of IDs as one ID (``xnat_id.split``, ``projects[list]``).
-    guessed = run(["xnat-ls", lab.mr01], env)
-    assert (
-        guessed.returncode == 1 and "AttributeError: 'list' object has no attribute 'split'" in guessed.stderr
-    )
+    # Guessing the level from the underscores (``xnat-ls ID`` without ``-d``) fails inside the tool on
+    # any server: ``ls()`` treats argparse's list of IDs as one ID (``xnat_id.split``).
+    with pytest.raises(AttributeError, match="'list' object has no attribute 'split'"):
+        xnatutils.ls([lab.mr01], connection=xnatpy)
 
 
 def _session(lab: Lab, subject: str, label: str) -> None:
@@ -171,7 +172,7 @@ def _files(lab: Lab, session: str, scan: str, resource: str) -> dict[str, str]:
     return {r["URI"].split("/files/", 1)[1]: r["digest"] for r in listed}
 
 
-def test_xnat_put_a_folder_and_get_it_back(lab: Lab, tmp_path: Path) -> None:
+def test_xnat_put_a_folder_and_get_it_back(lab: Lab, xnatpy: Any, tmp_path: Path) -> None:
     session = f"{lab.project}_002_MR01"
     _session(lab, f"{lab.project}_002", session)
     folder = tmp_path / "derived"
@@ -184,11 +185,12 @@ def test_xnat_put_a_folder_and_get_it_back(lab: Lab, tmp_path: Path) -> None:
     assert f"Successfully checked digest for {session}:fmap" in put
     assert _files(lab, session, "fmap", "TEXT") == md5s(folder)
 
-    ok(run(["xnat-get", session, "--scans", "fmap", "-t", str(tmp_path / "got")], env))
+    xnatpy.clearcache()
+    xnatutils.get(session, str(tmp_path / "got"), scans="fmap", connection=xnatpy)
     assert md5s(tmp_path / "got" / session / "fmap-fmap") == md5s(folder)
 
 
-def test_xnat_put_files(lab: Lab, tmp_path: Path) -> None:
+def test_xnat_put_files(lab: Lab, xnatpy: Any, tmp_path: Path) -> None:
     session = f"{lab.project}_002_MR02"
     _session(lab, f"{lab.project}_002", session)
     files = [tmp_path / "x.txt", tmp_path / "y.dat"]
@@ -203,13 +205,15 @@ def test_xnat_put_files(lab: Lab, tmp_path: Path) -> None:
     # (``tarfile.add`` keeps links): xnatd refuses links in archives with a 400 that the tool shows;
     # XNAT writes each link as an empty file, and the tool's digest check then fails. Either way
     # nothing of the files arrives: the tool's own bug.
-    linked = run(["xnat-put", session, "linked", *map(str, files), "-r", "TEXT"], env)
-    assert linked.returncode == 1
-    assert "Status code 400" in linked.stderr and "is a link; links are not accepted" in linked.stderr
+    xnatpy.clearcache()
+    with pytest.raises(xnat.exceptions.XNATUploadError, match=r"Status code 400.*is a link; links are not"):
+        xnatutils.put(session, "linked", *map(str, files), resource_name="TEXT", connection=xnatpy)
     assert _files(lab, session, "linked", "TEXT") == {}
 
 
-def test_xnat_put_creates_the_session_and_xnat_rename(lab: Lab, tmp_path: Path) -> None:
+def test_xnat_put_creates_the_session_and_xnat_rename(
+    lab: Lab, xnatpy: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     session, renamed = f"{lab.project}_003_MR01", f"{lab.project}_003_MR02"
     data = tmp_path / "t1.txt"
     data.write_text("t1\n")
@@ -227,9 +231,9 @@ def test_xnat_put_creates_the_session_and_xnat_rename(lab: Lab, tmp_path: Path) 
     assert [(r["xsiType"], r["subject_label"]) for r in made] == [("xnat:mrSessionData", "003")]
     assert _files(lab, session, "t1", "TEXT") == {"t1.txt": md5_file(data)}
 
-    assert f"Successfully renamed '{session}' to '{renamed}'" in ok(
-        run(["xnat-rename", session, renamed], env)
-    )
+    xnatpy.clearcache()
+    xnatutils.rename(session, renamed, connection=xnatpy)
+    assert f"Successfully renamed '{session}' to '{renamed}'" in capsys.readouterr().out
     with lab.server.client() as http:
         after = rows(http, f"/data/projects/{lab.project}/experiments", ID=made[0]["ID"], columns="ID,label")
     assert [r["label"] for r in after] == [renamed]
@@ -278,8 +282,8 @@ def test_xnat_varput_and_varget(lab: Lab, xnatpy: Any, tmp_path: Path) -> None:
     _session(lab, subject, session)
     env = lab.env(tmp_path / "home")
     ok(run(["xnat-varput", session, "visit", "V1"], env))
-    assert ok(run(["xnat-varget", session, "visit"], env)) == "V1"
     xnatpy.clearcache()
+    assert xnatutils.varget(session, "visit", connection=xnatpy) == "V1"
     xnatutils.varput(subject, "group", "control", connection=xnatpy)
     assert xnatutils.varget(subject, "group", connection=xnatpy) == "control"
     assert xnatutils.varget(session, "missing", default="none", connection=xnatpy) == "none"
