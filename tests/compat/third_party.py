@@ -1,7 +1,7 @@
-"""What tests/compat/test_third_party_tools.py needs around the tools it drives: the lab's data imported
-from shared/testdata, the tools' environment (credentials as each tool takes them), and for dax the
-site's pieces that are no part of dax: a processor, a job template, and stand-ins for the two
-programs that cannot run here (Slurm's commands and the Singularity runtime)."""
+"""What tests/compat/test_third_party_tools.py and test_third_party_dax.py need around the tools they
+drive: the lab's data imported from shared/testdata, the tools' environment (credentials as each tool
+takes them), and for dax the site's pieces that are no part of dax: a processor, a job template, and
+stand-ins for the two programs that cannot run here (Slurm's commands and the Singularity runtime)."""
 
 from __future__ import annotations
 
