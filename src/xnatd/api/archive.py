@@ -158,7 +158,7 @@ async def get_file(request: Request, ctx: Context, actor: Actor, addr: A.Address
 async def put_object(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
-    params = [*params, *await _form_params(request)]
+    params = [*params, *await _form_params(request, params)]
     xml = await _xml_body(request, params)
     result = await run_in_threadpool(objects.put, ctx, actor, addr, params, xml)
     status = 201 if result.created and addr.level not in ("project", "scan", "reconstruction") else 200
@@ -169,10 +169,14 @@ _MAX_XML = 16 * 1024 * 1024
 _FORM = "application/x-www-form-urlencoded"
 
 
-async def _form_params(request: Request) -> Params:
+async def _form_params(request: Request, params: Params) -> Params:
     """Fields sent as a form body (``application/x-www-form-urlencoded``): XNAT reads them as it
-    reads query parameters, so a PUT or POST may set fields either way."""
+    reads query parameters, so a PUT or POST may set fields either way. With ``inbody=true`` the
+    body is the object's XML document whatever its type says (``curl -d @doc.xml`` sends it as a
+    form), and it is read once, as the document."""
     if not request.headers.get("content-type", "").lower().startswith(_FORM) or not bodies.has_body(request):
+        return []
+    if resources.flag(params, "inbody") or (param(params, "req_format") or "").lower() == "xml":
         return []
     body = await _read_all(bodies.raw_chunks(request), "Form body")
     return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)

@@ -11,15 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from xnatd.domain import types
+from xnatd.domain import types, xsd
 
-XNAT_NS = "http://nrg.wustl.edu/xnat"
+XNAT_NS = xsd.namespace("xnat")
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-PROV_NS = "http://www.nbirn.net/prov"
-ET.register_namespace("xnat", XNAT_NS)
+PROV_NS = xsd.namespace("prov")
 ET.register_namespace("xsi", XSI_NS)
-ET.register_namespace("prov", PROV_NS)
-_NAMESPACES = {"xnat": XNAT_NS, "prov": PROV_NS}
+for _prefix in dict.fromkeys(t.xsi_type.split(":", 1)[0] for t in types.all_types()):
+    ET.register_namespace(_prefix, xsd.namespace(_prefix))
 CUSTOM_NAME, CUSTOM_VALUE = types.CUSTOM_NAME.name, types.CUSTOM_VALUE.name
 
 
@@ -108,7 +107,19 @@ def _q(local: str, ns: str = XNAT_NS) -> str:
 
 
 def _ns_of(xsi_type: str) -> str:
-    return _NAMESPACES.get(xsi_type.split(":", 1)[0], XNAT_NS)
+    return xsd.namespace(xsi_type.split(":", 1)[0])
+
+
+def _declared_in(xsi_type: str) -> dict[str, str]:
+    """Field path or child list → namespace of the type that declares it. XNAT's schemas qualify
+    every element by the schema declaring it, so a dax run (``proc:genProcData``) has
+    ``<proc:procstatus>`` beside the ``<xnat:date>`` it inherits; readers look for them there."""
+    out: dict[str, str] = {}
+    for t in types.lineage(xsi_type):
+        ns = _ns_of(t.xsi_type)
+        out.update({fl.path: ns for fl in t.own_fields})
+        out.update({r.field: ns for r in t.refs})
+    return out
 
 
 def _element_name(xsi_type: str) -> str:
@@ -120,26 +131,29 @@ def _element_name(xsi_type: str) -> str:
 def to_xml_element(item: Item, tag: str | None = None, tag_ns: str = XNAT_NS) -> ET.Element:
     """An item as an XML element; its children's elements are in the namespace of the type that
     declares them (``xnat:provenance`` holds ``prov:processStep``)."""
-    root = ET.Element(_q(tag, tag_ns) if tag else _q(_element_name(item.xsi_type)))
+    root = ET.Element(_q(tag, tag_ns) if tag else _q(_element_name(item.xsi_type), _ns_of(item.xsi_type)))
     ns = _ns_of(item.xsi_type)
-    known = types.fields_of(item.xsi_type) if item.xsi_type in types.REGISTRY else []
+    registered = item.xsi_type in types.REGISTRY
+    known = types.fields_of(item.xsi_type) if registered else []
+    where = _declared_in(item.xsi_type) if registered else {}
     # A nested element names its type, except one with simple content (``<xnat:field name="X">v``):
-    # XNAT declares those inline, so there is no type a reader could look up.
-    if tag is not None and not any(fl.text for fl in known) and ns == XNAT_NS:
+    # XNAT declares those inline, so there is no type a reader could look up; nor do provenance steps.
+    if tag is not None and not any(fl.text for fl in known) and ns != PROV_NS:
         root.set(f"{{{XSI_NS}}}type", item.xsi_type)
     values, children = _parts(item)
     for fl in known:
         value = values.get(fl.path)
         if not _present(value):
             continue
-        _put(root, fl, types.text(value), ns)
+        _put(root, fl, types.text(value), where.get(fl.path, XNAT_NS if ns != PROV_NS else ns))
     for name, kids in children:
         parent = root
         parts = name.split("/")
+        kid_ns = where.get(name, ns)
         for part in parts[:-1]:
-            parent = _child(parent, part, ns)
+            parent = _child(parent, part, kid_ns)
         for kid in kids:
-            parent.append(to_xml_element(kid, tag=kid.element or parts[-1], tag_ns=ns))
+            parent.append(to_xml_element(kid, tag=kid.element or parts[-1], tag_ns=kid_ns))
     return root
 
 

@@ -150,7 +150,13 @@ def experiment_item(
         item.child("reconstructions/reconstructedImage", recons)
         assessors, _ = q.experiments_query(conn, None, None, row["id"], None)
         item.child("assessors/assessor", _children(conn, v, assessors, via, "assessor"))
-    item.child("resources/resource", _as(resource_items(conn, f"experiment:{row['id']}", v), "resource"))
+    resources = resource_items(conn, f"experiment:{row['id']}", v)
+    if types.is_a(row["xsi_type"], "xnat:imageAssessorData"):
+        # XNAT files an assessor's resources as its outputs (``.../assessors/A/resources/R`` is
+        # ``.../out/resources/R``): readers look for them there (dax's chained pipelines among them).
+        item.child("out/file", resources)
+    else:
+        item.child("resources/resource", _as(resources, "resource"))
     item.child("sharing/share", _shares(conn, v, "experiment", row))
     return item
 

@@ -254,6 +254,20 @@ def _new_id(ctx: Context, conn: Connection, kind: str) -> str:
             return candidate
 
 
+def _chosen_id(conn: Connection, kind: str, params: Params, xml: bytes | None) -> str | None:
+    """The ID a client gives a new subject or experiment (``ID=``, or its document's ``ID``): XNAT
+    keeps it and makes one up only when none is given. dax names each pipeline run by a UUID it
+    picks and finds the run again by that ID, so it must become the object's accession ID. (On
+    existing objects the ID stays read-only, as ``records.READ_ONLY`` says.)"""
+    given = param(params, "ID") or (records.xml_root_attr(xml, "ID") if xml else None)
+    if given is None or not given.strip():
+        return None
+    chosen = labels.check_label(given.strip(), kind)
+    if q.by_id(conn, kind, chosen) is not None:
+        raise Conflict(f"The {kind} ID {chosen} is already in use")
+    return chosen
+
+
 def _rename(conn: Connection, kind: str, t: Target, row: Any, label_here: str, params: Params) -> None:
     """``label=``: the object's label in the URL's project. Through a share that is the share's own
     label; the object's label in its own project changes only through that project (XNAT's rule)."""
@@ -299,7 +313,7 @@ def _put_subject(
         if label == addr.subject and q.in_project(conn, "subject", t.project_id, label) is not None:
             return _put_subject(ctx, conn, actor, addr, t, params, xml)  # created concurrently just now
         raise Conflict("Specified label is already in use.")
-    new_id = _new_id(ctx, conn, "subject")
+    new_id = _chosen_id(conn, "subject", params, xml) or _new_id(ctx, conn, "subject")
     inserted = q.insert_object(
         conn,
         "subject",
@@ -369,10 +383,11 @@ def _create_experiment(
             return _put_experiment(ctx, conn, actor, addr, t, params, xml)  # created concurrently just now
         raise Conflict("Specified label is already in use.")
     subject_id, session_id = _experiment_parents(conn, addr, t, params)
+    chosen = _chosen_id(conn, "experiment", params, xml)
     cols, rest = records.split_columns("experiment", values)
     for k in ("id", "label", "project_id", "subject_id", "session_id"):
         cols.pop(k, None)
-    new_id = _new_id(ctx, conn, "experiment")
+    new_id = chosen or _new_id(ctx, conn, "experiment")
     inserted = q.insert_object(
         conn,
         "experiment",

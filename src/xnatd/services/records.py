@@ -12,7 +12,7 @@ from typing import Any
 
 from defusedxml import ElementTree as SafeET
 
-from xnatd.domain import types
+from xnatd.domain import types, xsd
 from xnatd.domain.items import PROV_NS, XNAT_NS, XSI_NS
 from xnatd.errors import InvalidInput
 
@@ -242,11 +242,17 @@ def xml_root_attr(body: bytes, name: str) -> str | None:
 
 
 def _type_of_element(tag: str) -> str:
-    local = tag.rsplit("}", 1)[-1]
-    return f"xnat:{local}"
+    """The type a root element without ``xsi:type`` names, by its namespace and name:
+    ``{http://nrg.wustl.edu/proc}Processing`` is ``proc:Processing`` (the registry's element names)."""
+    uri, _, local = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+    prefix = next((p for p in xsd.schema_names() if xsd.namespace(p) == uri), "xnat")
+    return f"{prefix}:{local}"
 
 
-def _xml_value(root: Any, fl: types.Field, ns: str = XNAT_NS) -> str | None:
+def _xml_value(root: Any, fl: types.Field, ns: str = "*") -> str | None:
+    # A field's element is in the namespace of the schema declaring it (``proc:procstatus`` beside
+    # ``xnat:date``; see ``domain.items``); documents are read by local names, as the element check
+    # above reads them.
     parts = fl.path.split("/")
     node = root
     steps = parts[:-1] if fl.attr else parts

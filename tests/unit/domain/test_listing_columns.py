@@ -134,7 +134,7 @@ def test_columns_name_an_object_along_a_way(
 
 
 def test_unknown_types_and_fields_resolve_to_nothing() -> None:
-    assert lc.resolve(EXPERIMENTS, EXPERIMENTS, "proc:genProcData/procstatus") is None
+    assert lc.resolve(EXPERIMENTS, EXPERIMENTS, "fs:fsData/procstatus") is None  # a plugin xnatd lacks
     assert lc.resolve(EXPERIMENTS, EXPERIMENTS, "xnat:mrSessionData/no/such/field") is None
     plain = lc.resolve(EXPERIMENTS, EXPERIMENTS, "whatever")
     assert plain is not None and plain.raw  # a name looked up on each row, as before

@@ -298,6 +298,7 @@ def test_schema_is_xsd_with_its_namespace(name: str) -> None:
             "xnat": "http://nrg.wustl.edu/xnat",
             "xdat": "http://nrg.wustl.edu/xdat",
             "prov": "http://www.nbirn.net/prov",
+            "proc": "http://nrg.wustl.edu/proc",  # dax's processing runs (the plugin's namespace)
         }[name]
     )
     # xnatpy reads the prefixes from the literal start tag, so they must be declared there.

@@ -5,8 +5,8 @@ listing columns addressed by XPath or shortcut, and for the XSD schemas that xna
 generate its classes. A field is written here once and nowhere else.
 
 The entries are XNAT's own schema (``xnat.xsd``), by area: ``core`` (projects, subjects,
-experiments and what they nest), ``imaging`` (sessions, scans, reconstructions, assessors); the
-building blocks are in ``model``.
+experiments and what they nest), ``imaging`` (sessions, scans, reconstructions, assessors), and the
+``proc`` schema of the dax pipeline framework (``proc``); the building blocks are in ``model``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import datetime as _dt
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from xnatd.domain.types import core, imaging
+from xnatd.domain.types import core, imaging, proc
 from xnatd.domain.types.core import CUSTOM_FIELDS, CUSTOM_NAME, CUSTOM_VALUE, GENDERS, HANDEDNESS
 from xnatd.domain.types.model import (
     BOOLEAN,
@@ -55,7 +55,7 @@ __all__ = [
     "f",
 ]
 
-_TYPES: list[DataType] = [*core.TYPES, *imaging.TYPES]
+_TYPES: list[DataType] = [*core.TYPES, *imaging.TYPES, *proc.TYPES]
 # One item type per owner of custom variables (``xnat:subjectData_field``), from the refs above.
 _TYPES += [
     DataType(
