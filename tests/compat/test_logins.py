@@ -79,11 +79,12 @@ def test_pyxnat_password_and_token(server: LiveServer) -> None:
 
 
 def test_session_expires_after_idle_timeout(tmp_path: Path) -> None:
-    with live_server(tmp_path / "data", env={"XNATD_SESSION_TIMEOUT": "1"}) as srv, srv.client() as admin:
+    # Three seconds: long enough for the first use to come in time on a loaded machine.
+    with live_server(tmp_path / "data", env={"XNATD_SESSION_TIMEOUT": "3"}) as srv, srv.client() as admin:
         sid = admin.post("/data/JSESSION").text
         with httpx.Client(base_url=srv.url, cookies={"JSESSIONID": sid}) as c:
             assert c.get("/data/auth").status_code == 200
-            time.sleep(2.2)
+            time.sleep(4.5)
             assert c.get("/data/auth").status_code == 401
 
 
