@@ -171,7 +171,7 @@ def test_gradual_files_idle_build_and_auto_archive(http: httpx.Client, project: 
             **sent,
         )  # fmt: skip
         assert r.status_code == 200 and "/prearchive/" in r.text
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         found = http.get(f"/data/projects/{project}/experiments", params={"format": "json"}).json()
         if found["ResultSet"]["Result"]:

@@ -105,7 +105,7 @@ def test_long_header_values_reach_the_prearchive_over_c_store(server: LiveServer
     finally:
         assoc.release()
     study = str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     with server.client() as http:
         while time.monotonic() < deadline:
             found = [s for s in sessions(http) if s["tag"] == study]

@@ -35,7 +35,7 @@ def test_a_cancel_file_stops_the_command_and_its_children(tmp_path: Path) -> Non
     threading.Timer(1.0, lambda: (folder / CANCEL).touch()).start()
     t0 = time.monotonic()
     result = run(spec(folder, code))
-    assert result.cancelled and time.monotonic() - t0 < 10
+    assert result.cancelled and time.monotonic() - t0 < 50  # stopped, not run to its end at 60 s
     assert "stopped: cancelled" in (folder / LOG).read_text()
     child = int((folder / "child.pid").read_text())
     deadline = time.monotonic() + 5
