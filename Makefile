@@ -23,6 +23,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 RESULTS := build/test-results
 
 .PHONY: install install-dev install-system run test test-sqlite test-postgresql lint typecheck layers \
+	test-sqlite-part-1 test-sqlite-part-2 \
 	bench lock wheel container clean
 
 install: $(RUNTIME_STAMP)
@@ -71,22 +72,28 @@ layers: install-dev
 
 # Every step runs even when an earlier one failed (a failing SQLite suite must not hide the
 # PostgreSQL one); the summary at the end names each step's result, and make fails if any failed.
-# The two suites run side by side (each is mostly one process waiting on its servers, so two fit on
-# two cores); the PostgreSQL suite's output goes to build/test-results/test-postgresql.log and is
-# printed when both have ended.
+# The suites run in two lanes side by side, about equally long (each is mostly one pytest process
+# waiting on the servers it started, so two fit on two cores): the SQLite suite's first part in the
+# console; the PostgreSQL suite, then the SQLite suite's second part, in
+# build/test-results/lane-2.log, printed when both lanes have ended.
 CHECKS := lint typecheck layers
-SUITES := test-sqlite test-postgresql
+SQLITE_PART_1 := tests/unit tests/fuzz tests/e2e tests/compat
+SQLITE_PART_2 := tests/integration
 test: install-dev install-system
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS); \
 	step() { if $(MAKE) --no-print-directory $$1; then echo passed > $(RESULTS)/$$1.status; \
 	  else echo FAILED > $(RESULTS)/$$1.status; fi; }; \
 	for s in $(CHECKS); do echo "=== make $$s"; step $$s; done; \
-	echo "=== make test-postgresql (in the background: $(RESULTS)/test-postgresql.log)"; \
-	step test-postgresql > $(RESULTS)/test-postgresql.log 2>&1 & pg=$$!; \
-	echo "=== make test-sqlite"; step test-sqlite; wait $$pg; \
-	echo "=== make test-postgresql (its output)"; cat $(RESULTS)/test-postgresql.log; \
+	echo "=== lane 2 in the background (test-postgresql, then test-sqlite-part-2): $(RESULTS)/lane-2.log"; \
+	{ step test-postgresql; step test-sqlite-part-2; } > $(RESULTS)/lane-2.log 2>&1 & lane=$$!; \
+	echo "=== make test-sqlite-part-1"; step test-sqlite-part-1; wait $$lane; \
+	echo "=== lane 2 (its output)"; cat $(RESULTS)/lane-2.log; \
+	cat $(RESULTS)/test-sqlite-part-*.status | grep -qv passed && echo FAILED > $(RESULTS)/test-sqlite.status \
+	  || echo passed > $(RESULTS)/test-sqlite.status; \
+	$(BIN)/python -m tests.support.summary $(RESULTS)/sqlite-1.xml $(RESULTS)/sqlite-2.xml \
+	  > $(RESULTS)/test-sqlite.summary; \
 	echo "=== make test summary"; failed=""; \
-	for s in $(CHECKS) $(SUITES); do \
+	for s in $(CHECKS) test-sqlite test-postgresql; do \
 	  printf '%-16s %-7s %s\n' $$s "$$(cat $(RESULTS)/$$s.status)" "$$(cat $(RESULTS)/$$s.summary 2>/dev/null)"; \
 	  grep -q passed $(RESULTS)/$$s.status || failed="$$failed $$s"; \
 	done; \
@@ -94,10 +101,15 @@ test: install-dev install-system
 
 PYTEST := $(BIN)/pytest -q -p no:cacheprovider
 
+# The whole SQLite suite in one run (make test runs it in the two parts below, in two lanes).
 test-sqlite: install-dev
 	@mkdir -p $(RESULTS)
 	$(PYTEST) --junitxml=$(RESULTS)/sqlite.xml tests; rc=$$?; \
 	  $(BIN)/python -m tests.support.summary $(RESULTS)/sqlite.xml > $(RESULTS)/test-sqlite.summary; exit $$rc
+
+test-sqlite-part-1 test-sqlite-part-2: install-dev
+	@mkdir -p $(RESULTS)
+	$(PYTEST) --junitxml=$(RESULTS)/sqlite-$(@:test-sqlite-part-%=%).xml $(SQLITE_PART_$(@:test-sqlite-part-%=%))
 
 # The HTTP-level suites again, every server on a real PostgreSQL server started by the tests.
 test-postgresql: install-dev install-system
