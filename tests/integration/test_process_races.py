@@ -265,13 +265,25 @@ def _launch_at_once(srv: LiveServer, docs: list[dict[str, str]]) -> list[set[int
         return list(pool.map(launch, docs))
 
 
-def _wait_folders_gone(jobs_dir: Path, timeout: float = 20.0) -> list[str]:
+def _wait_folders_gone(jobs_dir: Path, timeout: float = 60.0) -> list[str]:
     """Run folders are removed just after a job's final status is committed."""
     deadline = time.monotonic() + timeout
     while True:
         left = sorted(p.name for p in jobs_dir.iterdir() if p.name.isdigit()) if jobs_dir.is_dir() else []
         if not left or time.monotonic() > deadline:
             return left
+        time.sleep(0.1)
+
+
+def _wait_running_in(http: httpx.Client, project: str, processes: int, timeout: float = 120.0) -> None:
+    """Until jobs of the project are running in that many processes (workers are named host:pid:token)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listing = http.get("/xapi/jobs", params={"project": project}).json()
+        holders = {j["worker"].rsplit(":", 1)[0] for j in listing if j["status"] == "running" and j["worker"]}
+        if len(holders) >= processes:
+            return
+        assert time.monotonic() < deadline, f"runs held by {sorted(holders)} after {timeout} s"
         time.sleep(0.1)
 
 
@@ -297,6 +309,10 @@ def test_job_claiming_across_processes(tmp_path: Path) -> None:
         launched = _launch_at_once(
             srv, [{"command": n, "target": f"/data/projects/{project}"} for n in names * 3]
         )
+        # The gate opens once each of the three processes holds a run (so every process takes
+        # part however the machine schedules them; with the gate shut no run ends, so the first
+        # process to poll cannot take the whole queue).
+        _wait_running_in(http, project, processes=3)
         gate.touch()
         for i in range(N_COMMANDS):  # the three launches of a command answered with the same jobs
             assert launched[i] == launched[i + N_COMMANDS] == launched[i + 2 * N_COMMANDS], launched
@@ -309,7 +325,7 @@ def test_job_claiming_across_processes(tmp_path: Path) -> None:
         ran = Counter(int(line) for line in ledger.read_text().split())
         assert ran == Counter({d["id"]: 1 for d in docs}), ran  # one run per job
         workers = {d["worker"].rsplit(":", 1)[0] for d in docs}
-        assert len(workers) >= 2, workers  # the processes really shared the queue
+        assert len(workers) == 3, workers  # the processes really shared the queue
         for d in docs:
             rows = _rows(http.get(f"{d['output']['uri']}/files", params={"format": "json"}))
             assert [r["Name"] for r in rows] == ["job.txt"], rows  # stored once
