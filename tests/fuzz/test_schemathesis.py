@@ -32,7 +32,7 @@ ST = REPO / ".venv" / "bin" / "st"
 SEED = int(os.environ.get("XNATD_FUZZ_SEED", "20261123"))
 # Examples per operation in the first pass and the DELETE pass; raise them to fuzz longer.
 MAX_EXAMPLES = int(os.environ.get("XNATD_FUZZ_EXAMPLES", "8"))
-RUN_TIMEOUT = int(os.environ.get("XNATD_FUZZ_TIMEOUT", "600"))  # seconds for one schemathesis pass
+RUN_TIMEOUT = int(os.environ.get("XNATD_FUZZ_TIMEOUT", "2400"))  # seconds for one schemathesis pass
 EXCLUDED = ("PUT /xapi/users/profile", "POST /app/logout")
 
 pytestmark = pytest.mark.slow
@@ -155,6 +155,8 @@ def test_regressions_found_by_schemathesis(server: LiveServer) -> None:
             assert r.status_code == 400, (level, r.status_code, r.text)
 
 
+# About 20,000 requests: the wall time grows with the machine's load, so a bound of its own.
+@pytest.mark.timeout(3600)
 def test_no_input_makes_a_server_error(server: LiveServer, tmp_path: Path) -> None:
     with server.client() as http:
         statuses = run_schemathesis(server, tmp_path, "main", "--exclude-method", "DELETE")
