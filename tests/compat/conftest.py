@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import xnat
 
 from tests.compat.helpers import ADMIN, create_project, new_label
 from tests.support.live_server import LiveServer, live_server
@@ -21,6 +23,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     base = tmp_path_factory.mktemp("xnatd-compat")
     with live_server(base / "data") as srv:
         yield srv
+
+
+@pytest.fixture(scope="module")
+def xsession(server: LiveServer) -> Iterator[Any]:
+    """One xnatpy connection per test module (each test works in its own project)."""
+    session = xnat.connect(server.url, user="admin", password="admin", loglevel="ERROR")
+    try:
+        yield session
+    finally:
+        session.disconnect()
 
 
 @pytest.fixture

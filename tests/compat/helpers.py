@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.dicom_copies import TESTDATA
+
 ADMIN = ("admin", "admin")
 AUTH_REQUIRED_TEXT = "The request requires user authentication"
 
@@ -23,6 +25,17 @@ AUTH_REQUIRED_TEXT = "The request requires user authentication"
 def new_label(prefix: str = "L") -> str:
     """A label that is unique for this test run and valid in XNAT (`[A-Za-z0-9_-]`)."""
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def zip_of_testdata(folder: str) -> bytes:
+    """A zip of one shared test-data folder, its notes (.txt, .md) left out."""
+    buf = io.BytesIO()
+    root = TESTDATA / folder
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and p.suffix not in (".txt", ".md"):
+                zf.write(p, str(p.relative_to(root)))
+    return buf.getvalue()
 
 
 def md5(data: bytes) -> str:

@@ -7,38 +7,17 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import xnat
 
-from tests.compat.helpers import describe, rows
-from tests.support.dicom_copies import TESTDATA
+from tests.compat.helpers import describe, rows, zip_of_testdata
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 NewId = Callable[[str], str]
-
-
-@pytest.fixture(scope="module")
-def xsession(server: LiveServer) -> Iterator[Any]:
-    session = xnat.connect(server.url, user="admin", password="admin", loglevel="ERROR")
-    try:
-        yield session
-    finally:
-        session.disconnect()
-
-
-def _zip_of(folder: str) -> bytes:
-    buf = io.BytesIO()
-    root = TESTDATA / folder
-    with zipfile.ZipFile(buf, "w") as zf:
-        for p in sorted(root.rglob("*")):
-            if p.is_file() and p.suffix not in (".txt", ".md"):
-                zf.write(p, str(p.relative_to(root)))
-    return buf.getvalue()
 
 
 def _user(http: httpx.Client, new_id: NewId) -> tuple[str, str]:
@@ -51,7 +30,7 @@ def _to_prearchive(http: httpx.Client, project: str) -> str:
     r = http.post(
         "/data/services/import",
         params={"dest": f"/prearchive/projects/{project}", "format": "txt"},
-        content=_zip_of("dcm_qa_ct_philips"),
+        content=zip_of_testdata("dcm_qa_ct_philips"),
         headers={"Content-Type": "application/zip"},
     )
     assert r.status_code == 200, describe(r)
@@ -89,7 +68,7 @@ def test_scanners_and_scan_types(xsession: Any, http: httpx.Client, project: str
     r = http.post(
         "/data/services/import",
         params={"dest": f"/archive/projects/{project}/subjects/S1/experiments/E1"},
-        content=_zip_of("dcm_qa_ct_philips"),
+        content=zip_of_testdata("dcm_qa_ct_philips"),
         headers={"Content-Type": "application/zip"},
     )
     assert r.status_code == 200, describe(r)
@@ -165,7 +144,7 @@ def test_user_cache_and_an_import_from_it(
         assert o.get(base).status_code == 404
         assert name not in [r["Resource"] for r in rows(o.get("/data/user/cache/resources"))]
     # an uploader's two steps: the zip into the cache, then the import names it (src=)
-    zipped = _zip_of("dcm_qa_ct_philips")
+    zipped = zip_of_testdata("dcm_qa_ct_philips")
     assert http.put(f"{base}/files/ct.zip", params={"inbody": "true"}, content=zipped).status_code == 200
     imported = http.post("/data/services/import", params={
         "src": f"/user/cache/resources/{name}/files/ct.zip",
@@ -183,7 +162,7 @@ def test_direct_archive_sessions(http: httpx.Client, server: LiveServer, project
         r = http.post(
             "/data/services/import",
             params={"Direct-Archive": "true", "PROJECT_ID": project, "SUBJECT_ID": "S1", "EXPT_LABEL": label},
-            content=_zip_of("dcm_qa_ct_philips"),
+            content=zip_of_testdata("dcm_qa_ct_philips"),
             headers={"Content-Type": "application/zip"},
         )
         assert r.status_code == 200, describe(r)

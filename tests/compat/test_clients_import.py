@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import pyxnat
-import xnat
 from xnat.prearchive import PrearchiveSession
 
 from tests.support.dicom_copies import TESTDATA
@@ -23,15 +22,6 @@ from tests.support.live_server import LiveServer, live_server, python
 
 pytestmark = pytest.mark.slow
 NewId = Callable[[str], str]
-
-
-@pytest.fixture(scope="module")
-def xsession(server: LiveServer) -> Iterator[Any]:
-    session = xnat.connect(server.url, user="admin", password="admin", loglevel="ERROR")
-    try:
-        yield session
-    finally:
-        session.disconnect()
 
 
 def _zip(folder: Path, out: Path) -> Path:

@@ -3,49 +3,26 @@ through xnatpy's ``services.dicom_dump`` and ``services.refresh_catalog``, and t
 
 from __future__ import annotations
 
-import io
 import os
 import time
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import xnat
 
-from tests.compat.helpers import describe, rows
-from tests.support.dicom_copies import TESTDATA
+from tests.compat.helpers import describe, rows, zip_of_testdata
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 NewId = Callable[[str], str]
 
 
-@pytest.fixture(scope="module")
-def xsession(server: LiveServer) -> Iterator[Any]:
-    session = xnat.connect(server.url, user="admin", password="admin", loglevel="ERROR")
-    try:
-        yield session
-    finally:
-        session.disconnect()
-
-
-def _zip_of(folder: str) -> bytes:
-    buf = io.BytesIO()
-    root = TESTDATA / folder
-    with zipfile.ZipFile(buf, "w") as zf:
-        for p in sorted(root.rglob("*")):
-            if p.is_file() and p.suffix not in (".txt", ".md"):
-                zf.write(p, str(p.relative_to(root)))
-    return buf.getvalue()
-
-
 def _import(http: httpx.Client, dest: str) -> str:
     r = http.post(
         "/data/services/import",
         params={"dest": dest, "format": "txt"},
-        content=_zip_of("dcm_qa_ct_philips"),
+        content=zip_of_testdata("dcm_qa_ct_philips"),
         headers={"Content-Type": "application/zip"},
     )
     assert r.status_code == 200, describe(r)

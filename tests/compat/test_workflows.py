@@ -3,16 +3,13 @@ update over ``/data/workflows``, XNAT's pipeline-status service, and who may do 
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Callable
 from xml.etree import ElementTree as ET
 
 import httpx
 import pytest
 
-from tests.compat.helpers import describe, rows
-from tests.support.dicom_copies import TESTDATA
+from tests.compat.helpers import describe, rows, zip_of_testdata
 from tests.support.live_server import LiveServer
 
 pytestmark = pytest.mark.slow
@@ -20,22 +17,12 @@ NewId = Callable[[str], str]
 WRK = "{http://nrg.wustl.edu/workflow}"
 
 
-def _zip_of(folder: str) -> bytes:
-    buf = io.BytesIO()
-    root = TESTDATA / folder
-    with zipfile.ZipFile(buf, "w") as zf:
-        for p in sorted(root.rglob("*")):
-            if p.is_file() and p.suffix not in (".txt", ".md"):
-                zf.write(p, str(p.relative_to(root)))
-    return buf.getvalue()
-
-
 def _archived_session(http: httpx.Client, project: str) -> tuple[str, str]:
     """An MR session imported straight into the archive: (its URI, its accession ID)."""
     r = http.post(
         "/data/services/import",
         params={"dest": f"/archive/projects/{project}/subjects/S1/experiments/E1", "format": "txt"},
-        content=_zip_of("dcm_qa_ct_philips"),
+        content=zip_of_testdata("dcm_qa_ct_philips"),
         headers={"Content-Type": "application/zip"},
     )
     assert r.status_code == 200, describe(r)

@@ -6,7 +6,7 @@ import datetime
 import io
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,6 @@ from tests.support.live_server import LiveServer
 pytestmark = pytest.mark.slow
 
 NewId = Callable[[str], str]
-
-
-@pytest.fixture(scope="module")
-def xsession(server: LiveServer) -> Iterator[Any]:
-    """One xnatpy connection for the module (each test works in its own project)."""
-    session = xnat.connect(server.url, user="admin", password="admin", loglevel="ERROR")
-    try:
-        yield session
-    finally:
-        session.disconnect()
 
 
 def _make_project(xsession: Any, new_id: NewId) -> Any:
