@@ -21,7 +21,7 @@ from bench.server import running_server
 from bench.xnat import Api
 from xnatd.config import Settings
 from xnatd.db import schema
-from xnatd.services.bootstrap import open_context
+from xnatd.services.operations.bootstrap import open_context
 
 PROJECT = "BIGCAT"
 BATCH = 20_000

@@ -29,7 +29,7 @@ from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 from tests.support.live_server import LiveServer, live_server
 
 pytestmark = pytest.mark.slow
-HELPER = "xnatd.services.unpack_helper"
+HELPER = "xnatd.services.ingest.unpack_helper"
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,11 @@ from xnatd import config
 from xnatd.db import archive as q
 from xnatd.db import prearchive as pq
 from xnatd.dicom.identify import Overrides
-from xnatd.services import ingest
-from xnatd.services import prearchive as pre
-from xnatd.services.bootstrap import open_context
-from xnatd.services.context import SYSTEM, Context
-from xnatd.services.import_options import ImportOptions
+from xnatd.services.access.context import SYSTEM, Context
+from xnatd.services.ingest import ingest
+from xnatd.services.ingest.import_options import ImportOptions
+from xnatd.services.operations.bootstrap import open_context
+from xnatd.services.prearchive import prearchive as pre
 from xnatd.storage.files import stage_fileobj
 
 pytestmark = pytest.mark.slow

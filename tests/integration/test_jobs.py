@@ -337,8 +337,8 @@ def test_automation_queues_conversions_when_a_session_is_archived(
     http: httpx.Client, server: LiveServer
 ) -> None:
     from xnatd import config
-    from xnatd.services import jobs as job_service
-    from xnatd.services.bootstrap import open_context
+    from xnatd.services.jobs import jobs as job_service
+    from xnatd.services.operations.bootstrap import open_context
 
     exp = make_session(http)
     project = exp.split("/")[3]

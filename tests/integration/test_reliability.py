@@ -1,6 +1,6 @@
 """``xnatd verify``, ``backup`` and ``restore`` against a running server: a backup taken while uploads
 go on restores into a new folder, a new server serves the same files (same digests), and verify is
-clean on both (tests/unit/services/test_verify.py covers each kind of damage)."""
+clean on both (tests/unit/services/operations/test_verify.py covers each kind of damage)."""
 
 from __future__ import annotations
 

@@ -18,8 +18,8 @@ from xnatd.api import search as search_api
 from xnatd.api.errors import handle_domain_error, handle_unexpected
 from xnatd.config import Settings
 from xnatd.jobs import dispatcher
-from xnatd.services import helper_pool, rebuilder
-from xnatd.services.bootstrap import open_context
+from xnatd.services.ingest import helper_pool, rebuilder
+from xnatd.services.operations.bootstrap import open_context
 from xnatd.ui import routes as ui_routes
 
 log = logging.getLogger("xnatd")

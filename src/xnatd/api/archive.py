@@ -15,11 +15,12 @@ from xnatd.api import bodies, project_extras, render
 from xnatd.api.auth import require_actor
 from xnatd.api.streaming import read_ahead
 from xnatd.domain import address as A
+from xnatd.domain.params import flag, param
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotAcceptable, NotFound
-from xnatd.services import deletion, files, listing_service, objects, resources, sharing, xml_upload
-from xnatd.services.context import Actor, Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Actor, Context
+from xnatd.services.archive import deletion, files, listing_service, objects, resources, sharing, xml_upload
+from xnatd.threads import run_in_threadpool
 
 Params = list[tuple[str, str]]
 Handler = Callable[[Request, Context, Actor, A.Address, Params], Awaitable[Response]]
@@ -48,10 +49,6 @@ def _predicate_key(key: str, value: str) -> tuple[str, str]:
         elif char == "=" and depth == 0:
             return whole[:at], whole[at + 1 :]
     return key, value
-
-
-def param(params: Params, name: str) -> str | None:
-    return resources.param(params, name)
 
 
 def fmt(params: Params) -> str | None:
@@ -106,7 +103,7 @@ async def get_files(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
     kind = fmt(params)
-    all_levels = resources.flag(params, "all")
+    all_levels = flag(params, "all")
     recursive = (param(params, "recursive") or "").strip().lower() != "false"
     if kind in BUNDLES:
         level = param(params, "compression")
@@ -145,7 +142,7 @@ async def get_file(request: Request, ctx: Context, actor: Actor, addr: A.Address
     if info is None:
         if await run_in_threadpool(files.is_folder, ctx, actor, addr):
             return await get_files(request, ctx, actor, addr, params)
-        if resources.flag(params, "accept-not-found"):
+        if flag(params, "accept-not-found"):
             return Response(status_code=204)
         raise NotFound("Unable to find file.")
     headers = {**render.stored_file_headers(info.name, info.media_type), "ETag": f'"{info.md5}"'}
@@ -176,7 +173,7 @@ async def _form_params(request: Request, params: Params) -> Params:
     form), and it is read once, as the document."""
     if not request.headers.get("content-type", "").lower().startswith(_FORM) or not bodies.has_body(request):
         return []
-    if resources.flag(params, "inbody") or (param(params, "req_format") or "").lower() == "xml":
+    if flag(params, "inbody") or (param(params, "req_format") or "").lower() == "xml":
         return []
     body = await _read_all(bodies.raw_chunks(request), "Form body")
     return parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
@@ -202,7 +199,7 @@ async def _xml_body(request: Request, params: Params) -> bytes | None:
             break
         return body if body.lstrip().startswith(b"<") else None
     wants_xml = "xml" in ctype or (param(params, "req_format") or "").lower() == "xml"
-    if not (wants_xml or resources.flag(params, "inbody")) or not bodies.has_body(request):
+    if not (wants_xml or flag(params, "inbody")) or not bodies.has_body(request):
         return None
     return await _read_all(bodies.raw_chunks(request), "XML document") or None
 
@@ -238,7 +235,7 @@ async def put_resource(
 async def put_files(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
-    inbody = resources.flag(params, "inbody")
+    inbody = flag(params, "inbody")
     if bodies.is_multipart(request):
         if inbody:
             raise NotAcceptable("inbody=true cannot be combined with a multipart body")
@@ -248,8 +245,8 @@ async def put_files(
     else:
         raise InvalidInput("You tried to PUT to this service, but didn't provide any data.")
     opts = files.UploadOptions(
-        overwrite=resources.flag(params, "overwrite"),
-        extract=resources.flag(params, "extract"),
+        overwrite=flag(params, "overwrite"),
+        extract=flag(params, "extract"),
         format=param(params, "format") or "",
         content=param(params, "content") or "",
         tags=param(params, "tags") or "",
@@ -272,7 +269,7 @@ async def put_share(
 async def delete_object(
     request: Request, ctx: Context, actor: Actor, addr: A.Address, params: Params
 ) -> Response:
-    await run_in_threadpool(deletion.delete, ctx, actor, addr, resources.flag(params, "removeFiles"))
+    await run_in_threadpool(deletion.delete, ctx, actor, addr, flag(params, "removeFiles"))
     return render.text("")
 
 

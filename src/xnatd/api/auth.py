@@ -8,9 +8,9 @@ import binascii
 from starlette.requests import Request
 
 from xnatd.errors import Unauthenticated
-from xnatd.services import auth
-from xnatd.services.context import Actor, Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access import auth
+from xnatd.services.access.context import Actor, Context
+from xnatd.threads import run_in_threadpool
 
 COOKIE = "JSESSIONID"
 

@@ -17,7 +17,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from xnatd.errors import InvalidInput, TooLarge
-from xnatd.services.files import UploadPart
+from xnatd.services.archive.files import UploadPart
 
 
 def is_multipart(request: Request) -> bool:

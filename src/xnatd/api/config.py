@@ -9,14 +9,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from xnatd.api import bodies, render
-from xnatd.api.archive import fmt, param, query_params
+from xnatd.api.archive import fmt, query_params
 from xnatd.api.auth import require_actor
+from xnatd.domain.params import flag, param
 from xnatd.domain.table import Table
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotFound
-from xnatd.services import config_service as service
-from xnatd.services.context import Actor, Context
-from xnatd.services.resources import flag
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Actor, Context
+from xnatd.services.archive import config_service as service
+from xnatd.threads import run_in_threadpool
 
 Params = list[tuple[str, str]]
 

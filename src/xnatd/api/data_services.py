@@ -11,14 +11,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from xnatd.api import bodies, render
-from xnatd.api.archive import fmt, param, query_params
+from xnatd.api.archive import fmt, query_params
 from xnatd.api.auth import require_actor
+from xnatd.domain.params import flag, param
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput
-from xnatd.services import archive_summaries, catalog_refresh, dicom_dump, upload_status, xml_upload
-from xnatd.services.context import Context
-from xnatd.services.resources import flag
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Context
+from xnatd.services.archive import archive_summaries, catalog_refresh, xml_upload
+from xnatd.services.ingest import upload_status
+from xnatd.services.prearchive import dicom_dump
+from xnatd.threads import run_in_threadpool
 
 FORM = "application/x-www-form-urlencoded"
 

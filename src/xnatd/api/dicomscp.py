@@ -14,9 +14,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from xnatd.api.auth import require_actor
 from xnatd.api.users import json_body
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services import dicom_receivers as service
-from xnatd.services.context import Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Context
+from xnatd.services.ingest import dicom_receivers as service
+from xnatd.threads import run_in_threadpool
 
 
 def _ctx(request: Request) -> Context:

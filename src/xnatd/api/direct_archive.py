@@ -13,9 +13,9 @@ from starlette.responses import JSONResponse, Response
 from xnatd.api import bodies
 from xnatd.api.auth import require_actor
 from xnatd.errors import InvalidInput
-from xnatd.services import direct_archive as service
-from xnatd.services.context import Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Context
+from xnatd.services.prearchive import direct_archive as service
+from xnatd.threads import run_in_threadpool
 
 
 def _ctx(request: Request) -> Context:

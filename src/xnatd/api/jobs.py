@@ -11,10 +11,10 @@ from xnatd.api import render
 from xnatd.api.auth import require_actor
 from xnatd.api.users import json_body
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services import job_commands
-from xnatd.services import jobs as job_service
-from xnatd.services.context import Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Context
+from xnatd.services.jobs import job_commands
+from xnatd.services.jobs import jobs as job_service
+from xnatd.threads import run_in_threadpool
 
 
 def _ctx(request: Request) -> Context:

@@ -21,7 +21,7 @@ from xnatd import __version__
 from xnatd.api import openapi_archive as arc
 from xnatd.api import openapi_more
 from xnatd.domain import address as A
-from xnatd.services import projects as project_settings
+from xnatd.services.archive import projects as project_settings
 
 Document = dict[str, Any]
 _PARAM = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)(?::[a-z]+)?}")

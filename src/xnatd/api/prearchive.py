@@ -14,16 +14,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from xnatd.api import bodies, render, user_cache
-from xnatd.api.archive import fmt, param, query_params
+from xnatd.api.archive import fmt, query_params
 from xnatd.api.auth import credentials, require_actor
 from xnatd.api.streaming import read_ahead
+from xnatd.domain.params import param
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotFound, XnatdError
-from xnatd.services import archiver, importer, prearchive_status
-from xnatd.services import import_options as io
-from xnatd.services import prearchive as pre
-from xnatd.services.context import Actor, Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Actor, Context
+from xnatd.services.ingest import import_options as io
+from xnatd.services.ingest import importer
+from xnatd.services.prearchive import archive_options as ao
+from xnatd.services.prearchive import archiver, prearchive_status
+from xnatd.services.prearchive import prearchive as pre
+from xnatd.threads import run_in_threadpool
 
 Params = list[tuple[str, str]]
 RAW_NAMES = {
@@ -119,7 +122,7 @@ async def prearchive_endpoint(request: Request) -> Response:
         query = ListQuery.from_params(params)
         table = await run_in_threadpool(pre.listing, ctx, actor, parts[1] if len(parts) == 2 else None, query)
         return render.table_response(table, fmt(params))
-    key = pre.Key(None if parts[1] == io.UNASSIGNED else parts[1], parts[2], parts[3])
+    key = pre.Key(None if parts[1] == ao.UNASSIGNED else parts[1], parts[2], parts[3])
     rest = parts[4:]
     if not rest:
         return await _session(request, ctx, actor, key, params)
@@ -188,11 +191,11 @@ def _commit(ctx: Context, actor: Actor, key: pre.Key, params: Params) -> str:
     auto = flag.lower() == "true" if flag else (row["autoarchive"] or 0) >= 4
     if not auto or row["project"] is None:
         return _uri(key)
-    return archiver.archive(ctx, actor, key, io.code_options(row["autoarchive"])).uri
+    return archiver.archive(ctx, actor, key, ao.code_options(row["autoarchive"])).uri
 
 
 def _uri(key: pre.Key) -> str:
-    return f"/data/prearchive/projects/{key.project or io.UNASSIGNED}/{key.timestamp}/{key.folder}"
+    return f"/data/prearchive/projects/{key.project or ao.UNASSIGNED}/{key.timestamp}/{key.folder}"
 
 
 async def _below_session(
@@ -233,7 +236,7 @@ def _sources(params: Params) -> list[pre.Key]:
             param(params, n) for n in ("project", "PREARC_TIMESTAMP", "PREARC_SESSION_FOLDER")
         )
         if project and ts and folder:
-            return [pre.Key(None if project == io.UNASSIGNED else project, ts, folder)]
+            return [pre.Key(None if project == ao.UNASSIGNED else project, ts, folder)]
         raise InvalidInput(
             "Missing src: give the prearchive session URI as src=/prearchive/projects/P/TS/FOLDER"
         )
@@ -277,7 +280,7 @@ async def services_archive(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     params = await _params_with_form(request)
     keys = _sources(params)
-    opts = io.archive_options(params)
+    opts = ao.archive_options(params)
     done = await run_in_threadpool(archiver.archive_many, ctx, actor, keys, opts)
     uris = [d.uri for d in done]
     if (param(params, "redirect") or "").lower() == "true" and len(uris) == 1:

@@ -9,9 +9,9 @@ from xnatd.api import render
 from xnatd.domain.address import Address
 from xnatd.domain.table import ListQuery
 from xnatd.errors import MethodNotAllowed, NotFound
-from xnatd.services import projects
-from xnatd.services.context import Actor, Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Actor, Context
+from xnatd.services.archive import projects
+from xnatd.threads import run_in_threadpool
 
 
 async def handle(

@@ -16,9 +16,9 @@ from xnatd.api.auth import require_actor
 from xnatd.api.bodies import raw_chunks
 from xnatd.domain import search as S
 from xnatd.errors import MethodNotAllowed, TooLarge
-from xnatd.services import search as search_service
-from xnatd.services.context import Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Context
+from xnatd.services.search import search as search_service
+from xnatd.threads import run_in_threadpool
 
 
 async def search(request: Request) -> Response:

@@ -14,10 +14,10 @@ from xnatd.api.auth import COOKIE, basic_credentials, optional_actor, require_ac
 from xnatd.domain import search_elements, xsd
 from xnatd.domain.table import Table
 from xnatd.errors import InvalidInput, NotFound, Unauthenticated
-from xnatd.services import auth
-from xnatd.services import tokens as token_service
-from xnatd.services.context import Actor, Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access import auth
+from xnatd.services.access import tokens as token_service
+from xnatd.services.access.context import Actor, Context
+from xnatd.threads import run_in_threadpool
 
 BUILD = {
     "version": "1.8.10",

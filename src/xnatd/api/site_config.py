@@ -13,10 +13,10 @@ from xnatd.api import bodies
 from xnatd.api.auth import require_actor
 from xnatd.api.site import set_session_cookies
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services import auth
-from xnatd.services import site_config as service
-from xnatd.services.context import Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access import auth
+from xnatd.services.access.context import Context
+from xnatd.services.operations import site_config as service
+from xnatd.threads import run_in_threadpool
 
 MAX_BODY = 2 << 20
 FORM = "application/x-www-form-urlencoded"

@@ -7,15 +7,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from xnatd.api import bodies, render
-from xnatd.api.archive import fmt, param, query_params
+from xnatd.api.archive import fmt, query_params
 from xnatd.api.auth import require_actor
 from xnatd.domain import search as S
+from xnatd.domain.params import flag, param
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed
-from xnatd.services import stored_searches as service
-from xnatd.services.context import Context
-from xnatd.services.resources import flag
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Context
+from xnatd.services.search import stored_searches as service
+from xnatd.threads import run_in_threadpool
 
 
 def _ctx(request: Request) -> Context:

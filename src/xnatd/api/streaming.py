@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from xnatd.services.threads import run_in_threadpool
+from xnatd.threads import run_in_threadpool
 
 
 async def read_ahead(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:

@@ -8,16 +8,16 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from xnatd.api import bodies, render
-from xnatd.api.archive import fmt, param, query_params
+from xnatd.api.archive import fmt, query_params
 from xnatd.api.auth import require_actor
 from xnatd.api.streaming import read_ahead
+from xnatd.domain.params import flag, param
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed
-from xnatd.services import user_cache as service
-from xnatd.services.context import Actor, Context
-from xnatd.services.files import UploadPart, media_type
-from xnatd.services.resources import flag
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Actor, Context
+from xnatd.services.archive import user_cache as service
+from xnatd.services.archive.files import UploadPart, media_type
+from xnatd.threads import run_in_threadpool
 
 
 def _ctx(request: Request) -> Context:

@@ -15,9 +15,9 @@ from xnatd.api.auth import require_actor
 from xnatd.api.bodies import raw_chunks
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput
-from xnatd.services import users
-from xnatd.services.context import Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access import users
+from xnatd.services.access.context import Context
+from xnatd.threads import run_in_threadpool
 
 MAX_JSON = 64 * 1024
 

@@ -10,14 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from xnatd.api import bodies, render
-from xnatd.api.archive import fmt, param, query_params
+from xnatd.api.archive import fmt, query_params
 from xnatd.api.auth import require_actor
 from xnatd.domain import address as A
+from xnatd.domain.params import param
 from xnatd.domain.table import ListQuery, Table
 from xnatd.errors import InvalidInput, MethodNotAllowed
-from xnatd.services import workflows as service
-from xnatd.services.context import Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access.context import Context
+from xnatd.services.archive import workflows as service
+from xnatd.threads import run_in_threadpool
 
 Params = list[tuple[str, str]]
 MAX_XML = 1 << 20

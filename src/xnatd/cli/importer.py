@@ -14,10 +14,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from xnatd import config
 from xnatd.errors import XnatdError
-from xnatd.services import import_options as io
-from xnatd.services import importer
-from xnatd.services.bootstrap import open_context
-from xnatd.services.context import SYSTEM
+from xnatd.services.access.context import SYSTEM
+from xnatd.services.ingest import import_options as io
+from xnatd.services.ingest import importer
+from xnatd.services.operations.bootstrap import open_context
 
 
 @click.command("import")

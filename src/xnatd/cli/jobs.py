@@ -16,9 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from xnatd import config
 from xnatd.errors import XnatdError
 from xnatd.jobs.dispatcher import Dispatcher
-from xnatd.services import jobs as job_service
-from xnatd.services.bootstrap import open_context
-from xnatd.services.context import SYSTEM, Context
+from xnatd.services.access.context import SYSTEM, Context
+from xnatd.services.jobs import jobs as job_service
+from xnatd.services.operations.bootstrap import open_context
 
 FINAL = ("complete", "failed", "cancelled")
 data_option = click.option("--data", type=click.Path(path_type=Path), help="Data folder [XNATD_DATA, ./data]")

@@ -9,9 +9,9 @@ import click
 from xnatd import config
 from xnatd.domain.wording import count
 from xnatd.errors import XnatdError
-from xnatd.services import backup as backups
-from xnatd.services import verify as verifying
-from xnatd.services.bootstrap import open_context
+from xnatd.services.operations import backup as backups
+from xnatd.services.operations import verify as verifying
+from xnatd.services.operations.bootstrap import open_context
 
 _data = click.option("--data", type=click.Path(path_type=Path), help="Data folder [XNATD_DATA, ./data]")
 _database = click.option("--database", "database_url", help="Database URL [XNATD_DATABASE_URL]")

@@ -10,9 +10,9 @@ import click
 
 from xnatd import config
 from xnatd.errors import XnatdError
-from xnatd.services import users
-from xnatd.services.bootstrap import open_context
-from xnatd.services.context import SYSTEM, Context
+from xnatd.services.access import users
+from xnatd.services.access.context import SYSTEM, Context
+from xnatd.services.operations.bootstrap import open_context
 
 data_option = click.option("--data", type=click.Path(path_type=Path), help="Data folder [XNATD_DATA, ./data]")
 database_option = click.option("--database", "database_url", help="Database URL [XNATD_DATABASE_URL]")

@@ -8,7 +8,7 @@ its header) are scanned here directly from the first bytes of the file; anything
 endian, deflated, odd VRs, short reads) falls back to pydicom, which stays the reference.
 
 pydicom is imported only when a file needs it: the zip-import helper processes
-(``services/unpack_helper``) scan headers with this module and stay small without it.
+(``services/ingest/unpack_helper``) scan headers with this module and stay small without it.
 """
 
 from __future__ import annotations

@@ -6,5 +6,5 @@ TCP socket), ``acse`` (association negotiation, with pynetdicom's PDU and presen
 ``storage_scp`` (PS3.4 Verification and Storage SCPs: one association), ``status`` (status codes, and
 the one place domain errors become them) and ``server`` (listening sockets and receiver processes).
 Handlers return DICOM status codes rather than raise, as pynetdicom's do. No SQL, no file I/O here:
-received bytes go into a sink the service (``services/receiving.py``) hands out.
+received bytes go into a sink the service (``services/ingest/receiving.py``) hands out.
 """

@@ -33,7 +33,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
 from xnatd.dimse import part10
 from xnatd.dimse.upper_layer import reject
-from xnatd.services.dicom_receivers import Receiver
+from xnatd.services.ingest.dicom_receivers import Receiver
 
 log = logging.getLogger("xnatd.dicom")
 # pynetdicom logs a traceback of its own before raising on an AE title that is not ASCII; the

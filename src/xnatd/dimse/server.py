@@ -32,10 +32,10 @@ from typing import Protocol
 
 from xnatd.config import Settings
 from xnatd.dimse import storage_scp
-from xnatd.services import dicom_receivers, rebuilder
-from xnatd.services.bootstrap import open_context
-from xnatd.services.dicom_receivers import Receiver
-from xnatd.services.receiving import Intake, worker_context
+from xnatd.services.ingest import dicom_receivers, rebuilder
+from xnatd.services.ingest.dicom_receivers import Receiver
+from xnatd.services.ingest.receiving import Intake, worker_context
+from xnatd.services.operations.bootstrap import open_context
 
 log = logging.getLogger("xnatd.dicom")
 RELOAD_SECONDS = 0.2  # how often the supervisor looks for changed receivers (a cheap query)

@@ -27,8 +27,8 @@ from xnatd.dimse.upper_layer import (
     pdvs,
     release_rp,
 )
-from xnatd.services.dicom_receivers import Receiver
-from xnatd.services.receiving import Intake, Sink
+from xnatd.services.ingest.dicom_receivers import Receiver
+from xnatd.services.ingest.receiving import Intake, Sink
 
 log = logging.getLogger("xnatd.dicom")
 PREFIX = 64 * 1024  # the first bytes of each object, kept in memory for the header check

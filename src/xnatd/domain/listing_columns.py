@@ -17,14 +17,15 @@ A column's type may also make the listing's own type more specific, as XNAT's
 A column's header is the shortcut whose XPath it is, else the lowercased XPath (``formatHeaders``).
 
 Nothing here reads the database: a ``Plan`` says, for one request, which objects along which ways
-every column, filter and sort key needs; ``services/listing_joins.py`` loads them.
+every column, filter and sort key needs; ``services/archive/listing_joins.py`` loads them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from xnatd.domain import types
 from xnatd.domain.display_fields import (
@@ -275,3 +276,33 @@ def _child_list(element: str, rest: str) -> tuple[str, str, str] | None:
         if ref.item and [ref.name.lower(), ref.item.lower()] == steps[:2] and ref.name in _REF_WAYS:
             return _REF_WAYS[ref.name], ref.xsi_type, "/".join(parts[2:])
     return None
+
+
+def make_getter(kind: str) -> Callable[[Mapping[Any, Any], str], str | None]:
+    """A getter for listings of other things (users, resources, files): a plain key of the record's
+    ``_base``, else a registry field or custom variable of its ``_type``."""
+
+    def getter(rec: Mapping[Any, Any], col: str) -> str | None:
+        base = rec["_base"]
+        if col in base:
+            return str(base[col])
+        low = col.lower()
+        for key, value in base.items():
+            if key.lower() == low:
+                return str(value)
+        if rec["_type"] not in types.REGISTRY:
+            return None
+        custom = types.custom_field_key(rec["_type"], col)
+        if custom is not None:
+            return types.text(rec["_fields"].get(custom))
+        step = types.provenance_field(rec["_type"], col)
+        if step is not None:
+            # The first processing step (XNAT lists one row per step; see api-compatibility.md).
+            steps = rec["_fields"].get(types.PROVENANCE) or [{}]
+            return types.text(steps[0].get(step))
+        fl = types.resolve_field(rec["_type"], col)
+        if fl is None:
+            return None
+        return types.text(rec["_fields"].get(fl.path))
+
+    return getter

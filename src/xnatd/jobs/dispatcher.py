@@ -3,7 +3,7 @@
 It claims queued jobs (a conditional update in the database, so several dispatchers never start the
 same job), hands each to its executor, and when a run ends gives the result to the job services,
 which move the outputs into the archive. It beats a heartbeat for the jobs it holds and recovers
-jobs whose dispatcher died (see the restart rule in ``services/job_runs.py``). The loop runs in its
+jobs whose dispatcher died (see the restart rule in ``services/jobs/job_runs.py``). The loop runs in its
 own thread and wakes on a new job queued in this process, on a run ending, or once a second.
 """
 
@@ -23,10 +23,11 @@ from typing import IO
 
 from xnatd.jobs.executors import Executor, Handle, make_executor
 from xnatd.jobs.runner import RunResult, RunSpec
-from xnatd.services import job_runs
-from xnatd.services import jobs as job_service
-from xnatd.services.context import Context
-from xnatd.services.job_runs import Claim, Outcome
+from xnatd.processes import alive
+from xnatd.services.access.context import Context
+from xnatd.services.jobs import job_runs
+from xnatd.services.jobs import jobs as job_service
+from xnatd.services.jobs.job_runs import Claim, Outcome
 
 log = logging.getLogger("xnatd.jobs")
 POLL = 1.0
@@ -34,21 +35,11 @@ HEARTBEAT = 5.0
 STOP_GRACE = 10.0
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def is_gone(worker: str) -> bool:
     """Whether a dispatcher ID (``host:pid:token``) names a process of this host that has exited."""
     host, _, rest = worker.partition(":")
     pid = rest.partition(":")[0]
-    return host == socket.gethostname() and pid.isdigit() and not _alive(int(pid))
+    return host == socket.gethostname() and pid.isdigit() and not alive(int(pid))
 
 
 class Dispatcher:

@@ -6,7 +6,7 @@ commit, ``commit`` drops the backups. Either way no half of an upload stays visi
 
 The old copy of a file replaced or removed is moved aside into this process's own folder in
 ``DATA/tmp`` (``tmpdirs``), and a journal line ``aside BACKUP DEST`` is written before that rename:
-if the process is killed before the commit, start-up recovery (``services/verify._undo_dead``) puts
+if the process is killed before the commit, start-up recovery (``services/operations/verify._undo_dead``) puts
 the backup back when the database row for DEST still describes it, and drops it otherwise.
 
 Only files are ever replaced: a file never takes the place of a folder holding files, nor a folder

@@ -10,9 +10,9 @@ from starlette.responses import RedirectResponse, Response
 
 from xnatd.domain.table import ListQuery
 from xnatd.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from xnatd.services import auth, token_admin, tokens, users
-from xnatd.services.context import Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access import auth, token_admin, tokens, users
+from xnatd.services.access.context import Context
+from xnatd.threads import run_in_threadpool
 from xnatd.ui import web
 from xnatd.ui.web import Page, page
 

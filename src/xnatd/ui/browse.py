@@ -11,7 +11,9 @@ from starlette.responses import Response
 from xnatd.domain import address as A
 from xnatd.domain.items import Item
 from xnatd.domain.table import ListQuery
-from xnatd.services import browse, deletion, job_commands, listing_service, objects, projects, users
+from xnatd.services.access import users
+from xnatd.services.archive import browse, deletion, listing_service, objects, projects
+from xnatd.services.jobs import job_commands
 from xnatd.ui.web import Page, page
 
 PAGE_SIZE = 50

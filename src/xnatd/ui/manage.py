@@ -18,8 +18,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from xnatd.domain import address as A
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services import browse, files, resources
-from xnatd.services.files import UploadOptions, UploadPart
+from xnatd.services.archive import browse, files, resources
+from xnatd.services.archive.files import UploadOptions, UploadPart
 from xnatd.ui.web import Page, page
 
 OBJECTS = (A.PROJECT, A.SUBJECT, A.EXPERIMENT, A.CHILD)

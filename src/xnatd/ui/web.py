@@ -24,9 +24,9 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 
 from xnatd import errors
 from xnatd.domain import wording
-from xnatd.services import auth
-from xnatd.services.context import Actor, Context
-from xnatd.services.threads import run_in_threadpool
+from xnatd.services.access import auth
+from xnatd.services.access.context import Actor, Context
+from xnatd.threads import run_in_threadpool
 
 COOKIE = "JSESSIONID"  # the same sessions as /data/JSESSION
 LOGIN_COOKIE = "xnatd_login"  # double-submit token of the login form (there is no session yet)

@@ -11,9 +11,12 @@ from starlette.responses import Response
 from xnatd.domain.table import ListQuery
 from xnatd.domain.wording import count
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services import archiver, browse, jobs, users
-from xnatd.services import prearchive as pre
-from xnatd.services.import_options import OVERWRITE, ArchiveOptions
+from xnatd.services.access import users
+from xnatd.services.archive import browse
+from xnatd.services.jobs import jobs
+from xnatd.services.prearchive import archiver
+from xnatd.services.prearchive import prearchive as pre
+from xnatd.services.prearchive.archive_options import OVERWRITE, ArchiveOptions
 from xnatd.ui.web import Page, page
 
 MAX_SESSIONS = 200  # sessions shown with their scans; the REST listing has them all

@@ -56,7 +56,7 @@ def _install() -> None:
                 _hold(dest.name)
         commit(self)
 
-    from xnatd.services import resources
+    from xnatd.services.archive import resources
 
     drop = resources._drop_resource
 
@@ -79,7 +79,7 @@ def _install() -> None:
 
     pq.update_session = held_update
 
-    from xnatd.services.ingest import IngestBatch
+    from xnatd.services.ingest.ingest import IngestBatch
 
     make_durable = IngestBatch._make_durable
 

@@ -19,7 +19,7 @@ GATE = os.environ.get("XNATD_TEST_GATE", "")
 
 
 def _install() -> None:
-    from xnatd.services.ingest import IngestBatch
+    from xnatd.services.ingest.ingest import IngestBatch
 
     flush = IngestBatch._make_durable
 

@@ -12,7 +12,7 @@ from pynetdicom.dsutils import decode, encode
 
 from xnatd.dimse import dimse, part10, status, upper_layer
 from xnatd.errors import InvalidInput, StorageFull
-from xnatd.services.dicom_receivers import Receiver, from_values, parse_rules
+from xnatd.services.ingest.dicom_receivers import Receiver, from_values, parse_rules
 
 VERSIONS = Path(__file__).resolve().parents[3] / "src" / "xnatd" / "db" / "migrations" / "versions"
 

@@ -10,12 +10,12 @@ import sys
 import threading
 from pathlib import Path
 
-from xnatd.services.dicom_spool import GroupSync, Spool
+from xnatd.services.ingest.dicom_spool import GroupSync, Spool
 
 CHILD = """
 import sys, time
 from pathlib import Path
-from xnatd.services.dicom_spool import Spool
+from xnatd.services.ingest.dicom_spool import Spool
 spool = Spool(Path(sys.argv[1]))
 spool.begin(7, "CT1", 8104, "SCANNER")
 for n in (1, 2):

@@ -17,10 +17,10 @@ from xnatd.db import jobs as qj
 from xnatd.domain import jobs as J
 from xnatd.errors import Conflict
 from xnatd.jobs.dispatcher import is_gone
-from xnatd.services import job_runs
-from xnatd.services import jobs as job_service
-from xnatd.services.bootstrap import open_context
-from xnatd.services.context import SYSTEM, Context
+from xnatd.services.access.context import SYSTEM, Context
+from xnatd.services.jobs import job_runs
+from xnatd.services.jobs import jobs as job_service
+from xnatd.services.operations.bootstrap import open_context
 
 
 @pytest.fixture

@@ -1,0 +1,24 @@
+"""The archive: projects, subjects, experiments, scans, assessors, their resources and files;
+addressing them with a permission check (``resolve``), XNAT's listings, sharing into other
+projects, deletion, project settings and configuration, and the user's cache space."""
+
+__all__ = [
+    "archive_summaries",
+    "browse",
+    "catalog_refresh",
+    "config_service",
+    "deletion",
+    "files",
+    "listing_service",
+    "listings",
+    "objects",
+    "projects",
+    "records",
+    "resolve",
+    "resources",
+    "scan_types",
+    "sharing",
+    "user_cache",
+    "workflows",
+    "xml_upload",
+]
