@@ -60,3 +60,14 @@ class StorageFull(XnatdError):
 
 class MethodNotAllowed(XnatdError):
     """The address exists but does not take this method."""
+
+
+class ScriptError(InvalidInput):
+    """An anonymization script (DicomEdit 6) that does not parse, names what does not exist, or fails
+    on a dataset; ``line`` and ``column`` (1-based) point at the statement so an editor can mark it."""
+
+    def __init__(self, reason: str, line: int, column: int) -> None:
+        super().__init__(f"line {line}, column {column}: {reason}")
+        self.reason = reason
+        self.line = line
+        self.column = column
