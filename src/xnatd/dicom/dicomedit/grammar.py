@@ -9,12 +9,15 @@ Statements end at a newline; ``//`` starts a comment. A tag is one token, ``(ggg
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from xnatd.errors import ScriptError
+
+TAG_PATTERN = r"\(\s*[0-9A-Fa-fXx@#]{4}\s*,\s*(\{[^}\n]*\})?\s*[0-9A-Fa-fXx@#]{2,4}\s*\)"
 
 GRAMMAR = r"""
 start: _NL? (_statement _NL)* _statement?
@@ -66,7 +69,7 @@ COMPARE: "=" | "!=" | "~" | "!~"
 DESCRIBE_FLAG.2: "hidden" | "const" | "immutable"
 DEPTH: "*" | "+" | "."
 ITEM_ALL: "%"
-TAG: /\(\s*[0-9A-Fa-fXx@#]{4}\s*,\s*(\{[^}\n]*\})?\s*[0-9A-Fa-fXx@#]{2,4}\s*\)/
+TAG: /""" + TAG_PATTERN + r"""/
 ELSEIF.3: /(?:[ \t]*(?:\/\/[^\n]*)?\r?\n)*[ \t]*else[ \t]*if(?![A-Za-z0-9_])/
 ELSE.2: /(?:[ \t]*(?:\/\/[^\n]*)?\r?\n)*[ \t]*else(?![A-Za-z0-9_])/
 ID: /[A-Za-z_][A-Za-z0-9_]*/
@@ -127,15 +130,38 @@ def _script_error(err: UnexpectedInput, text: str) -> ScriptError:
         if char == '"':
             reason = "a string is not closed before the end of the line"
         elif char == "(":
-            reason = "a tag must be (gggg,eeee) or (gggg,{creator}ee) with hex digits or X, @, #"
+            reason = _BAD_TAG
         return ScriptError(reason + _expected(err.allowed), line, column)
     if isinstance(err, UnexpectedToken):
         token = err.token
-        found = "the end of the script" if token.type == "$END" else _describe_token(token)
-        return ScriptError(f"unexpected {found}" + _expected(err.expected), line, column)
+        bad_tag = _bad_tag(text, line, column)
+        if bad_tag is not None:
+            return ScriptError(_BAD_TAG, line, bad_tag)
+        if token.type == "$END":
+            line, column = _line_col(text, len(text))
+            unclosed = " (a block is not closed with })" if "RBRACE" in err.expected else ""
+            return ScriptError("the script ends too early" + unclosed, line, column)
+        return ScriptError(f"unexpected {_describe_token(token)}" + _expected(err.expected), line, column)
     if isinstance(err, UnexpectedEOF):
         return ScriptError("the script ends too early" + _expected(set(err.expected)), line, column)
     return ScriptError(str(err), line, column)  # pragma: no cover - lark has no other kind
+
+
+_BAD_TAG = "a tag must be (gggg,eeee) or (gggg,{creator}ee) with hex digits or X, @, #"
+_TAG_LIKE = re.compile(r"\(\s*[0-9A-Za-z@#]{1,6}\s*,[^)\n]*\)")
+_TAG_TOKEN = re.compile(TAG_PATTERN)
+
+
+def _bad_tag(text: str, line: int, column: int) -> int | None:
+    """The column of a tag-like ``(....,....)`` before the error that is no tag: the lexer read it
+    as a parenthesis and numbers, so the parser's complaint would be about a comma."""
+    lines = text.split("\n")
+    if not 0 < line <= len(lines):
+        return None
+    for match in _TAG_LIKE.finditer(lines[line - 1]):
+        if match.start() < column and not _TAG_TOKEN.fullmatch(match[0]):
+            return match.start() + 1
+    return None
 
 
 def _position(err: UnexpectedInput, text: str) -> tuple[int, int]:
