@@ -19,7 +19,8 @@ from xnatd.errors import ScriptError
 
 TAG_PATTERN = r"\(\s*[0-9A-Fa-fXx@#]{4}\s*,\s*(\{[^}\n]*\})?\s*[0-9A-Fa-fXx@#]{2,4}\s*\)"
 
-GRAMMAR = r"""
+GRAMMAR = (
+    r"""
 start: _NL? (_statement _NL)* _statement?
 
 _statement: version | _action | conditional | if_block | describe | export
@@ -69,7 +70,9 @@ COMPARE: "=" | "!=" | "~" | "!~"
 DESCRIBE_FLAG.2: "hidden" | "const" | "immutable"
 DEPTH: "*" | "+" | "."
 ITEM_ALL: "%"
-TAG: /""" + TAG_PATTERN + r"""/
+TAG: /"""
+    + TAG_PATTERN
+    + r"""/
 ELSEIF.3: /(?:[ \t]*(?:\/\/[^\n]*)?\r?\n)*[ \t]*else[ \t]*if(?![A-Za-z0-9_])/
 ELSE.2: /(?:[ \t]*(?:\/\/[^\n]*)?\r?\n)*[ \t]*else(?![A-Za-z0-9_])/
 ID: /[A-Za-z_][A-Za-z0-9_]*/
@@ -82,6 +85,7 @@ _NL: /((\/\/[^\n]*)?\r?\n[ \t]*)+/
 %ignore /[ \t]+/
 %ignore COMMENT
 """
+)
 
 # What a reader calls each token lark may expect.
 _TOKEN_NAMES = {

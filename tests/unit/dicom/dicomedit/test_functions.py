@@ -50,7 +50,7 @@ def test_ismatch_and_is_present_as_conditions(siemens: FileDataset) -> None:
         parse(
             'ismatch[(0010,0010), "Test.*"] ? (0010,4000) := "m"\n'
             'isPresent["(0010,2160)"] ? - (0010,0020)\n'
-            "isPresent[(0010,0030)] ? (0010,0030) := \"\"\n"
+            'isPresent[(0010,0030)] ? (0010,0030) := ""\n'
         ),
         siemens,
     )
@@ -93,11 +93,16 @@ def test_hash_uid_list_and_map_referenced_uids_with_paths(siemens: FileDataset) 
     refs = [i.ReferencedSOPInstanceUID for i in siemens.ReferencedImageSequence]
     apply(parse('hashUIDList["(0020,0052)"]\nmapReferencedUIDs["(0008,1140)[%]/(0008,1155)"]\n'), siemens)
     assert siemens.FrameOfReferenceUID == hash_uid(frame)
-    assert [i.ReferencedSOPInstanceUID for i in siemens.ReferencedImageSequence] == [hash_uid(r) for r in refs]
+    assert [i.ReferencedSOPInstanceUID for i in siemens.ReferencedImageSequence] == [
+        hash_uid(r) for r in refs
+    ]
 
 
 def test_set_delete_and_blank_values_take_tag_paths_as_strings(siemens: FileDataset) -> None:
-    apply(parse('set["(0010,0020)", "X1"]\ndelete["(0010,0030)"]\nblankValues["(0008,0080)", "(0008,0081)"]\n'), siemens)
+    apply(
+        parse('set["(0010,0020)", "X1"]\ndelete["(0010,0030)"]\nblankValues["(0008,0080)", "(0008,0081)"]\n'),
+        siemens,
+    )
     assert siemens.PatientID == "X1"
     assert "PatientBirthDate" not in siemens
     assert siemens.InstitutionName == siemens.InstitutionAddress == ""
@@ -136,5 +141,5 @@ def test_alter_pixels_refuses_compressed_pixel_data() -> None:
 
 
 def test_refused_functions_say_why() -> None:
-    with pytest.raises(ScriptError, match="getURL is not supported: .*network"):
+    with pytest.raises(ScriptError, match=r"getURL is not supported: .*network"):
         parse('(0010,0010) := getURL["http://example.org/"]\n')

@@ -20,14 +20,14 @@ from xnatd.errors import InvalidInput, ScriptError
         ('(0010,0010) := "x"\nversion "6.1"\n', 2, 1, "must be the script's first statement"),
         ('version "5.0"\n', 1, 1, 'version "5.0" is not a DicomEdit 6 version'),
         ('version "6.1"\n(0010,0010) := lowercas[(0010,0010)]\n', 2, 16, "unknown function lowercas"),
-        ('(0010,0010) := substring[(0010,0010)]\n', 1, 16, "substring takes 2 to 3 arguments, not 1"),
+        ("(0010,0010) := substring[(0010,0010)]\n", 1, 16, "substring takes 2 to 3 arguments, not 1"),
         ('(0010,0010) := lookup["pid", (0010,0020)]\n', 1, 16, "lookup is not supported"),
         ('x := 1\n(0010,{ACME}10) := "x"\n', 2, 1, "a private creator needs an odd group"),
         ('(0002,0010) := "1.2"\n', 1, 1, "groups 0000 and 0002"),
         ('(0010,9999) := "x"\n', 1, 1, "not in the DICOM dictionary"),
-        ('- */\n', 1, 5, "unexpected end of line"),
+        ("- */\n", 1, 5, "unexpected end of line"),
         ('retainPrivateTags["(0019,{SIEMENS}1)"]\n', 1, 19, "is not a tag path"),
-        ('- (0008,1140)[0]\n', 1, 3, "an item number must be followed by"),
+        ("- (0008,1140)[0]\n", 1, 3, "an item number must be followed by"),
     ],
 )
 def test_broken_scripts_are_refused_at_their_line_and_column(
@@ -44,7 +44,8 @@ def test_broken_scripts_are_refused_at_their_line_and_column(
 
 def test_else_may_start_the_line_after_a_closing_brace() -> None:
     script = parse(
-        'if (0008,0060) = "CT" {\n  - (0010,0010)\n}\n// a comment\nelseif modality ~ "M.*" {\n  echo "mr"\n}\n'
+        'if (0008,0060) = "CT" {\n  - (0010,0010)\n}\n// a comment\n'
+        'elseif modality ~ "M.*" {\n  echo "mr"\n}\n'
         "else\n{\n  echo\n}\n"
     )
     conditional = script.statements[0]

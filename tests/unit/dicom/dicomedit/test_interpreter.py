@@ -106,7 +106,9 @@ def test_hex_digit_wildcards(siemens: FileDataset) -> None:
 
 def test_private_creator_resolution(siemens: FileDataset) -> None:
     before = _private(siemens, 0x0019, "SIEMENS MR HEADER", 0x08)
-    outcome = apply(parse('(0019,{SIEMENS MR HEADER}08) := "IMAGE NUM 9"\n(0021,{XNATD TEST}10) := "hello"\n'), siemens)
+    outcome = apply(
+        parse('(0019,{SIEMENS MR HEADER}08) := "IMAGE NUM 9"\n(0021,{XNATD TEST}10) := "hello"\n'), siemens
+    )
     assert _private(siemens, 0x0019, "SIEMENS MR HEADER", 0x08) == "IMAGE NUM 9" != before
     assert _private(siemens, 0x0021, "XNATD TEST", 0x10) == "hello"
     assert [c.path for c in outcome.changes] == [
@@ -127,12 +129,19 @@ def test_remove_all_private_tags_at_every_level(siemens: FileDataset) -> None:
 def test_retain_private_tags_keeps_listed_ones_and_their_creators(siemens: FileDataset) -> None:
     kept = _private(siemens, 0x0019, "SIEMENS MR HEADER", 0x08)
     csa = siemens.private_block(0x0029, "SIEMENS CSA HEADER")
-    csa_1x = {el.tag for el in siemens if el.tag.group == 0x0029 and el.tag.element >> 4 == csa.block_start >> 4 | 1}
+    csa_1x = {
+        el.tag for el in siemens if el.tag.group == 0x0029 and el.tag.element >> 4 == csa.block_start >> 4 | 1
+    }
     assert csa_1x
-    apply(parse('retainPrivateTags["(0019,{SIEMENS MR HEADER}08)", (0029,{SIEMENS CSA HEADER}1X)]\n'), siemens)
+    apply(
+        parse('retainPrivateTags["(0019,{SIEMENS MR HEADER}08)", (0029,{SIEMENS CSA HEADER}1X)]\n'), siemens
+    )
     private = {el.tag for el in siemens if el.tag.is_private}
     assert _private(siemens, 0x0019, "SIEMENS MR HEADER", 0x08) == kept
-    creators = {Tag(0x0019, siemens.private_block(0x0019, "SIEMENS MR HEADER").block_start >> 8), Tag(0x0029, csa.block_start >> 8)}
+    creators = {
+        Tag(0x0019, siemens.private_block(0x0019, "SIEMENS MR HEADER").block_start >> 8),
+        Tag(0x0029, csa.block_start >> 8),
+    }
     mr_08 = Tag(0x0019, siemens.private_block(0x0019, "SIEMENS MR HEADER").block_start | 0x08)
     assert private == csa_1x | creators | {mr_08}
     with pytest.raises(KeyError):
@@ -173,7 +182,9 @@ def test_else_branch_runs_when_no_condition_holds(siemens: FileDataset) -> None:
 
 
 def test_user_variables_echo_and_reject(siemens: FileDataset) -> None:
-    script = parse('label := format["{0}_{1}", project, (0020,0011)]\necho "label:", label\n(0010,0020) := label\n')
+    script = parse(
+        'label := format["{0}_{1}", project, (0020,0011)]\necho "label:", label\n(0010,0020) := label\n'
+    )
     outcome = apply(script, siemens, {"project": "P"})
     assert siemens.PatientID == "P_3"
     assert outcome.echoes == ["label:P_3"]
