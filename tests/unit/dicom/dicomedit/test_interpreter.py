@@ -1,5 +1,5 @@
 """Statements applied to a real Siemens MR object: assignment, deletion, conditionals, blocks,
-sequences, private tags, echo, reject; and XNAT's default site script, verbatim."""
+sequences, private tags, echo, reject; and XNAT's default site script."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from xnatd.dicom.dicomedit.uids import hash_uid
 from xnatd.errors import ScriptError
 
 # XNAT's default site anonymization script: META-INF/xnat/defaults/**/id.das of xnat-web, which
-# DefaultAnonUtils.getDefaultScript() serves at /xapi/anonymize/default (XNAT 1.8/1.9).
+# DefaultAnonUtils.getDefaultScript() serves at /xapi/anonymize/default (XNAT 1.8/1.9). Its statements
+# are the ones XNAT's documentation and its own MizerService tests show; the comment header could not
+# be read from xnat-web itself (not in the reference index) and is written after XNAT's file headers.
 XNAT_DEFAULT_SCRIPT = """\
 //
 // Default XNAT anonymization script
