@@ -1,5 +1,5 @@
-"""Routes of XNAT's services beyond the archive tree: the configuration service, workflows, stored
-searches, the site configuration, DICOM dumps, catalog refreshes, the user cache.
+"""Routes of XNAT's services beyond the archive tree: the configuration service, the anonymization
+API, workflows, stored searches, the site configuration, DICOM dumps, catalog refreshes, the user cache.
 
 ``app.routes`` places each group where Starlette must see it: the ``/data`` ones before the archive
 tree's catch-all, ``xapi_before`` before the routes whose ``{name}`` would swallow their words
@@ -13,6 +13,7 @@ from starlette.routing import Match, Route
 from starlette.types import Scope
 
 from xnatd.api import (
+    anonymize,
     config,
     data_services,
     datatypes,
@@ -110,6 +111,12 @@ def xapi_after() -> list[Route]:
         Route("/xapi/archive/upload/xml", data_services.upload_xml, methods=["POST"]),
         Route("/xapi/plugins", site_config.plugins, methods=["GET"]),
         Route("/xapi/plugins/{plugin}", site_config.plugin, methods=["GET"]),
+        Route("/xapi/anonymize/default", anonymize.default_script, methods=["GET"]),
+        Route("/xapi/anonymize/site", anonymize.script, methods=["GET", "PUT"]),
+        Route("/xapi/anonymize/site/enabled", anonymize.enabled, methods=["GET", "PUT"]),
+        Route("/xapi/anonymize/projects/{project}", anonymize.script, methods=["GET", "PUT"]),
+        Route("/xapi/anonymize/projects/{project}/enabled", anonymize.enabled, methods=["GET", "PUT"]),
+        Route("/xapi/anonymize/dryrun", anonymize.dry_run, methods=["POST"]),
     ]
 
 

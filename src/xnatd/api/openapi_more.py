@@ -261,6 +261,49 @@ def _xapi_docs() -> dict[str, dict[str, dict[str, Any]]]:
     }
 
 
+def _anonymize_docs() -> dict[str, dict[str, dict[str, Any]]]:
+    script_body = {"required": True, "content": {"text/plain": {"schema": STRING}}}
+    enable = [arc.query("enable", BOOL)]
+    refused = "A script that does not parse is refused (400, its line and column)."
+    dry_run_form = {
+        "type": "object",
+        "properties": {"script": STRING, "file": {"type": "string", "format": "binary"}, "uri": STRING},
+    }
+    return {
+        "/xapi/anonymize/default": {"get": {"summary": "XNAT's default anonymization script."}},
+        "/xapi/anonymize/site": {
+            "get": {"summary": "The site's anonymization script (XNAT's default until one is stored)."},
+            "put": {"summary": f"Store it (administrators). {refused}", "requestBody": script_body},
+        },
+        "/xapi/anonymize/site/enabled": {
+            "get": {"summary": "Whether the site's script is applied (true/false)."},
+            "put": {"summary": "Enable or disable it (administrators).", "parameters": enable},
+        },
+        "/xapi/anonymize/projects/{project}": {
+            "get": {"summary": "The project's anonymization script (204: it has none)."},
+            "put": {"summary": f"Store it (project owners). {refused}", "requestBody": script_body},
+        },
+        "/xapi/anonymize/projects/{project}/enabled": {
+            "get": {"summary": "Whether the project's script is applied (true/false)."},
+            "put": {"summary": "Enable or disable it (project owners).", "parameters": enable},
+        },
+        "/xapi/anonymize/dryrun": {
+            "post": {
+                "summary": "Apply a script to a DICOM object sent (file) or stored (uri); nothing is "
+                "stored. JSON: rejected, changes (tag, keyword, path, before, after), echo.",
+                "parameters": _q("project", "subject", "session", "uri"),
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {"schema": dry_run_form},
+                        "application/json": {"schema": JSON_OBJECT},
+                    },
+                },
+            }
+        },
+    }
+
+
 ROUTE_DOCS: dict[str, dict[str, dict[str, Any]]] = {
-    **_config_docs(), **_workflow_docs(), **_data_docs(), **_xapi_docs(),
+    **_config_docs(), **_workflow_docs(), **_data_docs(), **_xapi_docs(), **_anonymize_docs(),
 }  # fmt: skip

@@ -3,7 +3,17 @@ column when it is wrong), `apply` it to each pydicom dataset (an `Outcome` with 
 or `Rejected`). Pure: the dataset it is given is all it touches. See docs/anonymization.md."""
 
 from xnatd.dicom.dicomedit.compiler import Script, parse, script_hash
+from xnatd.dicom.dicomedit.defaults import XNAT_DEFAULT_SCRIPT
 from xnatd.dicom.dicomedit.interpreter import Outcome, Rejected, apply
 from xnatd.dicom.dicomedit.values import Change
 
-__all__ = ["Change", "Outcome", "Rejected", "Script", "apply", "parse", "script_hash"]
+__all__ = [
+    "XNAT_DEFAULT_SCRIPT",
+    "Change",
+    "Outcome",
+    "Rejected",
+    "Script",
+    "apply",
+    "parse",
+    "script_hash",
+]

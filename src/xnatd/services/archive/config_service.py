@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from xnatd.db import config_store as q
+from xnatd.dicom import dicomedit
 from xnatd.domain.table import ListQuery, Table, shape
 from xnatd.errors import Forbidden, InvalidInput, NotFound
 from xnatd.services import access
@@ -40,6 +41,7 @@ ENABLED, DISABLED = "enabled", "disabled"
 STATUS_WORDS = {"enabled": ENABLED, "true": ENABLED, "disabled": DISABLED, "false": DISABLED}
 MAX_CONTENTS = 10_000_000  # characters, as XNAT's ConfigService.MAX_FILE_LENGTH bounds a document
 MAX_PATH = 1024
+ANON_TOOL = "anon"  # XNAT's DicomEdit scripts: path ``script`` (site), ``projects/{id}`` (a project)
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,15 @@ def contents(ctx: Context, actor: Actor, where: Where, version: int | None) -> s
     return str(rows[0]["contents"])
 
 
+def latest(ctx: Context, actor: Actor, where: Where) -> tuple[str, str] | None:
+    """The newest version's (contents, status), disabled or not; None when there is none."""
+    _check_names(where)
+    with ctx.db.read() as conn:
+        project = _read_access(conn, actor, where)
+        row = q.latest(conn, project or "", str(where.tool), str(where.path))
+    return None if row is None else (str(row["contents"]), str(row["status"]))
+
+
 def _record(row: Mapping[Any, Any], project: str | None, meta: bool) -> dict[str, str]:
     return {
         "tool": row["tool"],
@@ -195,6 +206,8 @@ def put(ctx: Context, actor: Actor, where: Where, change: Change) -> bool:
         raise InvalidInput("No contents provided")
     if change.contents is not None and len(change.contents) > MAX_CONTENTS:
         raise InvalidInput(f"A configuration document must be shorter than {MAX_CONTENTS} characters")
+    if change.contents is not None and where.tool == ANON_TOOL:
+        dicomedit.parse(change.contents)  # XNAT stores scripts unread; a broken one failed every upload
     with ctx.db.write() as conn:
         project = _write_access(conn, actor, where)
         here = Where(project, where.tool, where.path)

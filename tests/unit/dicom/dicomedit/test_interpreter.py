@@ -8,29 +8,9 @@ import pytest
 from pydicom.dataset import FileDataset
 from pydicom.tag import Tag
 
-from xnatd.dicom.dicomedit import Rejected, apply, parse
+from xnatd.dicom.dicomedit import XNAT_DEFAULT_SCRIPT, Rejected, apply, parse
 from xnatd.dicom.dicomedit.uids import hash_uid
 from xnatd.errors import ScriptError
-
-# XNAT's default site anonymization script: META-INF/xnat/defaults/**/id.das of xnat-web, which
-# DefaultAnonUtils.getDefaultScript() serves at /xapi/anonymize/default (XNAT 1.8/1.9). Its statements
-# are the ones XNAT's documentation and its own MizerService tests show; the comment header could not
-# be read from xnat-web itself (not in the reference index) and is written after XNAT's file headers.
-XNAT_DEFAULT_SCRIPT = """\
-//
-// Default XNAT anonymization script
-// XNAT http://www.xnat.org
-// Copyright (c) 2005-2021, Washington University School of Medicine and Howard Hughes Medical Institute
-// All Rights Reserved
-//
-// Released under the Simplified BSD.
-//
-
-version "6.1"
-project != "Unassigned" ? (0008,1030) := project
-(0010,0010) := subject
-(0010,0020) := session
-"""
 
 XNAT = {"project": "PROJ1", "subject": "SUBJ1", "session": "SESS1", "modality": "MR"}
 
