@@ -99,14 +99,14 @@ def test_config_rights(http: httpx.Client, server: LiveServer, project: str, new
         httpx.Client(base_url=server.url, auth=stranger) as s,
     ):
         assert m.get(url, params={"contents": "true"}).status_code == 200  # members read
-        assert m.put(url, content="member's").status_code == 403  # owners write
-        assert o.put(url, content="owner's").status_code == 200
+        assert m.put(url, content='(0010,0010) := "member"').status_code == 403  # owners write
+        assert o.put(url, content='(0010,0010) := "owner"').status_code == 200
         assert s.get(url).status_code == 404  # a private project does not exist for others
         assert s.put(url, content="x").status_code == 404
         assert s.get(site, params={"contents": "true"}).text == "site-wide"  # every user reads the site's
         assert s.put(site, content="x").status_code == 403 and o.delete(site).status_code == 403
     assert httpx.get(f"{server.url}{site}").status_code == 401
-    assert http.get(url, params={"contents": "true"}).text == "owner's"
+    assert http.get(url, params={"contents": "true"}).text == '(0010,0010) := "owner"'
 
 
 def test_a_deleted_project_takes_its_documents(http: httpx.Client, new_id: NewId) -> None:

@@ -31,8 +31,7 @@ def _ctx(request: Request) -> Context:
 
 
 async def default_script(request: Request) -> Response:
-    await require_actor(request)
-    return PlainTextResponse(service.DEFAULT_SCRIPT)
+    return PlainTextResponse(service.default_script(await require_actor(request)))
 
 
 async def script(request: Request) -> Response:

@@ -35,6 +35,12 @@ def _where(project: str | None) -> config.Where:
     return config.Where(project, TOOL, SITE_PATH if project is None else f"projects/{project}")
 
 
+def default_script(actor: Actor) -> str:
+    """XNAT's default script, for logged-in users (``restrictTo = Authenticated``)."""
+    access.require_user(actor)
+    return DEFAULT_SCRIPT
+
+
 def script(ctx: Context, actor: Actor, project: str | None) -> str | None:
     """The stored script, enabled or not. The site's is XNAT's default until one is stored (XNAT
     writes its default there at first start); a project without one has none (XNAT: 204)."""

@@ -206,10 +206,10 @@ def put(ctx: Context, actor: Actor, where: Where, change: Change) -> bool:
         raise InvalidInput("No contents provided")
     if change.contents is not None and len(change.contents) > MAX_CONTENTS:
         raise InvalidInput(f"A configuration document must be shorter than {MAX_CONTENTS} characters")
-    if change.contents is not None and where.tool == ANON_TOOL:
-        dicomedit.parse(change.contents)  # XNAT stores scripts unread; a broken one failed every upload
     with ctx.db.write() as conn:
         project = _write_access(conn, actor, where)
+        if change.contents is not None and where.tool == ANON_TOOL:
+            dicomedit.parse(change.contents)  # XNAT stores scripts unread: a broken one failed uploads
         here = Where(project, where.tool, where.path)
         previous = q.latest(conn, here.entity, str(here.tool), str(here.path))
         if change.contents is None:
