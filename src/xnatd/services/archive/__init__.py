@@ -1,6 +1,7 @@
 """The archive: projects, subjects, experiments, scans, assessors, their resources and files;
 addressing them with a permission check (``resolve``), XNAT's listings, sharing into other
-projects, deletion, project settings and configuration (anonymization scripts among it), and the user's cache space."""
+projects, deletion, project settings and configuration (anonymization scripts among it), and
+the user's cache space."""
 
 __all__ = [
     "anonymization",
