@@ -74,18 +74,20 @@ layers: install-dev
 # PostgreSQL one); the summary at the end names each step's result, and make fails if any failed.
 # The suites run in two lanes side by side, about equally long (each is mostly one pytest process
 # waiting on the servers it started, so two fit on two cores): the SQLite suite's first part in the
-# console; the PostgreSQL suite, then the SQLite suite's second part, in
-# build/test-results/lane-2.log, printed when both lanes have ended.
+# console (after lint, typecheck and layers); the PostgreSQL suite, then the SQLite suite's second part,
+# in build/test-results/lane-2.log, printed when both lanes have ended.
 CHECKS := lint typecheck layers
-SQLITE_PART_1 := tests/unit tests/fuzz tests/e2e tests/compat
-SQLITE_PART_2 := tests/integration
+# Two integration modules run in the first part, so that both lanes take about as long.
+LANE_1_INTEGRATION := tests/integration/test_bench_quick.py tests/integration/test_import_helpers.py
+SQLITE_PART_1 := tests/unit tests/fuzz tests/e2e tests/compat $(LANE_1_INTEGRATION)
+SQLITE_PART_2 := tests/integration $(LANE_1_INTEGRATION:%=--ignore=%)
 test: install-dev install-system
 	@rm -rf $(RESULTS); mkdir -p $(RESULTS); \
 	step() { if $(MAKE) --no-print-directory $$1; then echo passed > $(RESULTS)/$$1.status; \
 	  else echo FAILED > $(RESULTS)/$$1.status; fi; }; \
-	for s in $(CHECKS); do echo "=== make $$s"; step $$s; done; \
 	echo "=== lane 2 in the background (test-postgresql, then test-sqlite-part-2): $(RESULTS)/lane-2.log"; \
 	{ step test-postgresql; step test-sqlite-part-2; } > $(RESULTS)/lane-2.log 2>&1 & lane=$$!; \
+	for s in $(CHECKS); do echo "=== make $$s"; step $$s; done; \
 	echo "=== make test-sqlite-part-1"; step test-sqlite-part-1; wait $$lane; \
 	echo "=== lane 2 (its output)"; cat $(RESULTS)/lane-2.log; \
 	cat $(RESULTS)/test-sqlite-part-*.status | grep -qv passed && echo FAILED > $(RESULTS)/test-sqlite.status \

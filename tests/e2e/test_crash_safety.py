@@ -50,7 +50,7 @@ from tests.support.crash import Site
 from tests.support.dicom_copies import TESTDATA, copy_study, dicom_files
 
 pytestmark = pytest.mark.slow
-ROUNDS = int(os.environ.get("XNATD_CRASH_ROUNDS", "20"))
+ROUNDS = int(os.environ.get("XNATD_CRASH_ROUNDS", "10"))
 CT = [p for p in dicom_files(TESTDATA / "dcm_qa_ct_philips") if p.stat().st_size > 400_000][:3]
 GE = [f for d in sorted((TESTDATA / "dcm_qa_nih" / "20180918GE").glob("mr_*")) for f in dicom_files(d)[:3]]
 UPL, IMP, PRE, CST, STU = "CRUPL", "CRIMP", "CRPRE", "CRCST", "CRSTU"
