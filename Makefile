@@ -77,8 +77,8 @@ layers: install-dev
 # console (after lint, typecheck and layers); the PostgreSQL suite, then the SQLite suite's second part,
 # in build/test-results/lane-2.log, printed when both lanes have ended.
 CHECKS := lint typecheck layers
-# Two integration modules run in the first part, so that both lanes take about as long.
-LANE_1_INTEGRATION := tests/integration/test_bench_quick.py tests/integration/test_import_helpers.py
+# One integration module runs in the first part, so that both lanes take about as long.
+LANE_1_INTEGRATION := tests/integration/test_bench_quick.py
 SQLITE_PART_1 := tests/unit tests/fuzz tests/e2e tests/compat $(LANE_1_INTEGRATION)
 SQLITE_PART_2 := tests/integration $(LANE_1_INTEGRATION:%=--ignore=%)
 test: install-dev install-system

@@ -582,7 +582,7 @@ def test_acknowledged_work_survives_sigkill_of_the_whole_tree(tmp_path: Path) ->
         f"{len(ledger.stored)} acknowledged C-STOREs, {len(ledger.study_kept)} files of one-study imports "
         f"({len(ledger.study_archived)} answered archived), {elapsed:.0f} s"
     )
-    assert kills >= 20 and ledger.uploads and ledger.sessions and ledger.stored and ledger.study_kept
+    assert kills == ROUNDS and ledger.uploads and ledger.sessions and ledger.stored and ledger.study_kept
 
 
 # --- an overwrite or a deletion killed between its renames and its commit ---------------------------

@@ -31,7 +31,7 @@ from tests.support.live_server import ADMIN, REPO, LiveServer, free_port, live_s
 ST = REPO / ".venv" / "bin" / "st"
 SEED = int(os.environ.get("XNATD_FUZZ_SEED", "20261123"))
 # Examples per operation in the first pass and the DELETE pass; raise them to fuzz longer.
-MAX_EXAMPLES = int(os.environ.get("XNATD_FUZZ_EXAMPLES", "4"))
+MAX_EXAMPLES = int(os.environ.get("XNATD_FUZZ_EXAMPLES", "8"))
 RUN_TIMEOUT = int(os.environ.get("XNATD_FUZZ_TIMEOUT", "2400"))  # seconds for one schemathesis pass
 EXCLUDED = ("PUT /xapi/users/profile", "POST /app/logout")
 
