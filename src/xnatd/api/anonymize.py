@@ -13,21 +13,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from xnatd.api import bodies
 from xnatd.api.archive import query_params
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.domain.params import param
 from xnatd.errors import InvalidInput, TooLarge
-from xnatd.services.access.context import Context
 from xnatd.services.archive import anonymization as service
 from xnatd.services.archive import config_service
 from xnatd.threads import run_in_threadpool
 
 MAX_SCRIPT = config_service.MAX_CONTENTS * 4  # bytes of UTF-8
 TRUE, FALSE = {"true", "on", "yes", "1"}, {"false", "off", "no", "0"}  # Spring's boolean words
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 async def default_script(request: Request) -> Response:
@@ -40,9 +34,11 @@ async def script(request: Request) -> Response:
     project = request.path_params.get("project")
     if request.method == "PUT":
         body = await bodies.small_body(request, MAX_SCRIPT, "The anonymization script")
-        await run_in_threadpool(service.save, _ctx(request), actor, project, body.decode("utf-8", "replace"))
+        await run_in_threadpool(
+            service.save, context(request), actor, project, body.decode("utf-8", "replace")
+        )
         return Response(status_code=200)
-    text = await run_in_threadpool(service.script, _ctx(request), actor, project)
+    text = await run_in_threadpool(service.script, context(request), actor, project)
     return Response(status_code=204) if text is None else PlainTextResponse(text)
 
 
@@ -54,9 +50,9 @@ async def enabled(request: Request) -> Response:
         raw = (param(query_params(request), "enable") or "true").strip().lower()
         if raw not in TRUE | FALSE:
             raise InvalidInput(f"enable must be true or false, not {raw!r}")
-        await run_in_threadpool(service.set_enabled, _ctx(request), actor, project, raw in TRUE)
+        await run_in_threadpool(service.set_enabled, context(request), actor, project, raw in TRUE)
         return Response(status_code=200)
-    return JSONResponse(await run_in_threadpool(service.enabled, _ctx(request), actor, project))
+    return JSONResponse(await run_in_threadpool(service.enabled, context(request), actor, project))
 
 
 async def dry_run(request: Request) -> Response:
@@ -70,7 +66,7 @@ async def dry_run(request: Request) -> Response:
         raise InvalidInput("A dry run needs a script (the script part or field)")
     names = {k: v for k in ("project", "subject", "session") if (v := param(params, k))}
     data, uri = fields.get("file"), fields.get("uri") or param(params, "uri")
-    result = await run_in_threadpool(service.dry_run, _ctx(request), actor, text, data, uri, names)
+    result = await run_in_threadpool(service.dry_run, context(request), actor, text, data, uri, names)
     return JSONResponse(result.as_json())
 
 

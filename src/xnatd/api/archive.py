@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from xnatd.api import bodies, project_extras, render
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.api.streaming import read_ahead
 from xnatd.domain import address as A
 from xnatd.domain.params import flag, param
@@ -63,7 +63,7 @@ async def endpoint(request: Request) -> Response:
         raise NotFound(f"Unknown address: {request.url.path}")
     actor = await require_actor(request)
     params = query_params(request)
-    ctx: Context = request.app.state.ctx
+    ctx = context(request)
     if addr.extra:
         return await project_extras.handle(request, ctx, actor, addr, params)
     method = "PUT" if request.method == "POST" else request.method

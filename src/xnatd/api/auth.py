@@ -39,13 +39,17 @@ def credentials(request: Request) -> auth.Credentials:
         return auth.Credentials(session_id, None, malformed_basic=True)
 
 
+def context(request: Request) -> Context:
+    """The services' shared parts (settings, database) the application was started with."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
 async def optional_actor(request: Request) -> Actor | None:
     """The caller, or None when the request carries no usable credentials at all."""
-    ctx: Context = request.app.state.ctx
-    return await run_in_threadpool(auth.caller, ctx, credentials(request))
+    return await run_in_threadpool(auth.caller, context(request), credentials(request))
 
 
 async def require_actor(request: Request) -> Actor:
     """The caller; without credentials, the guest where the site allows guests, else 401."""
-    ctx: Context = request.app.state.ctx
-    return await run_in_threadpool(auth.required_caller, ctx, credentials(request))
+    return await run_in_threadpool(auth.required_caller, context(request), credentials(request))

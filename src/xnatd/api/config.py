@@ -10,7 +10,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from xnatd.api import bodies, render
 from xnatd.api.archive import fmt, query_params
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.domain.params import flag, param
 from xnatd.domain.table import Table
 from xnatd.errors import InvalidInput, MethodNotAllowed, NotFound
@@ -40,7 +40,7 @@ def _version(params: Params) -> int | None:
 
 async def config(request: Request) -> Response:
     actor = await require_actor(request)
-    ctx: Context = request.app.state.ctx
+    ctx = context(request)
     params, where = query_params(request), _where(request)
     if request.method in ("GET", "HEAD"):
         return await _get(ctx, actor, where, params)

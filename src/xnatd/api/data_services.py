@@ -12,22 +12,16 @@ from starlette.responses import JSONResponse, Response
 
 from xnatd.api import bodies, render
 from xnatd.api.archive import fmt, query_params
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.domain.params import flag, param
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput
-from xnatd.services.access.context import Context
 from xnatd.services.archive import archive_summaries, catalog_refresh, xml_upload
 from xnatd.services.ingest import upload_status
 from xnatd.services.prearchive import dicom_dump
 from xnatd.threads import run_in_threadpool
 
 FORM = "application/x-www-form-urlencoded"
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 async def dicomdump(request: Request) -> Response:
@@ -39,7 +33,7 @@ async def dicomdump(request: Request) -> Response:
     if not src:
         raise InvalidInput("Please set the src parameter")
     fields = [v for k, v in params if k == "field"]
-    table = await run_in_threadpool(dicom_dump.header, _ctx(request), actor, src, fields)
+    table = await run_in_threadpool(dicom_dump.header, context(request), actor, src, fields)
     return render.table_response(table, fmt(params))
 
 
@@ -55,7 +49,7 @@ async def refresh_catalog(request: Request) -> Response:
     names = [v for k, v in params if k == "options"]
     names += [op for op in catalog_refresh.OPERATIONS if flag(params, op)]
     ops = catalog_refresh.operations(names)
-    await run_in_threadpool(catalog_refresh.refresh, _ctx(request), actor, resources, ops)
+    await run_in_threadpool(catalog_refresh.refresh, context(request), actor, resources, ops)
     return Response(status_code=200)
 
 
@@ -69,7 +63,7 @@ async def scanners(request: Request) -> Response:
     actor = await require_actor(request)
     params = query_params(request)
     table = await run_in_threadpool(
-        archive_summaries.scanners, _ctx(request), actor, param(params, "table"),
+        archive_summaries.scanners, context(request), actor, param(params, "table"),
         request.path_params.get("project"), _listing_query(params),
     )  # fmt: skip
     return render.table_response(table, fmt(params))
@@ -81,7 +75,7 @@ async def scan_types(request: Request) -> Response:
     actor = await require_actor(request)
     params = query_params(request)
     table = await run_in_threadpool(
-        archive_summaries.scan_types, _ctx(request), actor, param(params, "table"),
+        archive_summaries.scan_types, context(request), actor, param(params, "table"),
         request.path_params.get("project"), _listing_query(params),
     )  # fmt: skip
     return render.table_response(table, fmt(params))
@@ -92,7 +86,7 @@ async def status(request: Request) -> Response:
     (text by default, ``format=json`` as XNAT's ``{"msgs": [[{"status", "msg"}]]}``), POST adds one
     (form ``status``, ``message``), DELETE empties it."""
     actor = await require_actor(request)
-    ctx, tid, params = _ctx(request), request.path_params["transaction"], query_params(request)
+    ctx, tid, params = context(request), request.path_params["transaction"], query_params(request)
     if request.method == "POST":
         form = await bodies.small_body(request, 64 * 1024, "The form")
         params += parse_qsl(form.decode("utf-8", "replace"), keep_blank_values=True)
@@ -129,6 +123,6 @@ async def upload_xml(request: Request) -> Response:
     if not body:
         raise InvalidInput("Send the XML document as the body or as a multipart file")
     uri = await run_in_threadpool(
-        xml_upload.upload, _ctx(request), actor, params, body, param(params, "project")
+        xml_upload.upload, context(request), actor, params, body, param(params, "project")
     )
     return render.text(uri)

@@ -11,17 +11,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.api.users import json_body
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services.access.context import Context
 from xnatd.services.ingest import dicom_receivers as service
 from xnatd.threads import run_in_threadpool
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _id(request: Request) -> int:
@@ -38,21 +32,21 @@ def _id(request: Request) -> int:
 async def receivers(request: Request) -> Response:
     actor = await require_actor(request)
     if request.method == "POST":
-        doc = await run_in_threadpool(service.create, _ctx(request), actor, await json_body(request))
+        doc = await run_in_threadpool(service.create, context(request), actor, await json_body(request))
         return JSONResponse(doc)  # XNAT answers 200, once the receiver listens
-    return JSONResponse(await run_in_threadpool(service.documents, _ctx(request), actor))
+    return JSONResponse(await run_in_threadpool(service.documents, context(request), actor))
 
 
 async def receiver(request: Request) -> Response:
     actor = await require_actor(request)
     rid = _id(request)
     if request.method == "DELETE":
-        await run_in_threadpool(service.delete, _ctx(request), actor, rid)
+        await run_in_threadpool(service.delete, context(request), actor, rid)
         return Response(status_code=200)
     if request.method == "PUT":
-        doc = await run_in_threadpool(service.update, _ctx(request), actor, rid, await json_body(request))
+        doc = await run_in_threadpool(service.update, context(request), actor, rid, await json_body(request))
     else:
-        doc = await run_in_threadpool(service.document, _ctx(request), actor, rid)
+        doc = await run_in_threadpool(service.document, context(request), actor, rid)
     return JSONResponse(doc)
 
 
@@ -61,11 +55,13 @@ async def enabled(request: Request) -> Response:
     rid = _id(request)
     flag = request.path_params.get("flag")
     if flag is None:
-        doc = await run_in_threadpool(service.document, _ctx(request), actor, rid)
+        doc = await run_in_threadpool(service.document, context(request), actor, rid)
     else:
         if flag.lower() not in ("true", "false"):
             raise InvalidInput(f"enabled must be true or false, not {flag}")
-        doc = await run_in_threadpool(service.set_enabled, _ctx(request), actor, rid, flag.lower() == "true")
+        doc = await run_in_threadpool(
+            service.set_enabled, context(request), actor, rid, flag.lower() == "true"
+        )
     return JSONResponse(doc["enabled"])
 
 

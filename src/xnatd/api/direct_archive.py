@@ -11,16 +11,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from xnatd.api import bodies
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.errors import InvalidInput
-from xnatd.services.access.context import Context
 from xnatd.services.prearchive import direct_archive as service
 from xnatd.threads import run_in_threadpool
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 async def sessions(request: Request) -> Response:
@@ -34,7 +28,7 @@ async def sessions(request: Request) -> Response:
         raise InvalidInput("The body must be a JSON paginated request") from None
     if not isinstance(page, dict):
         raise InvalidInput("The body must be a JSON object")
-    return JSONResponse(await run_in_threadpool(service.listing, _ctx(request), actor, page))
+    return JSONResponse(await run_in_threadpool(service.listing, context(request), actor, page))
 
 
 async def session(request: Request) -> Response:
@@ -42,10 +36,12 @@ async def session(request: Request) -> Response:
     actor = await require_actor(request)
     p = request.path_params
     if request.method == "POST":
-        await run_in_threadpool(service.archive_now, _ctx(request), actor, p["project"], p["tag"], p["name"])
+        await run_in_threadpool(
+            service.archive_now, context(request), actor, p["project"], p["tag"], p["name"]
+        )
         return Response(status_code=200)
     return JSONResponse(
-        await run_in_threadpool(service.one, _ctx(request), actor, p["project"], p["tag"], p["name"])
+        await run_in_threadpool(service.one, context(request), actor, p["project"], p["tag"], p["name"])
     )
 
 
@@ -55,5 +51,5 @@ async def delete(request: Request) -> Response:
     raw = request.path_params["id"]
     if not raw.isdecimal() or len(raw) > 12:
         raise InvalidInput(f"Not a Direct-Archive session ID: {raw}")
-    await run_in_threadpool(service.delete, _ctx(request), actor, int(raw))
+    await run_in_threadpool(service.delete, context(request), actor, int(raw))
     return Response(status_code=200)

@@ -8,19 +8,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from xnatd.api import render
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.api.users import json_body
 from xnatd.errors import InvalidInput, NotFound
-from xnatd.services.access.context import Context
 from xnatd.services.jobs import job_commands
 from xnatd.services.jobs import jobs as job_service
 from xnatd.threads import run_in_threadpool
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
 
 MAX_ID = 2**62
 
@@ -40,7 +33,7 @@ async def jobs(request: Request) -> Response:
         for key in ("command", "target", "overwrite"):
             if key in request.query_params and key not in doc:
                 doc[key] = request.query_params[key]
-        created = await run_in_threadpool(job_service.launch, _ctx(request), actor, doc)
+        created = await run_in_threadpool(job_service.launch, context(request), actor, doc)
         return JSONResponse(created, status_code=201)
     params = request.query_params
     statuses = [s for v in params.getlist("status") for s in v.split(",") if s] or None
@@ -48,30 +41,37 @@ async def jobs(request: Request) -> Response:
     if not limit.isdecimal():
         raise InvalidInput("limit must be a whole number")
     found = await run_in_threadpool(
-        job_service.list_jobs, _ctx(request), actor, params.get("project"), statuses, min(int(limit), 10**9)
+        job_service.list_jobs,
+        context(request),
+        actor,
+        params.get("project"),
+        statuses,
+        min(int(limit), 10**9),
     )
     return JSONResponse(found)
 
 
 async def job(request: Request) -> Response:
     actor = await require_actor(request)
-    return JSONResponse(await run_in_threadpool(job_service.get, _ctx(request), actor, _job_id(request)))
+    return JSONResponse(await run_in_threadpool(job_service.get, context(request), actor, _job_id(request)))
 
 
 async def job_log(request: Request) -> Response:
     actor = await require_actor(request)
-    text = await run_in_threadpool(job_service.job_log, _ctx(request), actor, _job_id(request))
+    text = await run_in_threadpool(job_service.job_log, context(request), actor, _job_id(request))
     return render.text_of_stored(text)
 
 
 async def job_cancel(request: Request) -> Response:
     actor = await require_actor(request)
-    return JSONResponse(await run_in_threadpool(job_service.cancel, _ctx(request), actor, _job_id(request)))
+    return JSONResponse(
+        await run_in_threadpool(job_service.cancel, context(request), actor, _job_id(request))
+    )
 
 
 async def commands(request: Request) -> Response:
     actor = await require_actor(request)
-    ctx = _ctx(request)
+    ctx = context(request)
     if request.method == "POST":
         doc = await json_body(request)
         new = await run_in_threadpool(job_commands.put_command, ctx, actor, doc)
@@ -82,7 +82,7 @@ async def commands(request: Request) -> Response:
 
 async def command(request: Request) -> Response:
     actor = await require_actor(request)
-    ctx, name = _ctx(request), request.path_params["name"]
+    ctx, name = context(request), request.path_params["name"]
     if request.method == "PUT":
         doc = await json_body(request)
         new = await run_in_threadpool(job_commands.put_command, ctx, actor, doc, name)
@@ -96,7 +96,7 @@ async def command(request: Request) -> Response:
 
 async def automation(request: Request) -> Response:
     actor = await require_actor(request)
-    ctx, project = _ctx(request), request.path_params["project"]
+    ctx, project = context(request), request.path_params["project"]
     if request.method == "PUT":
         doc = await json_body(request)
         return JSONResponse(await run_in_threadpool(job_commands.set_automation, ctx, actor, project, doc))

@@ -15,7 +15,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from xnatd.api import bodies, render, user_cache
 from xnatd.api.archive import fmt, query_params
-from xnatd.api.auth import credentials, require_actor
+from xnatd.api.auth import context, credentials, require_actor
 from xnatd.api.streaming import read_ahead
 from xnatd.domain.params import param
 from xnatd.domain.table import ListQuery
@@ -64,7 +64,7 @@ async def _params_with_form(request: Request) -> Params:
 
 
 async def services_import(request: Request) -> Response:
-    ctx: Context = request.app.state.ctx
+    ctx = context(request)
     params = query_params(request)
     ctype = request.headers.get("content-type")
     small = _small_dicom(request, params, ctype)
@@ -111,7 +111,7 @@ def _small_dicom(request: Request, params: Params, ctype: str | None) -> io.Impo
 
 async def prearchive_endpoint(request: Request) -> Response:
     actor = await require_actor(request)
-    ctx: Context = request.app.state.ctx
+    ctx = context(request)
     parts = [p for p in request.path_params.get("rest", "").split("/") if p] or ["projects"]
     params = await _params_with_form(request)
     if not parts or parts[0] != "projects" or len(parts) == 3:
@@ -247,7 +247,7 @@ async def services_prearchive(request: Request) -> Response:
     actor = await require_actor(request)
     if request.method != "POST":
         raise MethodNotAllowed("The prearchive services only accept POST")
-    ctx: Context = request.app.state.ctx
+    ctx = context(request)
     params = await _params_with_form(request)
     keys = _sources(params)
     op = request.path_params["op"]
@@ -277,7 +277,7 @@ async def services_archive(request: Request) -> Response:
     actor = await require_actor(request)
     if request.method != "POST":
         raise MethodNotAllowed("The archive service only accepts POST")
-    ctx: Context = request.app.state.ctx
+    ctx = context(request)
     params = await _params_with_form(request)
     keys = _sources(params)
     opts = ao.archive_options(params)

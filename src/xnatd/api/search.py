@@ -12,11 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from xnatd.api import render
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.api.bodies import raw_chunks
 from xnatd.domain import search as S
 from xnatd.errors import MethodNotAllowed, TooLarge
-from xnatd.services.access.context import Context
 from xnatd.services.search import search as search_service
 from xnatd.threads import run_in_threadpool
 
@@ -29,7 +28,7 @@ async def search(request: Request) -> Response:
     bundle = S.parse_bundle(body)
     params = {k.lower(): v for k, v in request.query_params.items()}
     descending = params.get("sortorder", "").strip().upper() == "DESC"
-    ctx: Context = request.app.state.ctx
+    ctx = context(request)
     table = await run_in_threadpool(
         search_service.search, ctx, actor, bundle, params.get("sortby"), descending
     )

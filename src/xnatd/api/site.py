@@ -10,13 +10,13 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 
 from xnatd import __version__
 from xnatd.api import render
-from xnatd.api.auth import COOKIE, basic_credentials, optional_actor, require_actor
+from xnatd.api.auth import COOKIE, basic_credentials, context, optional_actor, require_actor
 from xnatd.domain import search_elements, xsd
 from xnatd.domain.table import Table
 from xnatd.errors import InvalidInput, NotFound, Unauthenticated
 from xnatd.services.access import auth
 from xnatd.services.access import tokens as token_service
-from xnatd.services.access.context import Actor, Context
+from xnatd.services.access.context import Actor
 from xnatd.threads import run_in_threadpool
 
 BUILD = {
@@ -37,11 +37,6 @@ BUILD = {
 }
 
 
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
 def session_response(request: Request, session_id: str) -> Response:
     """The session id as text, with the cookies xnatpy looks for (JSESSIONID, SESSION_EXPIRATION_TIME)."""
     response = render.text(session_id)
@@ -50,14 +45,14 @@ def session_response(request: Request, session_id: str) -> Response:
 
 
 def set_session_cookies(request: Request, response: Response, session_id: str) -> None:
-    timeout_ms = _ctx(request).settings.session_timeout * 1000
+    timeout_ms = context(request).settings.session_timeout * 1000
     response.set_cookie(COOKIE, session_id, path="/", httponly=True, samesite="lax")
     expiry = f'"{int(time.time() * 1000)},{timeout_ms}"'
     response.headers.append("Set-Cookie", f"SESSION_EXPIRATION_TIME={expiry}; Path=/")
 
 
 async def jsession(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = context(request)
     if request.method == "DELETE":
         session_id = request.cookies.get(COOKIE)
         if session_id:
@@ -87,7 +82,7 @@ async def services_auth(request: Request) -> Response:
         if creds is None:
             raise InvalidInput("Give username and password as form fields")
         form["username"], form["password"] = creds
-    ctx = _ctx(request)
+    ctx = context(request)
     actor = await run_in_threadpool(auth.check_password, ctx, form["username"], form["password"])
     session_id = await run_in_threadpool(auth.open_session, ctx, actor)
     return session_response(request, session_id)
@@ -97,7 +92,7 @@ async def tokens(request: Request) -> Response:
     """``/data/services/tokens/{issue[/user/U] | validate/A/S | invalidate/A/S | show}``."""
     actor = await require_actor(request)
     parts = [p for p in request.path_params["rest"].split("/") if p]
-    ctx = _ctx(request)
+    ctx = context(request)
     if parts == ["issue"]:
         return JSONResponse(await run_in_threadpool(token_service.issue, ctx, actor))
     if len(parts) == 3 and parts[:2] == ["issue", "user"]:
@@ -163,6 +158,6 @@ async def root(request: Request) -> Response:
         "API. Try <a href='/data/projects?format=html'>/data/projects</a>.</p>"
     )
     if actor is not None and basic_credentials(request) is not None and not request.cookies.get(COOKIE):
-        session_id = await run_in_threadpool(auth.open_session, _ctx(request), actor)
+        session_id = await run_in_threadpool(auth.open_session, context(request), actor)
         set_session_cookies(request, response, session_id)
     return response

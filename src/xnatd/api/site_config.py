@@ -10,21 +10,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from xnatd.api import bodies
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.api.site import set_session_cookies
 from xnatd.errors import InvalidInput, NotFound
 from xnatd.services.access import auth
-from xnatd.services.access.context import Context
 from xnatd.services.operations import site_config as service
 from xnatd.threads import run_in_threadpool
 
 MAX_BODY = 2 << 20
 FORM = "application/x-www-form-urlencoded"
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _media_type(request: Request) -> str:
@@ -48,7 +42,7 @@ async def _map_body(request: Request) -> dict[str, Any]:
 async def site_config(request: Request) -> Response:
     """``GET|POST /xapi/siteConfig``: the preferences the caller may read; set a map of them."""
     actor = await require_actor(request)
-    ctx = _ctx(request)
+    ctx = context(request)
     if request.method == "POST":
         await run_in_threadpool(service.set_values, ctx, actor, await _map_body(request))
         return Response(status_code=200)
@@ -58,7 +52,7 @@ async def site_config(request: Request) -> Response:
 async def site_config_key(request: Request) -> Response:
     """``GET|POST /xapi/siteConfig/{key}``: one preference; POST sets it from the body."""
     actor = await require_actor(request)
-    ctx, key = _ctx(request), request.path_params["key"]
+    ctx, key = context(request), request.path_params["key"]
     if request.method == "POST":
         body = await bodies.small_body(request, MAX_BODY, "The value")
         value = service.parse_single(body, _media_type(request))
@@ -95,7 +89,7 @@ async def form_login(request: Request) -> Response:
     form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     if "username" not in form or "password" not in form:
         raise InvalidInput("Give username and password as form fields")
-    ctx = _ctx(request)
+    ctx = context(request)
     actor = await run_in_threadpool(auth.check_password, ctx, form["username"], form["password"])
     session_id = await run_in_threadpool(auth.open_session, ctx, actor)
     response = PlainTextResponse("", status_code=302, headers={"Location": "/"})

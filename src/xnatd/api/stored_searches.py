@@ -8,19 +8,13 @@ from starlette.responses import Response
 
 from xnatd.api import bodies, render
 from xnatd.api.archive import fmt, query_params
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.domain import search as S
 from xnatd.domain.params import flag, param
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput, MethodNotAllowed
-from xnatd.services.access.context import Context
 from xnatd.services.search import stored_searches as service
 from xnatd.threads import run_in_threadpool
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 async def saved_list(request: Request) -> Response:
@@ -29,7 +23,7 @@ async def saved_list(request: Request) -> Response:
     params = query_params(request)
     include_tag, everything = param(params, "includeTag"), flag(params, "all")
     query = ListQuery.from_params([(k, v) for k, v in params if k not in ("includeTag", "user")])
-    table = await run_in_threadpool(service.listing, _ctx(request), actor, query, include_tag, everything)
+    table = await run_in_threadpool(service.listing, context(request), actor, query, include_tag, everything)
     return render.table_response(table, fmt(params))
 
 
@@ -37,7 +31,7 @@ async def saved_one(request: Request) -> Response:
     """``/data/search/saved/{id}``: GET the stored search, PUT (``inbody``) a bundle under that ID,
     DELETE it."""
     actor = await require_actor(request)
-    ctx, sid, params = _ctx(request), request.path_params["id"], query_params(request)
+    ctx, sid, params = context(request), request.path_params["id"], query_params(request)
     if request.method in ("GET", "HEAD"):
         body = await run_in_threadpool(service.document, ctx, actor, sid)
         return Response(body, media_type="text/xml")
@@ -60,6 +54,6 @@ async def saved_results(request: Request) -> Response:
     sort_by = param(params, "sortBy")
     descending = (param(params, "sortOrder") or "").strip().upper() == "DESC"
     table = await run_in_threadpool(
-        service.results, _ctx(request), actor, request.path_params["id"], sort_by, descending
+        service.results, context(request), actor, request.path_params["id"], sort_by, descending
     )
     return render.table_response(table, fmt(params))

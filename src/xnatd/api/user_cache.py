@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from xnatd.api import bodies, render
 from xnatd.api.archive import fmt, query_params
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.api.streaming import read_ahead
 from xnatd.domain.params import flag, param
 from xnatd.domain.table import ListQuery
@@ -20,16 +20,11 @@ from xnatd.services.archive.files import UploadPart, media_type
 from xnatd.threads import run_in_threadpool
 
 
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
-
-
 async def resources(request: Request) -> Response:
     """``GET /data/user/cache/resources``: the caller's cache folders."""
     actor = await require_actor(request)
     params = query_params(request)
-    table = await run_in_threadpool(service.resources, _ctx(request), actor, ListQuery.from_params(params))
+    table = await run_in_threadpool(service.resources, context(request), actor, ListQuery.from_params(params))
     return render.table_response(table, fmt(params))
 
 
@@ -37,7 +32,7 @@ async def resource(request: Request) -> Response:
     """``/data/user/cache/resources/{name}[/files]``: GET lists its files (``format=zip``: all of them),
     PUT creates it, POST uploads (multipart), DELETE removes it."""
     actor = await require_actor(request)
-    ctx, params, name = _ctx(request), query_params(request), request.path_params["name"]
+    ctx, params, name = context(request), query_params(request), request.path_params["name"]
     method = request.method
     if method in ("GET", "HEAD"):
         if fmt(params) == "zip":
@@ -67,7 +62,7 @@ async def cached_file(request: Request) -> Response:
     """``/data/user/cache/resources/{name}/files/{path}``: GET the file, PUT it (raw body or one
     multipart file; ``extract=true`` unpacks an archive), DELETE it (``a,b``: several)."""
     actor = await require_actor(request)
-    ctx, name, path = _ctx(request), request.path_params["name"], request.path_params["path"]
+    ctx, name, path = context(request), request.path_params["name"], request.path_params["path"]
     if request.method in ("GET", "HEAD"):
         found = await run_in_threadpool(service.file_path, ctx, actor, name, path)
         kind = media_type(found.name)

@@ -11,20 +11,14 @@ from starlette.responses import JSONResponse, Response
 
 from xnatd.api import render
 from xnatd.api.archive import query_params
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.api.bodies import raw_chunks
 from xnatd.domain.table import ListQuery
 from xnatd.errors import InvalidInput
 from xnatd.services.access import users
-from xnatd.services.access.context import Context
 from xnatd.threads import run_in_threadpool
 
 MAX_JSON = 64 * 1024
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -49,18 +43,18 @@ async def json_body(request: Request) -> dict[str, Any]:
 async def user_list(request: Request) -> Response:
     actor = await require_actor(request)
     if request.method == "POST":
-        created = await run_in_threadpool(users.create, _ctx(request), actor, await json_body(request))
+        created = await run_in_threadpool(users.create, context(request), actor, await json_body(request))
         return JSONResponse(created, status_code=201)
-    return JSONResponse(await run_in_threadpool(users.names, _ctx(request), actor))
+    return JSONResponse(await run_in_threadpool(users.names, context(request), actor))
 
 
 async def user_one(request: Request) -> Response:
     actor = await require_actor(request)
     name = request.path_params.get("name") or actor.username
     if request.method == "PUT":
-        doc = await run_in_threadpool(users.update, _ctx(request), actor, name, await json_body(request))
+        doc = await run_in_threadpool(users.update, context(request), actor, name, await json_body(request))
     else:
-        doc = await run_in_threadpool(users.get, _ctx(request), actor, name)
+        doc = await run_in_threadpool(users.get, context(request), actor, name)
     return JSONResponse(doc)
 
 
@@ -68,34 +62,36 @@ async def user_roles(request: Request) -> Response:
     """A user's site roles (``Administrator`` for site administrators); yours, or anyone's for admins."""
     actor = await require_actor(request)
     name = request.path_params["name"]
-    return JSONResponse(await run_in_threadpool(users.roles, _ctx(request), actor, name))
+    return JSONResponse(await run_in_threadpool(users.roles, context(request), actor, name))
 
 
 async def active_users(request: Request) -> Response:
     """Users with open login sessions and how many each has (site administrators only)."""
     actor = await require_actor(request)
-    return JSONResponse(await run_in_threadpool(users.active, _ctx(request), actor))
+    return JSONResponse(await run_in_threadpool(users.active, context(request), actor))
 
 
 async def user_profiles(request: Request) -> Response:
     """``GET /xapi/users/profiles``: every user's JSON object."""
     actor = await require_actor(request)
-    return JSONResponse(await run_in_threadpool(users.profiles, _ctx(request), actor))
+    return JSONResponse(await run_in_threadpool(users.profiles, context(request), actor))
 
 
 async def user_profile(request: Request) -> Response:
     """``GET /xapi/users/profile/{name}``: one user's JSON object (XNAT's short profile)."""
     actor = await require_actor(request)
-    return JSONResponse(await run_in_threadpool(users.get, _ctx(request), actor, request.path_params["name"]))
+    return JSONResponse(
+        await run_in_threadpool(users.get, context(request), actor, request.path_params["name"])
+    )
 
 
 async def data_users(request: Request) -> Response:
     actor = await require_actor(request)
     params = query_params(request)
-    table = await run_in_threadpool(users.table, _ctx(request), actor, ListQuery.from_params(params))
+    table = await run_in_threadpool(users.table, context(request), actor, ListQuery.from_params(params))
     return render.table_response(table, request.query_params.get("format"))
 
 
 async def access_projects(request: Request) -> Response:
     actor = await require_actor(request)
-    return JSONResponse(await run_in_threadpool(users.access_projects, _ctx(request), actor))
+    return JSONResponse(await run_in_threadpool(users.access_projects, context(request), actor))

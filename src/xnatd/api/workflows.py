@@ -11,22 +11,16 @@ from starlette.responses import JSONResponse, Response
 
 from xnatd.api import bodies, render
 from xnatd.api.archive import fmt, query_params
-from xnatd.api.auth import require_actor
+from xnatd.api.auth import context, require_actor
 from xnatd.domain import address as A
 from xnatd.domain.params import param
 from xnatd.domain.table import ListQuery, Table
 from xnatd.errors import InvalidInput, MethodNotAllowed
-from xnatd.services.access.context import Context
 from xnatd.services.archive import workflows as service
 from xnatd.threads import run_in_threadpool
 
 Params = list[tuple[str, str]]
 MAX_XML = 1 << 20
-
-
-def _ctx(request: Request) -> Context:
-    ctx: Context = request.app.state.ctx
-    return ctx
 
 
 def _id(raw: str) -> int:
@@ -46,7 +40,7 @@ async def workflows(request: Request) -> Response:
     the list; PUT (or POST) creates or changes one from ``wrk:workflowData/...`` parameters or a
     ``<wrk:Workflow>`` document, answering its ID."""
     actor = await require_actor(request)
-    ctx, params = _ctx(request), query_params(request)
+    ctx, params = context(request), query_params(request)
     raw = request.path_params.get("id")
     wid = _id(raw) if raw is not None else None
     if request.method in ("GET", "HEAD"):
@@ -71,7 +65,7 @@ async def workflows(request: Request) -> Response:
 async def pipeline_status(request: Request) -> Response:
     """``/data/services/workflows[/{names}]``: pipeline status by experiment or project."""
     actor = await require_actor(request)
-    ctx, params = _ctx(request), query_params(request)
+    ctx, params = context(request), query_params(request)
     rest = [p for p in request.path_params.get("rest", "").split("/") if p]
     if len(rest) == 2 and rest[0] == "workflowid":
         return _item(await run_in_threadpool(service.get, ctx, actor, _id(rest[1])), params)
@@ -94,6 +88,6 @@ async def experiment_workflows(request: Request) -> Response:
         A.EXPERIMENT, project=p.get("project"), subject=p.get("subject"), experiment=p["experiment"]
     )
     table = await run_in_threadpool(
-        service.of_experiment, _ctx(request), actor, addr, ListQuery.from_params(params)
+        service.of_experiment, context(request), actor, addr, ListQuery.from_params(params)
     )
     return render.table_response(table, fmt(params))
